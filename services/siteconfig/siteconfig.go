@@ -1,0 +1,133 @@
+// Package siteconfig reads the site configuration: the one file that may
+// differ between boxes flashed from the same image. It is baked into the
+// image at build time and may be replaced on the EFI system partition at
+// flash time (skerry/site.json there wins).
+package siteconfig
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+)
+
+// Version is the newest configuration format this build reads.
+const Version = 1
+
+// ErrVersion is returned when the file's version is one this build does
+// not know; an older image must not guess at a newer format.
+var ErrVersion = errors.New("unsupported site config version")
+
+// Config is the site configuration.
+type Config struct {
+	Version  int               `json:"version"`
+	Hostname string            `json:"hostname,omitempty"`
+	Tower    Tower             `json:"tower,omitzero"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Network  Network           `json:"network,omitzero"`
+	Health   Health            `json:"health,omitzero"`
+	Debug    Debug             `json:"debug,omitzero"`
+}
+
+// Tower says where the site registers.
+type Tower struct {
+	URL             string `json:"url,omitempty"`
+	CA              string `json:"ca,omitempty"` // PEM
+	EnrollmentToken string `json:"enrollmentToken,omitempty"`
+}
+
+// Network is DHCP on every wired interface by default, or static.
+type Network struct {
+	Mode      string   `json:"mode,omitempty"`      // "dhcp" (default) or "static"
+	Interface string   `json:"interface,omitempty"` // default: first non-loopback
+	Address   string   `json:"address,omitempty"`   // static: CIDR, 192.0.2.10/24
+	Gateway   string   `json:"gateway,omitempty"`
+	DNS       []string `json:"dns,omitempty"`
+}
+
+// Health configures the local status API.
+type Health struct {
+	// Listen is the TCP address of the status API; "" turns TCP off (the
+	// unix socket is always there).
+	Listen string `json:"listen,omitempty"`
+}
+
+// Debug switches on what a test bench needs and a deployed box must not
+// have: both expose unauthenticated control over the network.
+type Debug struct {
+	// ContainerdTCP makes containerd also serve its gRPC API on this TCP
+	// address, so the host can drive it through QEMU's port forwarding.
+	ContainerdTCP string `json:"containerdTCP,omitempty"`
+	// Control lets the status API accept POST /v1/debug/{poweroff,reboot}.
+	Control bool `json:"control,omitempty"`
+}
+
+// Default is the configuration of an image built without one.
+func Default() *Config {
+	return &Config{Version: Version, Network: Network{Mode: "dhcp"}, Health: Health{Listen: ":8080"}}
+}
+
+// Load reads and checks a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read site config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("site config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and checks a config, filling defaults.
+func Parse(data []byte) (*Config, error) {
+	var probe struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	if probe.Version < 1 || probe.Version > Version {
+		return nil, fmt.Errorf("%w %d: this image reads versions 1 to %d; write the file for this image or update the image", ErrVersion, probe.Version, Version)
+	}
+	c := Default()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("decode: %w (see services/siteconfig for the fields)", err)
+	}
+	return c, c.check()
+}
+
+func (c *Config) check() error {
+	n := c.Network
+	switch n.Mode {
+	case "", "dhcp":
+	case "static":
+		if _, err := netip.ParsePrefix(n.Address); err != nil {
+			return fmt.Errorf("network.address %q: want an address with prefix length like 192.0.2.10/24", n.Address)
+		}
+		if n.Gateway != "" {
+			if _, err := netip.ParseAddr(n.Gateway); err != nil {
+				return fmt.Errorf("network.gateway %q is not an IP address", n.Gateway)
+			}
+		}
+	default:
+		return fmt.Errorf("network.mode %q: want \"dhcp\" or \"static\"", n.Mode)
+	}
+	for _, d := range n.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return fmt.Errorf("network.dns entry %q is not an IP address", d)
+		}
+	}
+	return nil
+}
+
+// Marshal encodes c as the file format, indented.
+func (c *Config) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	return append(b, '\n'), err
+}

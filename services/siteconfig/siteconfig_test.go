@@ -1,0 +1,65 @@
+package siteconfig
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, wantErr string
+		want             *Config
+	}{
+		{name: "minimal gets defaults", in: `{"version":1}`, want: Default()},
+		{name: "static", in: `{"version":1,"network":{"mode":"static","address":"192.0.2.10/24","gateway":"192.0.2.1","dns":["192.0.2.53"]}}`,
+			want: &Config{Version: 1, Network: Network{Mode: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}, Health: Health{Listen: ":8080"}}},
+		{name: "future version", in: `{"version":2}`, wantErr: "versions 1 to 1"},
+		{name: "no version", in: `{}`, wantErr: "version 0"},
+		{name: "unknown field", in: `{"version":1,"towr":{}}`, wantErr: `unknown field "towr"`},
+		{name: "bad mode", in: `{"version":1,"network":{"mode":"ppp"}}`, wantErr: `network.mode "ppp"`},
+		{name: "static without prefix", in: `{"version":1,"network":{"mode":"static","address":"192.0.2.10"}}`, wantErr: "prefix length"},
+		{name: "bad dns", in: `{"version":1,"network":{"dns":["dns.example"]}}`, wantErr: `"dns.example" is not an IP`},
+		{name: "not json", in: `version: 1`, wantErr: "not valid JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Parse([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Parse(%s): got err %v, want one containing %q", tc.in, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse(%s): %v", tc.in, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Parse(%s) (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
+	if _, err := Parse([]byte(`{"version":7}`)); !errors.Is(err, ErrVersion) {
+		t.Errorf("future version: got %v, want ErrVersion", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"version":1,"network":{"mode":"static","address":"192.0.2.10/24"}}`))
+	f.Add([]byte(`{"version":1,"debug":{"control":true}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			return
+		}
+		// Whatever parses must round-trip.
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(out); err != nil {
+			t.Fatalf("re-parse of %s: %v", out, err)
+		}
+	})
+}
