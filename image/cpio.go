@@ -8,6 +8,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/skerry/skerry/image/layout"
 )
 
 // Entry is one file, directory or symlink of the initramfs.
@@ -70,10 +72,8 @@ func (t *Tree) Sorted() []Entry {
 	return out
 }
 
-// CompleteMarker is the last file of every Skerry initramfs. The kernel
-// unpacks the archive in order, so when RAM runs out part way the marker is
-// missing, and init can say so instead of failing in some odd way later.
-const CompleteMarker = "/.initramfs-complete"
+// CompleteMarker is layout.CompleteMarker, appended to every archive.
+const CompleteMarker = layout.CompleteMarker
 
 // WriteCPIO writes the tree as a newc cpio archive with every timestamp,
 // owner and inode number fixed, so the same tree gives the same bytes. The
@@ -160,4 +160,10 @@ func (c *countWriter) writePadded(b []byte) error {
 		c.n += int64(n)
 	}
 	return err
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -12,12 +12,14 @@ import (
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/skerry/skerry/image/layout"
 )
 
 // Partition labels init looks for.
 const (
-	ESPLabel  = "ESP"
-	PermLabel = "perm"
+	ESPLabel  = layout.ESPLabel
+	PermLabel = layout.PermLabel
 )
 
 // DiskSpec is what goes onto the GPT disk image.
@@ -62,8 +64,8 @@ func WriteDisk(ctx context.Context, out string, spec DiskSpec) error {
 		ProtectiveMBR:      true,
 		GUID:               guid(spec.Seed, "disk"),
 		Partitions: []*gpt.Partition{
-			{Start: espStart, End: espEnd, Type: gpt.EFISystemPartition, Name: ESPLabel, GUID: guid(spec.Seed, ESPLabel)},
-			{Start: espEnd + 1, End: permEnd, Type: gpt.LinuxFilesystem, Name: PermLabel, GUID: guid(spec.Seed, PermLabel)},
+			{Index: 1, Start: espStart, End: espEnd, Type: gpt.EFISystemPartition, Name: ESPLabel, GUID: guid(spec.Seed, ESPLabel)},
+			{Index: 2, Start: espEnd + 1, End: permEnd, Type: gpt.LinuxFilesystem, Name: PermLabel, GUID: guid(spec.Seed, PermLabel)},
 		},
 	}
 	if err := d.Partition(table); err != nil {

@@ -38,3 +38,45 @@ type Status struct {
 	ReadyAt  time.Time       `json:"readyAt,omitzero"`
 	Services []ServiceStatus `json:"services"`
 }
+
+// BootFile is where init records what it found while booting, for the
+// status API: the image, /perm, the network, the modules.
+const BootFile = "/run/skerry/boot.json"
+
+// Boot is the content of BootFile.
+type Boot struct {
+	BootID       string   `json:"bootId"`
+	Image        Release  `json:"image"`
+	Ready        bool     `json:"ready"`
+	ReadySeconds float64  `json:"readySeconds,omitempty"` // kernel start to ready
+	Perm         Perm     `json:"perm"`
+	Network      Network  `json:"network"`
+	Modules      []string `json:"modules"`
+}
+
+// Release mirrors the image's release file.
+type Release struct {
+	Version string `json:"version"`
+	Board   string `json:"board"`
+	Arch    string `json:"arch"`
+	Kernel  string `json:"kernel"`
+}
+
+// Perm says how the persistent partition was found.
+type Perm struct {
+	Device    string `json:"device,omitempty"`
+	Mounted   bool   `json:"mounted"`
+	Formatted bool   `json:"formattedThisBoot"`
+	Checked   string `json:"fsck,omitempty"`
+	Boots     int    `json:"boots,omitempty"` // boots counted on this partition, this one included
+	Error     string `json:"error,omitempty"`
+}
+
+// Network is the uplink as init configured it.
+type Network struct {
+	Interface string `json:"interface,omitempty"`
+	Address   string `json:"address,omitempty"`
+	Gateway   string `json:"gateway,omitempty"`
+	Mode      string `json:"mode,omitempty"`
+	Error     string `json:"error,omitempty"`
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/u-root/u-root/pkg/dhclient"
 	"github.com/vishvananda/netlink"
 
@@ -85,7 +86,8 @@ func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
 	if len(up) == 0 {
 		return Result{}, fmt.Errorf("no interface came up for DHCP")
 	}
-	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5, LogLevel: dhclient.LogInfo}
+	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5, LogLevel: dhclient.LogSummary,
+		Modifiers4: []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("skerry"))}}
 	var lastErr error
 	for r := range dhclient.SendRequests(ctx, up, true, false, cfg, 5*time.Second) {
 		if r.Err != nil {

@@ -1,0 +1,87 @@
+package supervisor
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/skerry/skerry/services/initapi"
+)
+
+// service is one supervised service: its spec, its output ring, the
+// channels that order its start and stop, and the status it reports.
+type service struct {
+	spec       Spec
+	ring       *ring
+	deps       []*service
+	dependants []*service
+
+	ready     chan struct{} // closed the first time the service is ready
+	readyOnce sync.Once
+
+	wake chan struct{} // cap 1: an operator request (op) is pending
+	quit chan struct{} // closed when Run wants it stopped for good
+	done chan struct{} // closed when its supervising goroutine returned
+
+	mu sync.Mutex
+	st initapi.ServiceStatus
+	op op
+}
+
+// op is an operator's request, from Stop or Restart. Only the latest pending
+// one counts: Stop then Restart before either was handled means Restart.
+type op int
+
+const (
+	opNone op = iota
+	opStop
+	opRestart
+)
+
+func newService(sp Spec, ringSize int) *service {
+	return &service{
+		spec:  sp,
+		ring:  newRing(ringSize),
+		ready: make(chan struct{}),
+		wake:  make(chan struct{}, 1),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		st: initapi.ServiceStatus{
+			Name:      sp.Name,
+			State:     initapi.StateWaiting,
+			DependsOn: slices.Clone(sp.DependsOn),
+			MemoryMax: sp.MemoryMax,
+		},
+	}
+}
+
+func (svc *service) request(o op) {
+	svc.mu.Lock()
+	svc.op = o
+	svc.mu.Unlock()
+	select {
+	case svc.wake <- struct{}{}:
+	default: // already signalled; the op field holds the latest request
+	}
+}
+
+func (svc *service) takeOp() op {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	o := svc.op
+	svc.op = opNone
+	return o
+}
+
+func (svc *service) update(f func(st *initapi.ServiceStatus)) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	f(&svc.st)
+}
+
+func (svc *service) status() initapi.ServiceStatus {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	st := svc.st
+	st.DependsOn = slices.Clone(st.DependsOn)
+	return st
+}

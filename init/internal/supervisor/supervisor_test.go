@@ -1,0 +1,365 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/skerry/skerry/services/initapi"
+)
+
+// TestDependencyOrder checks that each service starts only once its
+// dependency is ready, over both ways of saying so, and that shutdown runs
+// in reverse.
+func TestDependencyOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	events := "EVENTS=" + filepath.Join(dir, "events")
+	sock := filepath.Join(dir, "b.ready")
+
+	a := helperSpec(t, "a", "serve", events, "READY_DELAY_MS=150")
+	a.Ready = ReadyNotify
+	b := helperSpec(t, "b", "serve", events, "READY_DELAY_MS=100", "TOUCH="+sock)
+	b.Ready, b.ReadyPath, b.DependsOn = ReadyPath, sock, []string{"a"}
+	c := helperSpec(t, "c", "serve", events)
+	c.Ready, c.DependsOn = ReadyNotify, []string{"b"}
+
+	// Declared backwards: the supervisor must sort them.
+	s, err := New([]Spec{c, b, a}, WithBackoff(Backoff{Min: 10 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, s)
+	waitReady(t, s)
+	for _, st := range s.Status() {
+		if st.State != initapi.StateRunning || st.PID == 0 {
+			t.Errorf("%s: got state %q pid %d, want running with a pid", st.Name, st.State, st.PID)
+		}
+	}
+	stop()
+
+	want := []string{"start_a", "ready_a", "start_b", "ready_b", "start_c", "ready_c", "stop_c", "stop_b", "stop_a"}
+	if diff := cmp.Diff(want, readEvents(t, filepath.Join(dir, "events"))); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	for _, st := range s.Status() {
+		if st.State != initapi.StateStopped || st.LastExit != "exit status 0" || st.Restarts != 0 {
+			t.Errorf("%s after shutdown: got state %q, last exit %q, restarts %d, want stopped, exit status 0, 0", st.Name, st.State, st.LastExit, st.Restarts)
+		}
+	}
+}
+
+func TestRestartBackoff(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		runMS   int
+		backoff Backoff
+		// Delays wanted between one run's end and the next start; each
+		// gap must be at least the delay and less than maxSlack more.
+		want     []time.Duration
+		maxSlack time.Duration
+	}{
+		{
+			name:     "doubles up to max",
+			backoff:  Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond, Stable: time.Hour},
+			want:     []time.Duration{50, 100, 200, 200},
+			maxSlack: 2 * time.Second,
+		},
+		{
+			// Each run outlives Stable, so the delay never grows; were
+			// it doubling, the third gap would be 400ms, over the slack.
+			name:     "stable run resets",
+			runMS:    250,
+			backoff:  Backoff{Min: 100 * time.Millisecond, Max: time.Second, Stable: 200 * time.Millisecond},
+			want:     []time.Duration{100, 100, 100},
+			maxSlack: 250 * time.Millisecond,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			events := filepath.Join(t.TempDir(), "events")
+			sp := helperSpec(t, "crash", "exit", "CODE=1", "EVENTS="+events, fmt.Sprintf("RUN_MS=%d", tt.runMS))
+			s, err := New([]Spec{sp}, WithBackoff(tt.backoff))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runSupervisor(t, s)
+			waitFor(t, 10*time.Second, "restarts", func() bool { return len(readEvents(t, events)) > len(tt.want) })
+
+			var starts []time.Time
+			for _, e := range readEvents(t, events) {
+				ns, err := strconv.ParseInt(e[strings.LastIndexByte(e, '_')+1:], 10, 64)
+				if err != nil {
+					t.Fatalf("parse event %q: %v", e, err)
+				}
+				starts = append(starts, time.Unix(0, ns))
+			}
+			run := time.Duration(tt.runMS) * time.Millisecond
+			for i, d := range tt.want {
+				d *= time.Millisecond
+				gap := starts[i+1].Sub(starts[i]) - run
+				if gap < d || gap > d+tt.maxSlack {
+					t.Errorf("restart %d came %v after the exit, want %v to %v", i+1, gap, d, d+tt.maxSlack)
+				}
+			}
+			st := statusOf(t, s, "crash")
+			if st.Restarts < len(tt.want) || st.LastExit != "exit status 1" {
+				t.Errorf("got restarts %d, last exit %q, want at least %d, exit status 1", st.Restarts, st.LastExit, len(tt.want))
+			}
+		})
+	}
+}
+
+// TestExitNoRestart checks that exit status 125 stops the service for good,
+// until an operator's Restart.
+func TestExitNoRestart(t *testing.T) {
+	t.Parallel()
+	events := filepath.Join(t.TempDir(), "events")
+	s, err := New([]Spec{helperSpec(t, "once", "exit", "CODE=125", "EVENTS="+events)},
+		WithBackoff(Backoff{Min: 10 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, s)
+	want := initapi.ServiceStatus{Name: "once", State: initapi.StateStopped, LastExit: "exit status 125"}
+	ignore := func(st initapi.ServiceStatus) initapi.ServiceStatus { st.StartedAt = time.Time{}; return st }
+	waitFor(t, 5*time.Second, "stopped", func() bool { return statusOf(t, s, "once").State == initapi.StateStopped })
+	time.Sleep(200 * time.Millisecond) // many backoff periods
+	if diff := cmp.Diff(want, ignore(statusOf(t, s, "once"))); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+	if n := len(readEvents(t, events)); n != 1 {
+		t.Errorf("got %d starts, want 1", n)
+	}
+
+	if err := s.Restart("once"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "second start", func() bool { return len(readEvents(t, events)) == 2 })
+	waitFor(t, 5*time.Second, "stopped again", func() bool { return statusOf(t, s, "once").State == initapi.StateStopped })
+	if diff := cmp.Diff(want, ignore(statusOf(t, s, "once"))); diff != "" {
+		t.Errorf("status after Restart (-want +got):\n%s", diff)
+	}
+}
+
+func TestLogs(t *testing.T) {
+	t.Parallel()
+	const ringSize = 1024
+	var mu sync.Mutex
+	var sunk []string
+	sink := func(service string, line []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		sunk = append(sunk, service+": "+string(line))
+	}
+	sp := helperSpec(t, "chatty", "serve", "LINES=200", "LONG_LINE=5000")
+	sp.Ready = ReadyNotify
+	s, err := New([]Spec{sp}, WithRingSize(ringSize), WithLogSink(sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, s)
+	waitReady(t, s)
+	// The long line is printed last and split at maxLine.
+	long := strings.Repeat("x", 5000)
+	tail := long[maxLine:] + "\n"
+	var got []byte
+	waitFor(t, 5*time.Second, "output in the ring", func() bool {
+		got, _ = s.Logs("chatty")
+		return bytes.HasSuffix(got, []byte(tail))
+	})
+	if len(got) > ringSize {
+		t.Errorf("ring holds %d bytes, want at most %d", len(got), ringSize)
+	}
+	// Everything before the long line's tail is its head, and it was cut:
+	// so the ring holds exactly the tail.
+	if diff := cmp.Diff(tail, string(got)); diff != "" {
+		t.Errorf("Logs (-want +got):\n%s", diff)
+	}
+
+	var want []string
+	for i := range 200 {
+		want = append(want, fmt.Sprintf("chatty: chatty line %03d", i))
+	}
+	want = append(want, "chatty: "+long[:maxLine], "chatty: "+long[maxLine:])
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(want, sunk); diff != "" {
+		t.Errorf("sink lines (-want +got):\n%s", diff)
+	}
+
+	if _, err := s.Logs("nosuch"); !errors.Is(err, ErrUnknownService) || !strings.Contains(err.Error(), `"nosuch" (known: chatty)`) {
+		t.Errorf("Logs(nosuch): got %v, want ErrUnknownService naming it and the known services", err)
+	}
+}
+
+// TestLogsRingKeepsWholeLines fills a ring with lines only.
+func TestLogsRingKeepsWholeLines(t *testing.T) {
+	t.Parallel()
+	sp := helperSpec(t, "lines", "serve", "LINES=300")
+	sp.Ready = ReadyNotify
+	s, err := New([]Spec{sp}, WithRingSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, s)
+	waitReady(t, s)
+	var got []byte
+	waitFor(t, 5*time.Second, "the last line", func() bool {
+		got, _ = s.Logs("lines")
+		return bytes.HasSuffix(got, []byte("lines line 299\n"))
+	})
+	// 15 bytes a line: the last 66 whole lines fit in 1000 bytes.
+	var want strings.Builder
+	for i := 300 - 1000/15; i < 300; i++ {
+		fmt.Fprintf(&want, "lines line %03d\n", i)
+	}
+	if diff := cmp.Diff(want.String(), string(got)); diff != "" {
+		t.Errorf("Logs (-want +got):\n%s", diff)
+	}
+}
+
+func TestStopTimeout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		env         []string
+		stopTimeout time.Duration
+		wantExit    string
+		wantMin     time.Duration // shutdown takes at least
+		wantMax     time.Duration // and less than
+	}{
+		{"exits on SIGTERM", nil, 5 * time.Second, "exit status 0", 0, 2 * time.Second},
+		{"ignores SIGTERM", []string{"IGNORE_TERM=1"}, 300 * time.Millisecond, "signal: killed", 300 * time.Millisecond, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sp := helperSpec(t, "svc", "serve", tt.env...)
+			sp.Ready, sp.StopTimeout = ReadyNotify, tt.stopTimeout
+			s, err := New([]Spec{sp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runSupervisor(t, s)
+			waitReady(t, s)
+			start := time.Now()
+			stop()
+			took := time.Since(start)
+			if took < tt.wantMin || took >= tt.wantMax {
+				t.Errorf("shutdown took %v, want %v to %v", took, tt.wantMin, tt.wantMax)
+			}
+			st := statusOf(t, s, "svc")
+			if st.State != initapi.StateStopped || st.LastExit != tt.wantExit {
+				t.Errorf("got state %q, last exit %q, want stopped, %q", st.State, st.LastExit, tt.wantExit)
+			}
+		})
+	}
+}
+
+// TestGrandchildrenKilled checks that a service's children die with it,
+// whether it was stopped or exited on its own.
+func TestGrandchildrenKilled(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  []string
+		stop bool // stop the supervisor, rather than let the service exit
+	}{
+		{"service stopped", nil, true},
+		{"service stopped while child ignores SIGTERM", []string{"IGNORE_TERM=1"}, true},
+		{"service exited", []string{"EXIT_AFTER_READY=125"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sp := helperSpec(t, "parent", "serve", append(tt.env, "GRANDCHILD=1")...)
+			sp.Ready, sp.StopTimeout = ReadyNotify, 200*time.Millisecond
+			s, err := New([]Spec{sp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runSupervisor(t, s)
+			waitReady(t, s)
+			var out []byte
+			waitFor(t, 5*time.Second, "grandchild pid", func() bool {
+				out, _ = s.Logs("parent")
+				return bytes.Contains(out, []byte("\n"))
+			})
+			pid := grandchildPID(t, out)
+			if tt.stop {
+				stop()
+			}
+			waitFor(t, 5*time.Second, fmt.Sprintf("grandchild %d to die", pid), func() bool { return dead(pid) })
+		})
+	}
+}
+
+func TestStopAndRestart(t *testing.T) {
+	t.Parallel()
+	sp := helperSpec(t, "svc", "serve")
+	sp.Ready = ReadyNotify
+	s, err := New([]Spec{sp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, s)
+	waitReady(t, s)
+	first := statusOf(t, s, "svc").PID
+
+	if err := s.Stop("svc"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "stopped", func() bool { return statusOf(t, s, "svc").State == initapi.StateStopped })
+	if st := statusOf(t, s, "svc"); st.PID != 0 || st.LastExit != "exit status 0" || !dead(first) {
+		t.Errorf("after Stop: got pid %d, last exit %q, process dead %v; want 0, exit status 0, true", st.PID, st.LastExit, dead(first))
+	}
+
+	if err := s.Restart("svc"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "running", func() bool { return statusOf(t, s, "svc").State == initapi.StateRunning })
+	second := statusOf(t, s, "svc").PID
+	if err := s.Restart("svc"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "restarted", func() bool {
+		st := statusOf(t, s, "svc")
+		return st.State == initapi.StateRunning && st.PID != second
+	})
+	if st := statusOf(t, s, "svc"); st.Restarts != 0 {
+		t.Errorf("got %d restarts, want 0: operator restarts are not failures", st.Restarts)
+	}
+
+	for _, f := range []func(string) error{s.Stop, s.Restart} {
+		if err := f("nosuch"); !errors.Is(err, ErrUnknownService) {
+			t.Errorf("got %v, want ErrUnknownService", err)
+		}
+	}
+}
+
+// TestStartFailure checks a service whose binary does not exist: it is
+// reported failed, retried, and does not block shutdown.
+func TestStartFailure(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "no-such-binary")
+	s, err := New([]Spec{{Name: "ghost", Path: missing}}, WithBackoff(Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, s)
+	waitFor(t, 5*time.Second, "retries", func() bool { return statusOf(t, s, "ghost").Restarts >= 2 })
+	st := statusOf(t, s, "ghost")
+	if st.State != initapi.StateFailed && st.State != initapi.StateBackoff || !strings.Contains(st.LastExit, missing) {
+		t.Errorf("got state %q, last exit %q, want failed naming %s", st.State, st.LastExit, missing)
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/skerry/skerry/init/internal/supervisor"
+	"github.com/skerry/skerry/services/siteconfig"
+)
+
+const (
+	skerryBin      = "/usr/bin/skerry"
+	containerdConf = "/run/skerry/containerd.toml"
+	containerdSock = "/run/containerd/containerd.sock"
+	mib            = 1 << 20
+)
+
+// serviceEnv is the whole environment of every service.
+var serviceEnv = []string{"PATH=/usr/bin:/usr/sbin:/sbin:/bin", "HOME=/root", "TMPDIR=/tmp"}
+
+// serviceSpecs lists the site's services. Each gets its home under /perm
+// and a memory limit of its own cgroup.
+func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
+	if err := writeContainerdConfig(cfg); err != nil {
+		return nil, err
+	}
+	health := []string{"health", "-listen", cfg.Health.Listen}
+	if cfg.Debug.Control {
+		health = append(health, "-debug-control")
+	}
+	return []supervisor.Spec{
+		{
+			Name: "health", Path: skerryBin, Args: health, Env: serviceEnv,
+			Dir: "/perm/health", MemoryMax: 64 * mib, PidsMax: 64,
+			Ready: supervisor.ReadyNotify,
+		},
+		{
+			Name: "containerd", Path: "/usr/bin/containerd", Args: []string{"--config", containerdConf},
+			Env: serviceEnv, Dir: "/perm/containerd", MemoryMax: 512 * mib,
+			Ready: supervisor.ReadyPath, ReadyPath: containerdSock,
+		},
+	}, nil
+}
+
+// writeContainerdConfig keeps containerd's state on /perm, runs only the
+// plugins a site uses (no CRI: sites are not Kubernetes nodes), and opens
+// its API on TCP only when the site config's debug section asks.
+func writeContainerdConfig(cfg *siteconfig.Config) error {
+	var b strings.Builder
+	b.WriteString(`version = 3
+root = "/perm/containerd"
+state = "/run/containerd"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.images",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.podsandbox.controller.v1.podsandbox",
+  "io.containerd.sandbox.controller.v1.shim",
+  "io.containerd.nri.v1.nri",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+  "io.containerd.snapshotter.v1.blockfile",
+  "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.differ.v1.erofs",
+]
+
+[grpc]
+  address = "` + containerdSock + `"
+`)
+	if cfg.Debug.ContainerdTCP != "" {
+		fmt.Fprintf(&b, "  tcp_address = %q\n", cfg.Debug.ContainerdTCP)
+	}
+	if err := os.MkdirAll("/run/skerry", 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(containerdConf, []byte(b.String()), 0o644)
+}

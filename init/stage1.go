@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/init/internal/console"
+	"github.com/skerry/skerry/init/internal/rootfs"
+)
+
+// stage1 runs in the initramfs: it checks that the archive unpacked
+// completely, moves it into a tmpfs and execs stage 2 there.
+func stage1(log *console.Logger) error {
+	if err := (rootfs.Mount{Source: "proc", Target: "/proc", FSType: "proc"}).Do(); err != nil {
+		return err
+	}
+	start := console.Uptime()
+	if _, err := os.Stat(layout.CompleteMarker); err != nil {
+		tooLittleRAM(log)
+	}
+	if err := unix.Unmount("/proc", 0); err != nil {
+		return fmt.Errorf("umount /proc: %w", err)
+	}
+	copied, err := rootfs.SwitchToTmpfs()
+	if err != nil {
+		return err
+	}
+	log.Printf("moved %.1f MB of initramfs into a tmpfs root", float64(copied)/1e6)
+	env := append(os.Environ(), stageEnv+"=2", initStartEnv+"="+strconv.FormatInt(int64(start), 10))
+	return fmt.Errorf("exec /init (stage 2): %w", unix.Exec("/init", []string{"/init"}, env))
+}
+
+// tooLittleRAM explains a truncated initramfs and never returns: the
+// kernel ran out of memory unpacking it, so most of the system is missing.
+func tooLittleRAM(log *console.Logger) {
+	total := "unknown"
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "MemTotal:") {
+				total = strings.TrimSpace(strings.TrimPrefix(line, "MemTotal:"))
+			}
+		}
+	}
+	for {
+		log.Printf("FATAL: the initramfs is incomplete: the kernel ran out of memory unpacking it (RAM: %s).", total)
+		log.Printf("This image needs at least 512 MB of RAM; give the machine more memory and boot again.")
+		time.Sleep(time.Minute)
+	}
+}

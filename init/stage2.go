@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/init/internal/console"
+	"github.com/skerry/skerry/init/internal/kmod"
+	"github.com/skerry/skerry/init/internal/netcfg"
+	"github.com/skerry/skerry/init/internal/perm"
+	"github.com/skerry/skerry/init/internal/rootfs"
+	"github.com/skerry/skerry/init/internal/supervisor"
+	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/siteconfig"
+)
+
+// stage2 runs in the tmpfs root and does not return while the system runs.
+func stage2(log *console.Logger) error {
+	if err := rootfs.MountAll(rootfs.Base); err != nil {
+		return err
+	}
+	// Ctrl-Alt-Del becomes SIGINT to init, for an orderly reboot.
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+	initStart, _ := strconv.ParseInt(os.Getenv(initStartEnv), 10, 64)
+	os.Unsetenv(stageEnv)
+	os.Unsetenv(initStartEnv)
+
+	var rel layout.Release
+	if data, err := os.ReadFile(layout.ReleaseFile); err == nil {
+		json.Unmarshal(data, &rel)
+	}
+	log.Printf("Skerry %s on %s, kernel %s", rel.Version, rel.Board, rel.Kernel)
+	boot := &initapi.Boot{Image: initapi.Release(rel)}
+	boot.BootID = readTrim("/proc/sys/kernel/random/boot_id")
+
+	// Modules before anything that needs a driver: disks, NICs, TPM.
+	loadModules(log, boot)
+
+	cfg := loadSiteConfig(log)
+	hostname := cfg.Hostname
+	if hostname == "" {
+		hostname = "skerry"
+	}
+	unix.Sethostname([]byte(hostname))
+	os.WriteFile("/etc/hostname", []byte(hostname+"\n"), 0o644)
+	os.WriteFile("/etc/hosts", []byte("127.0.0.1 localhost "+hostname+"\n::1 localhost\n"), 0o644)
+
+	mountPerm(log, boot)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	nr, err := netcfg.Up(ctx, cfg.Network)
+	cancel()
+	if err != nil {
+		// The box keeps working offline; services retry on their own.
+		log.Printf("network: %v (continuing without it)", err)
+		boot.Network = initapi.Network{Error: err.Error()}
+	} else {
+		log.Printf("network: %s %s via %s (%s)", nr.Interface, nr.Address, nr.Gateway, nr.Mode)
+		boot.Network = initapi.Network{Interface: nr.Interface, Address: nr.Address, Gateway: nr.Gateway, Mode: nr.Mode}
+	}
+
+	if err := os.MkdirAll(filepath.Dir(initapi.BootFile), 0o755); err != nil {
+		return err
+	}
+	specs, err := serviceSpecs(cfg)
+	if err != nil {
+		return err
+	}
+	return supervise(log, specs, boot, time.Duration(initStart))
+}
+
+func loadModules(log *console.Logger, boot *initapi.Boot) {
+	data, err := os.ReadFile(layout.ModulesFile)
+	if err != nil {
+		log.Printf("modules: %v", err)
+		return
+	}
+	dir, err := kmod.Dir()
+	if err != nil {
+		log.Printf("modules: %v", err)
+		return
+	}
+	loaded, err := kmod.Load(dir, strings.Fields(string(data)))
+	if err != nil {
+		log.Printf("modules: %v", err)
+	}
+	boot.Modules = loaded
+	log.Printf("loaded %d kernel modules", len(loaded))
+}
+
+// loadSiteConfig prefers the config on the EFI system partition (written
+// at flash time) over the one baked into the image. A broken file is
+// reported and the baked one used, so a typo cannot brick a box.
+func loadSiteConfig(log *console.Logger) *siteconfig.Config {
+	baked, err := siteconfig.Load(layout.SiteConfigFile)
+	if err != nil {
+		log.Printf("site config: %v; using defaults", err)
+		baked = siteconfig.Default()
+	}
+	dev, err := perm.FindByLabel(layout.ESPLabel, 3*time.Second)
+	if err != nil {
+		log.Printf("site config: no EFI system partition (%v); using the image's", err)
+		return baked
+	}
+	if err := (rootfs.Mount{Source: dev, Target: "/boot", FSType: "vfat", Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}).Do(); err != nil {
+		log.Printf("site config: %v; using the image's", err)
+		return baked
+	}
+	p := filepath.Join("/boot", layout.ESPSiteConfig)
+	cfg, err := siteconfig.Load(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return baked
+	case err != nil:
+		log.Printf("site config: %v; using the image's built-in config instead", err)
+		return baked
+	}
+	log.Printf("site config from %s", p)
+	return cfg
+}
+
+// mountPerm mounts /perm; when it cannot, /perm is a tmpfs so services
+// still run, and the status API says that nothing will persist.
+func mountPerm(log *console.Logger, boot *initapi.Boot) {
+	dev, err := perm.FindByLabel(layout.PermLabel, 5*time.Second)
+	var r perm.Result
+	if err == nil {
+		r, err = perm.Mount(dev, "/perm")
+	}
+	if err != nil {
+		log.Printf("perm: %v", err)
+		log.Printf("perm: WARNING: /perm is in RAM; nothing written this boot will survive it")
+		(rootfs.Mount{Source: "tmpfs", Target: "/perm", FSType: "tmpfs", Data: "mode=0755"}).Do()
+		boot.Perm = initapi.Perm{Error: err.Error()}
+		return
+	}
+	boots := countBoot("/perm/.skerry/boots")
+	boot.Perm = initapi.Perm{Device: r.Device, Mounted: true, Formatted: r.Formatted, Checked: r.Checked, Boots: boots}
+	if r.Formatted {
+		log.Printf("perm: formatted %s (first boot) and mounted it on /perm", r.Device)
+	} else {
+		log.Printf("perm: %s mounted on /perm (fsck: %s), boot number %d", r.Device, r.Checked, boots)
+	}
+}
+
+// countBoot increments the boot counter kept on /perm and returns it.
+func countBoot(p string) int {
+	n, _ := strconv.Atoi(readTrim(p))
+	n++
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if f, err := os.Create(p + ".tmp"); err == nil {
+		fmt.Fprintf(f, "%d\n", n)
+		f.Sync()
+		f.Close()
+		os.Rename(p+".tmp", p)
+	}
+	return n
+}
+
+func readTrim(p string) string {
+	data, _ := os.ReadFile(p)
+	return strings.TrimSpace(string(data))
+}
+
+// supervise runs the services until a poweroff or reboot is asked for,
+// then stops them in order and ends the system. It does not return unless
+// the supervisor cannot start.
+func supervise(log *console.Logger, specs []supervisor.Spec, boot *initapi.Boot, initStart time.Duration) error {
+	slogger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	reaper := supervisor.NewReaper(slogger)
+	sup, err := supervisor.New(specs, supervisor.WithLogger(slogger), supervisor.WithReaper(reaper),
+		supervisor.WithCgroupRoot("/sys/fs/cgroup/skerry"))
+	if err != nil {
+		return err
+	}
+	// An orderly end comes from a signal (SIGTERM or Ctrl-Alt-Del: reboot;
+	// SIGUSR2 or SIGPWR: power off) or from the control socket.
+	end := make(chan int, 1)
+	request := func(cmd int) {
+		select {
+		case end <- cmd:
+		default:
+		}
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGUSR2, unix.SIGPWR)
+	go func() {
+		for s := range sigs {
+			if s == unix.SIGUSR2 || s == unix.SIGPWR {
+				request(unix.LINUX_REBOOT_CMD_POWER_OFF)
+			} else {
+				request(unix.LINUX_REBOOT_CMD_RESTART)
+			}
+		}
+	}()
+	if err := serveControl(log, sup, boot, request); err != nil {
+		log.Printf("control socket: %v", err)
+	}
+	go watchPowerButton(log, func() { request(unix.LINUX_REBOOT_CMD_POWER_OFF) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+
+	select {
+	case <-sup.AllReady():
+		up := console.Uptime()
+		boot.Ready, boot.ReadySeconds = true, up.Seconds()
+		writeBoot(boot)
+		log.Printf("ready: Skerry %s on %s, %.2fs since kernel start, %.2fs since /init started, boot id %s",
+			boot.Image.Version, boot.Image.Board, up.Seconds(), (up - initStart).Seconds(), boot.BootID)
+	case cmd := <-end:
+		end <- cmd
+	case err := <-done:
+		cancel()
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	writeBoot(boot)
+	cmd := <-end
+	what := map[int]string{unix.LINUX_REBOOT_CMD_POWER_OFF: "power off", unix.LINUX_REBOOT_CMD_RESTART: "reboot"}[cmd]
+	log.Printf("%s requested: stopping services", what)
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		log.Printf("supervisor: %v", err)
+	}
+	shutdown(log, reaper)
+	log.Printf("%s now", what)
+	unix.Reboot(cmd)
+	return fmt.Errorf("reboot(%s) returned", what)
+}
+
+func writeBoot(b *initapi.Boot) {
+	data, _ := json.MarshalIndent(b, "", "  ")
+	os.WriteFile(initapi.BootFile+".tmp", data, 0o644)
+	os.Rename(initapi.BootFile+".tmp", initapi.BootFile)
+}

@@ -1,0 +1,114 @@
+package health
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/skerry/skerry/services/initapi"
+)
+
+// Memory is the machine's memory and what Skerry itself uses.
+type Memory struct {
+	TotalBytes     int64 `json:"totalBytes"`
+	AvailableBytes int64 `json:"availableBytes"`
+	// SkerryRSSBytes is the resident memory of init and Skerry's own
+	// services (containerd and workloads not counted).
+	SkerryRSSBytes int64            `json:"skerryRssBytes"`
+	RSSBytes       map[string]int64 `json:"rssBytes"` // per process: init, health, containerd, ...
+}
+
+// Perm is /perm's state and usage.
+type Perm struct {
+	initapi.Perm
+	TotalBytes int64 `json:"totalBytes,omitempty"`
+	UsedBytes  int64 `json:"usedBytes,omitempty"`
+	FreeBytes  int64 `json:"freeBytes,omitempty"`
+}
+
+// thirdParty are supervised programs that are not Skerry's own.
+var thirdParty = map[string]bool{"containerd": true}
+
+func memory(services []initapi.ServiceStatus) Memory {
+	m := Memory{RSSBytes: map[string]int64{}}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), ":")
+			switch k {
+			case "MemTotal":
+				m.TotalBytes = kb(v)
+			case "MemAvailable":
+				m.AvailableBytes = kb(v)
+			}
+		}
+		f.Close()
+	}
+	add := func(name string, pid int) {
+		rss := processRSS(pid)
+		m.RSSBytes[name] = rss
+		if !thirdParty[name] {
+			m.SkerryRSSBytes += rss
+		}
+	}
+	add("init", 1)
+	for _, s := range services {
+		if s.PID > 0 {
+			add(s.Name, s.PID)
+		}
+	}
+	return m
+}
+
+// processRSS reads VmRSS of a process.
+func processRSS(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return kb(v)
+		}
+	}
+	return 0
+}
+
+func kb(v string) int64 {
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[0], 10, 64)
+	return n * 1024
+}
+
+func perm(dir string, p initapi.Perm) Perm {
+	out := Perm{Perm: p}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil {
+		bs := int64(st.Bsize)
+		out.TotalBytes = int64(st.Blocks) * bs
+		out.FreeBytes = int64(st.Bavail) * bs
+		out.UsedBytes = (int64(st.Blocks) - int64(st.Bfree)) * bs
+	}
+	return out
+}
+
+func uptime() time.Duration {
+	f := strings.Fields(readTrim("/proc/uptime"))
+	if len(f) == 0 {
+		return 0
+	}
+	s, _ := strconv.ParseFloat(f[0], 64)
+	return time.Duration(s * float64(time.Second))
+}
+
+func readTrim(p string) string {
+	data, _ := os.ReadFile(p)
+	return strings.TrimSpace(string(data))
+}
