@@ -67,6 +67,9 @@ type QEMU struct {
 	FirmwareVars string `json:"firmwareVars"`
 	TPMDevice    string `json:"tpmDevice"`
 	NetDevice    string `json:"netDevice"`
+	// RNGDevice feeds the guest's entropy pool. Without one, arm64 guests
+	// under TCG wait minutes for getrandom() (DHCP transaction ids, TLS).
+	RNGDevice string `json:"rngDevice,omitempty"`
 }
 
 // EFI names the UEFI boot loader and where the firmware looks for it.

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
+	"context"
 
 	"golang.org/x/sys/unix"
 
@@ -15,46 +10,19 @@ import (
 	"github.com/skerry/skerry/services/initapi"
 )
 
-// serveControl serves init's control socket (status, logs, power).
-func serveControl(log *console.Logger, sup *supervisor.Supervisor, boot *initapi.Boot, request func(int)) error {
-	if err := os.MkdirAll(filepath.Dir(initapi.SocketPath), 0o755); err != nil {
-		return err
+// serveControl serves init's control socket (status, logs, service
+// restarts, power) for the life of the system.
+func serveControl(log *console.Logger, sup *supervisor.Supervisor, bootID string, request func(int)) error {
+	c := &supervisor.Control{
+		Supervisor: sup,
+		BootID:     bootID,
+		Poweroff:   func() { request(unix.LINUX_REBOOT_CMD_POWER_OFF) },
+		Reboot:     func() { request(unix.LINUX_REBOOT_CMD_RESTART) },
 	}
-	os.Remove(initapi.SocketPath)
-	l, err := net.Listen("unix", initapi.SocketPath)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", initapi.SocketPath, err)
-	}
-	if err := os.Chmod(initapi.SocketPath, 0o600); err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, initapi.Status{BootID: boot.BootID, Ready: boot.Ready, Services: sup.Status()})
-	})
-	mux.HandleFunc("GET /v1/services/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
-		logs, err := sup.Logs(r.PathValue("name"))
-		if err != nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{"code": "unknown_service", "message": err.Error()})
-			return
+	go func() {
+		if err := c.Serve(context.Background(), initapi.SocketPath); err != nil {
+			log.Printf("control socket: %v", err)
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write(logs)
-	})
-	power := func(cmd int) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
-			request(cmd)
-		}
-	}
-	mux.Handle("POST /v1/poweroff", power(unix.LINUX_REBOOT_CMD_POWER_OFF))
-	mux.Handle("POST /v1/reboot", power(unix.LINUX_REBOOT_CMD_RESTART))
-	go http.Serve(l, mux)
+	}()
 	return nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
@@ -29,7 +28,7 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 	if cfg.Debug.Control {
 		health = append(health, "-debug-control")
 	}
-	return []supervisor.Spec{
+	specs := []supervisor.Spec{
 		{
 			Name: "health", Path: skerryBin, Args: health, Env: serviceEnv,
 			Dir: "/perm/health", MemoryMax: 64 * mib, PidsMax: 64,
@@ -40,12 +39,19 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			Env: serviceEnv, Dir: "/perm/containerd", MemoryMax: 512 * mib,
 			Ready: supervisor.ReadyPath, ReadyPath: containerdSock,
 		},
-	}, nil
+	}
+	if cfg.Debug.ContainerdTCP != "" {
+		specs = append(specs, supervisor.Spec{
+			Name: "devproxy", Path: skerryBin, Env: serviceEnv, Dir: "/run/devproxy",
+			Args:      []string{"devproxy", "-listen", cfg.Debug.ContainerdTCP, "-target", containerdSock},
+			DependsOn: []string{"containerd"}, MemoryMax: 32 * mib, Ready: supervisor.ReadyNotify,
+		})
+	}
+	return specs, nil
 }
 
-// writeContainerdConfig keeps containerd's state on /perm, runs only the
-// plugins a site uses (no CRI: sites are not Kubernetes nodes), and opens
-// its API on TCP only when the site config's debug section asks.
+// writeContainerdConfig keeps containerd's state on /perm and runs only the
+// plugins a site uses (no CRI: sites are not Kubernetes nodes).
 func writeContainerdConfig(cfg *siteconfig.Config) error {
 	var b strings.Builder
 	b.WriteString(`version = 3
@@ -68,9 +74,6 @@ disabled_plugins = [
 [grpc]
   address = "` + containerdSock + `"
 `)
-	if cfg.Debug.ContainerdTCP != "" {
-		fmt.Fprintf(&b, "  tcp_address = %q\n", cfg.Debug.ContainerdTCP)
-	}
 	if err := os.MkdirAll("/run/skerry", 0o755); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,8 +43,8 @@ func stage2(log *console.Logger) error {
 		json.Unmarshal(data, &rel)
 	}
 	log.Printf("Skerry %s on %s, kernel %s", rel.Version, rel.Board, rel.Kernel)
-	boot := &initapi.Boot{Image: initapi.Release(rel)}
-	boot.BootID = readTrim("/proc/sys/kernel/random/boot_id")
+	rec := &bootRecord{b: initapi.Boot{Image: initapi.Release(rel), BootID: readTrim("/proc/sys/kernel/random/boot_id")}}
+	boot := &rec.b
 
 	// Modules before anything that needs a driver: disks, NICs, TPM.
 	loadModules(log, boot)
@@ -59,16 +60,27 @@ func stage2(log *console.Logger) error {
 
 	mountPerm(log, boot)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	nr, err := netcfg.Up(ctx, cfg.Network)
-	cancel()
-	if err != nil {
-		// The box keeps working offline; services retry on their own.
-		log.Printf("network: %v (continuing without it)", err)
-		boot.Network = initapi.Network{Error: err.Error()}
-	} else {
-		log.Printf("network: %s %s via %s (%s)", nr.Interface, nr.Address, nr.Gateway, nr.Mode)
-		boot.Network = initapi.Network{Interface: nr.Interface, Address: nr.Address, Gateway: nr.Gateway, Mode: nr.Mode}
+	// The network gets a few seconds; past that the boot goes on and the
+	// lease is taken whenever the DHCP server answers. A box must come up
+	// and keep its data flowing locally while its uplink is down.
+	netDone := make(chan struct{})
+	go func() {
+		defer close(netDone)
+		nr, err := netcfg.Up(context.Background(), cfg.Network)
+		rec.update(func(b *initapi.Boot) {
+			if err != nil {
+				log.Printf("network: %v (continuing without it)", err)
+				b.Network = initapi.Network{Error: err.Error()}
+				return
+			}
+			log.Printf("network: %s %s via %s (%s)", nr.Interface, nr.Address, nr.Gateway, nr.Mode)
+			b.Network = initapi.Network{Interface: nr.Interface, Address: nr.Address, Gateway: nr.Gateway, Mode: nr.Mode}
+		})
+	}()
+	select {
+	case <-netDone:
+	case <-time.After(10 * time.Second):
+		log.Printf("network: no address after 10s; booting on, it will come up when it can")
 	}
 
 	if err := os.MkdirAll(filepath.Dir(initapi.BootFile), 0o755); err != nil {
@@ -78,7 +90,7 @@ func stage2(log *console.Logger) error {
 	if err != nil {
 		return err
 	}
-	return supervise(log, specs, boot, time.Duration(initStart))
+	return supervise(log, specs, rec, time.Duration(initStart))
 }
 
 func loadModules(log *console.Logger, boot *initapi.Boot) {
@@ -177,7 +189,7 @@ func readTrim(p string) string {
 // supervise runs the services until a poweroff or reboot is asked for,
 // then stops them in order and ends the system. It does not return unless
 // the supervisor cannot start.
-func supervise(log *console.Logger, specs []supervisor.Spec, boot *initapi.Boot, initStart time.Duration) error {
+func supervise(log *console.Logger, specs []supervisor.Spec, rec *bootRecord, initStart time.Duration) error {
 	slogger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
@@ -186,6 +198,7 @@ func supervise(log *console.Logger, specs []supervisor.Spec, boot *initapi.Boot,
 			return a
 		},
 	}))
+	rec.update(func(*initapi.Boot) {}) // the status API reads it from the start
 	reaper := supervisor.NewReaper(slogger)
 	sup, err := supervisor.New(specs, supervisor.WithLogger(slogger), supervisor.WithReaper(reaper),
 		supervisor.WithCgroupRoot("/sys/fs/cgroup/skerry"))
@@ -212,7 +225,7 @@ func supervise(log *console.Logger, specs []supervisor.Spec, boot *initapi.Boot,
 			}
 		}
 	}()
-	if err := serveControl(log, sup, boot, request); err != nil {
+	if err := serveControl(log, sup, rec.bootID(), request); err != nil {
 		log.Printf("control socket: %v", err)
 	}
 	go watchPowerButton(log, func() { request(unix.LINUX_REBOOT_CMD_POWER_OFF) })
@@ -224,17 +237,18 @@ func supervise(log *console.Logger, specs []supervisor.Spec, boot *initapi.Boot,
 	select {
 	case <-sup.AllReady():
 		up := console.Uptime()
-		boot.Ready, boot.ReadySeconds = true, up.Seconds()
-		writeBoot(boot)
-		log.Printf("ready: Skerry %s on %s, %.2fs since kernel start, %.2fs since /init started, boot id %s",
-			boot.Image.Version, boot.Image.Board, up.Seconds(), (up - initStart).Seconds(), boot.BootID)
+		rec.update(func(b *initapi.Boot) {
+			b.Ready, b.ReadySeconds = true, up.Seconds()
+			log.Printf("ready: Skerry %s on %s, %.2fs since kernel start, %.2fs since /init started, boot id %s",
+				b.Image.Version, b.Image.Board, up.Seconds(), (up - initStart).Seconds(), b.BootID)
+		})
 	case cmd := <-end:
 		end <- cmd
 	case err := <-done:
 		cancel()
 		return fmt.Errorf("supervisor: %w", err)
 	}
-	writeBoot(boot)
+	rec.update(func(*initapi.Boot) {})
 	cmd := <-end
 	what := map[int]string{unix.LINUX_REBOOT_CMD_POWER_OFF: "power off", unix.LINUX_REBOOT_CMD_RESTART: "reboot"}[cmd]
 	log.Printf("%s requested: stopping services", what)
@@ -248,8 +262,27 @@ func supervise(log *console.Logger, specs []supervisor.Spec, boot *initapi.Boot,
 	return fmt.Errorf("reboot(%s) returned", what)
 }
 
-func writeBoot(b *initapi.Boot) {
-	data, _ := json.MarshalIndent(b, "", "  ")
+// bootRecord is what init learned while booting, kept in BootFile for the
+// status API. The network may finish after the services started, hence
+// the lock.
+type bootRecord struct {
+	mu sync.Mutex
+	b  initapi.Boot
+}
+
+// update changes the record and writes it out atomically.
+func (r *bootRecord) update(fn func(*initapi.Boot)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(&r.b)
+	data, _ := json.MarshalIndent(&r.b, "", "  ")
+	os.MkdirAll(filepath.Dir(initapi.BootFile), 0o755)
 	os.WriteFile(initapi.BootFile+".tmp", data, 0o644)
 	os.Rename(initapi.BootFile+".tmp", initapi.BootFile)
+}
+
+func (r *bootRecord) bootID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.b.BootID
 }

@@ -57,8 +57,9 @@ type Health struct {
 // Debug switches on what a test bench needs and a deployed box must not
 // have: both expose unauthenticated control over the network.
 type Debug struct {
-	// ContainerdTCP makes containerd also serve its gRPC API on this TCP
-	// address, so the host can drive it through QEMU's port forwarding.
+	// ContainerdTCP makes "skerry devproxy" forward this TCP address to
+	// containerd's socket, so the host can drive it through QEMU's port
+	// forwarding.
 	ContainerdTCP string `json:"containerdTCP,omitempty"`
 	// Control lets the status API accept POST /v1/debug/{poweroff,reboot}.
 	Control bool `json:"control,omitempty"`

@@ -86,7 +86,7 @@ func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
 	if len(up) == 0 {
 		return Result{}, fmt.Errorf("no interface came up for DHCP")
 	}
-	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5, LogLevel: dhclient.LogSummary,
+	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5, LogLevel: dhclient.LogInfo,
 		Modifiers4: []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("skerry"))}}
 	var lastErr error
 	for r := range dhclient.SendRequests(ctx, up, true, false, cfg, 5*time.Second) {

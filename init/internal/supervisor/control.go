@@ -155,6 +155,8 @@ func (c *Control) power(what string, f func()) http.HandlerFunc {
 			return
 		}
 		c.logger().Info("requested over the control socket", "action", what)
+		// 202: stopping services takes up to their stop timeouts, and the
+		// server itself goes down on the way; the client must not wait.
 		w.WriteHeader(http.StatusAccepted)
 		go f()
 	}

@@ -25,8 +25,18 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helper(mode))
 	}
+	// A re-executed test binary without a helper mode would run the tests
+	// again, and they would re-execute it again: refuse instead.
+	if os.Getenv(nestedEnv) != "" {
+		fmt.Fprintln(os.Stderr, "supervisor.test: re-executed without "+helperEnv+"; not running the tests again")
+		os.Exit(3)
+	}
+	os.Setenv(nestedEnv, "1")
 	os.Exit(m.Run())
 }
+
+// nestedEnv marks a process as running the tests; children inherit it.
+const nestedEnv = "SUPERVISOR_TEST_RUNNING"
 
 func helper(mode string) int {
 	name := os.Getenv("NAME")

@@ -29,6 +29,9 @@ func order(specs []Spec) ([]Spec, error) {
 		}
 	}
 
+	// Repeated passes rather than a textbook Kahn queue: with a handful of
+	// services the quadratic cost is nothing, and each pass places specs in
+	// input order, which keeps the order stable.
 	placed := make([]bool, len(specs))
 	out := make([]Spec, 0, len(specs))
 	for len(out) < len(specs) {

@@ -12,7 +12,9 @@ import (
 const maxLine = 4 << 10
 
 // capture copies a run's output into the ring and the sink, line by line,
-// until EOF. The returned channel is closed at EOF.
+// until EOF. The returned channel is closed at EOF. Lines, not raw reads,
+// so the sink can make one log record of each and the ring trims at line
+// boundaries.
 func (s *Supervisor) capture(svc *service, f *os.File) chan struct{} {
 	done := make(chan struct{})
 	go func() {

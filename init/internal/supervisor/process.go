@@ -16,7 +16,9 @@ const readyFDEnv = "SKERRY_READY_FD"
 
 // run is one start of a service's process.
 type run struct {
-	proc      *proc
+	proc *proc
+	// process is only kept to Release its pidfd; signals go to the process
+	// group by pid, which outlives the leader while members remain.
 	process   *os.Process
 	startedAt time.Time
 	ready     readiness
@@ -60,7 +62,7 @@ func (s *Supervisor) startProcess(svc *service) (*run, error) {
 		defer readyW.Close()
 		cmd.ExtraFiles = []*os.File{readyW} // fd 3
 		cmd.Env = append(cmd.Env, readyFDEnv+"=3")
-	case ReadyPath:
+	case ReadyPathExists:
 		removeStaleSocket(sp.ReadyPath)
 	}
 	if s.cg != nil {
@@ -92,7 +94,7 @@ func (s *Supervisor) startProcess(svc *service) (*run, error) {
 	switch sp.Ready {
 	case ReadyNotify:
 		r.ready = watchNotify(readyR)
-	case ReadyPath:
+	case ReadyPathExists:
 		r.ready = watchPath(sp.ReadyPath)
 	default:
 		r.ready = readyNow()
@@ -123,6 +125,8 @@ func removeStaleSocket(path string) {
 func (s *Supervisor) terminate(svc *service, r *run) {
 	timeout := svc.spec.stopTimeout()
 	s.cfg.log.Info("stopping service", "service", svc.spec.Name, "pid", r.proc.pid, "timeout", timeout)
+	// The whole group, so that helpers the service runs (a shell's
+	// children, containerd's shims) get the chance to stop cleanly too.
 	syscall.Kill(-r.proc.pid, syscall.SIGTERM)
 	t := time.NewTimer(timeout)
 	defer t.Stop()

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// pathPoll is how often a ReadyPath is checked. Polling one stat is cheaper
+// pathPoll is how often a Spec.ReadyPath is checked. Polling one stat is cheaper
 // and simpler than inotify on a directory that may not exist yet.
 const pathPoll = 20 * time.Millisecond
 
@@ -47,6 +47,9 @@ func watchNotify(f *os.File) readiness {
 			}
 		}
 	}()
+	// After the exit, the pipe reaches EOF once the killed group is gone;
+	// reading to it (bounded) catches a READY written just before exiting,
+	// which a one-shot service that exits 125 relies on.
 	return readiness{ready: ready, finish: func() bool {
 		waitOrClose(done, f)
 		return closed(ready)

@@ -87,6 +87,8 @@ func (r *Reaper) loop() {
 	}
 }
 
+// reapAll collects every exited child without blocking (WNOHANG), so the
+// loop stays responsive to Close while children are still running.
 func (r *Reaper) reapAll() {
 	for {
 		var ws unix.WaitStatus
@@ -102,6 +104,8 @@ func (r *Reaper) reapAll() {
 		delete(r.procs, pid)
 		r.mu.Unlock()
 		status := syscall.WaitStatus(ws)
+		// Not ours: an orphan re-parented to init, typically a daemon's
+		// double fork or a process a killed service left behind.
 		if p == nil {
 			r.log.Debug("reaped orphan", "pid", pid, "status", exitString(status))
 			continue
@@ -110,7 +114,9 @@ func (r *Reaper) reapAll() {
 	}
 }
 
-// start implements starter.
+// start implements starter. Holding mu across Start is what makes an
+// immediate exit safe: reapAll may collect it at once, but cannot look it
+// up until it is registered here.
 func (r *Reaper) start(cmd *exec.Cmd) (*proc, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -132,6 +138,9 @@ const drainTimeout = time.Second
 // Output runs cmd to completion and returns its combined stdout and stderr.
 // cmd.Stdout and cmd.Stderr must be nil. When ctx ends first the process is
 // killed and ctx's error returned. A non-zero exit is an *ExitError.
+//
+// Make cmd with exec.Command, not exec.CommandContext: the latter's context
+// watcher only stops in Cmd.Wait, which a Reaper's commands never call.
 func (r *Reaper) Output(ctx context.Context, cmd *exec.Cmd) ([]byte, error) {
 	if cmd.Stdout != nil || cmd.Stderr != nil {
 		return nil, fmt.Errorf("run %s: Stdout or Stderr already set", cmd.Path)
@@ -149,26 +158,25 @@ func (r *Reaper) Output(ctx context.Context, cmd *exec.Cmd) ([]byte, error) {
 	}
 	defer cmd.Process.Release()
 
+	// Read concurrently: a command that prints more than a pipe holds
+	// would otherwise block and never exit.
 	var out bytes.Buffer
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		out.ReadFrom(pr) // ends at EOF, or when pr is closed below
+		out.ReadFrom(pr) // ends at EOF, or when waitOrClose closes pr
 	}()
+	var killed error
 	select {
 	case <-p.exited:
 	case <-ctx.Done():
 		cmd.Process.Kill()
+		killed = ctx.Err()
 		<-p.exited
 	}
-	select {
-	case <-copied:
-	case <-time.After(drainTimeout):
-		pr.Close()
-		<-copied
-	}
-	if err := ctx.Err(); err != nil {
-		return out.Bytes(), fmt.Errorf("run %s: %w", cmd.Path, err)
+	waitOrClose(copied, pr)
+	if killed != nil {
+		return out.Bytes(), fmt.Errorf("run %s: %w", cmd.Path, killed)
 	}
 	if p.status != 0 {
 		return out.Bytes(), fmt.Errorf("run %s: %w", cmd.Path, &ExitError{Status: p.status})

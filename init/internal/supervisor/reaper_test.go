@@ -115,13 +115,12 @@ func TestSupervisorWithReaper(t *testing.T) {
 	waitFor(t, 5*time.Second, "once to stop", func() bool { return statusOf(t, s, "once").State == initapi.StateStopped })
 	waitReady(t, s)
 
-	out, err := s.RunCommand(context.Background(), serve.Path)
-	if err == nil || !strings.Contains(string(out), "unknown helper mode") {
-		t.Errorf("RunCommand: got %q, %v, want the helper's complaint and exit status 2", out, err)
-	}
+	// RunCommand passes on this process's environment: the test binary
+	// sees nestedEnv and refuses to run, with status 3.
+	out, err := s.RunCommand(context.Background(), serve.Path, "-test.run=^$")
 	var ee *ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-		t.Errorf("RunCommand: got error %v, want exit status 2", err)
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(string(out), "not running the tests again") {
+		t.Errorf("RunCommand: got %q, %v, want the test binary's refusal and exit status 3", out, err)
 	}
 
 	logs, _ := s.Logs("serve")

@@ -10,7 +10,9 @@ const DefaultRingSize = 64 << 10
 
 // ring keeps the last size bytes written to it. It is safe for concurrent
 // use: one goroutine writes a service's output while the control socket
-// reads it.
+// reads it. A fixed circular buffer rather than a growing slice trimmed at
+// the front: a chatty service costs a copy of each line, never of the ring,
+// and memory stays fixed for init's whole life.
 type ring struct {
 	mu    sync.Mutex
 	buf   []byte // fixed length: the capacity

@@ -34,6 +34,9 @@ func (s *Supervisor) supervise(svc *service) {
 		return
 	}
 	b := s.cfg.backoff
+	// delay is the wait before the next restart after a failure. It is
+	// reset by a stable run and by anything an operator does, since those
+	// say nothing about a crash loop.
 	delay := b.Min
 	for {
 		r, err := s.startProcess(svc)
@@ -55,6 +58,8 @@ func (s *Supervisor) supervise(svc *service) {
 				svc.update(func(st *initapi.ServiceStatus) { st.State = initapi.StateStopped })
 				return
 			case why == endedByRestart:
+				// Straight back to the top: a requested restart is not a
+				// failure and gets no backoff.
 				delay = b.Min
 				continue
 			case why == endedByStop || r.proc.status.Exited() && r.proc.status.ExitStatus() == ExitNoRestart:
@@ -64,6 +69,8 @@ func (s *Supervisor) supervise(svc *service) {
 				delay = b.Min
 				continue
 			}
+			// A service that crashes once a day should come back fast, not
+			// after the 30s it reached in last week's crash loop.
 			if ran >= b.Stable {
 				delay = b.Min
 			}
@@ -81,6 +88,8 @@ func (s *Supervisor) supervise(svc *service) {
 			delay = b.Min
 			continue
 		}
+		// Counted when the restart happens, so a Stop during the backoff
+		// does not show a restart that never was.
 		svc.update(func(st *initapi.ServiceStatus) { st.Restarts++ })
 		delay = b.next(delay)
 	}
@@ -98,6 +107,7 @@ func (s *Supervisor) pause(svc *service, d time.Duration) endReason {
 		case <-svc.quit:
 			return endedByQuit
 		case <-svc.wake:
+			// Restart during a backoff means "try now".
 			switch svc.takeOp() {
 			case opStop:
 				return endedByStop
@@ -117,6 +127,7 @@ func (s *Supervisor) stayStopped(svc *service) bool {
 		case <-svc.quit:
 			return false
 		case <-svc.wake:
+			// Stop on a stopped service has nothing to do.
 			if svc.takeOp() == opRestart {
 				return true
 			}
@@ -131,7 +142,7 @@ func (s *Supervisor) watch(svc *service, r *run) endReason {
 	for {
 		select {
 		case <-ready:
-			ready = nil
+			ready = nil // a nil channel never fires again: ready once per run
 			s.markReady(svc)
 		case <-r.proc.exited:
 			return endedOnItsOwn
@@ -151,8 +162,12 @@ func (s *Supervisor) watch(svc *service, r *run) endReason {
 	}
 }
 
+// markReady records that the service's current run is ready. The first time
+// also releases its dependants and counts towards AllReady.
 func (s *Supervisor) markReady(svc *service) {
 	svc.update(func(st *initapi.ServiceStatus) {
+		// After an exit (a READY read late, in cleanup) the state is about
+		// to become backoff or stopped; do not flash running.
 		if st.State == initapi.StateStarting {
 			st.State = initapi.StateRunning
 		}

@@ -15,13 +15,18 @@ type service struct {
 	deps       []*service
 	dependants []*service
 
-	ready     chan struct{} // closed the first time the service is ready
+	// ready is closed the first time the service is ready, and stays
+	// closed: dependants wait for it once and are not restarted with it.
+	ready     chan struct{}
 	readyOnce sync.Once
 
 	wake chan struct{} // cap 1: an operator request (op) is pending
 	quit chan struct{} // closed when Run wants it stopped for good
 	done chan struct{} // closed when its supervising goroutine returned
 
+	// mu guards the status, which the supervising goroutine writes and
+	// Status reads, and the pending op, which Stop and Restart write from
+	// any goroutine.
 	mu sync.Mutex
 	st initapi.ServiceStatus
 	op op
@@ -54,6 +59,8 @@ func newService(sp Spec, ringSize int) *service {
 	}
 }
 
+// request records o and wakes the supervising goroutine without blocking:
+// an HTTP handler must not wait out a StopTimeout.
 func (svc *service) request(o op) {
 	svc.mu.Lock()
 	svc.op = o

@@ -100,6 +100,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// One goroutine per service; each waits for its own dependencies, so
+	// independent services start in parallel.
 	for _, svc := range s.services {
 		go s.supervise(svc)
 	}
@@ -158,6 +160,7 @@ func (s *Supervisor) Status() []initapi.ServiceStatus {
 	out := make([]initapi.ServiceStatus, 0, len(s.services))
 	for _, svc := range s.services {
 		st := svc.status()
+		// Read on demand: one small file per service, only when asked.
 		if s.cg != nil {
 			st.MemoryNow = s.cg.memoryCurrent(svc.spec.Name)
 		}

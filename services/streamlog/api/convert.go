@@ -1,0 +1,70 @@
+package api
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/skerry/skerry/services/streamlog"
+	"github.com/skerry/skerry/services/streamlog/wire"
+)
+
+func configFromWire(c wire.TopicConfig) (streamlog.TopicConfig, error) {
+	out := streamlog.TopicConfig{
+		Volatile: c.Volatile, MaxBytes: c.MaxBytes, MaxRecords: c.MaxRecords,
+		OnFull: streamlog.FullPolicy(c.OnFull), MaxRecordBytes: c.MaxRecordBytes,
+	}
+	if c.MaxAge != "" {
+		d, err := time.ParseDuration(c.MaxAge)
+		if err != nil {
+			return out, fmt.Errorf("%w: max_age %q: use a duration such as 24h", streamlog.ErrInvalidConfig, c.MaxAge)
+		}
+		out.MaxAge = d
+	}
+	return out, nil
+}
+
+func configToWire(c streamlog.TopicConfig) wire.TopicConfig {
+	out := wire.TopicConfig{
+		Volatile: c.Volatile, MaxBytes: c.MaxBytes, MaxRecords: c.MaxRecords,
+		OnFull: string(c.OnFull), MaxRecordBytes: c.MaxRecordBytes,
+	}
+	if c.MaxAge > 0 {
+		out.MaxAge = c.MaxAge.String()
+	}
+	return out
+}
+
+func infoToWire(i streamlog.TopicInfo) wire.TopicInfo {
+	return wire.TopicInfo{
+		Name: i.Name.String(), Config: configToWire(i.Config), Created: i.Created,
+		Start: i.Start, Next: i.Next, Bytes: i.Bytes,
+	}
+}
+
+func recordsFromWire(in []wire.Record) []streamlog.Record {
+	out := make([]streamlog.Record, len(in))
+	for i, r := range in {
+		out[i] = streamlog.Record{Key: r.Key, Value: r.Value}
+		if len(r.Headers) > 0 {
+			out[i].Headers = make([]streamlog.Header, len(r.Headers))
+			for j, h := range r.Headers {
+				out[i].Headers[j] = streamlog.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+	}
+	return out
+}
+
+func recordsToWire(in []streamlog.Record) []wire.Record {
+	out := make([]wire.Record, len(in))
+	for i, r := range in {
+		out[i] = wire.Record{Offset: r.Offset, Time: r.Time, Key: r.Key, Value: r.Value}
+		if len(r.Headers) > 0 {
+			out[i].Headers = make([]wire.Header, len(r.Headers))
+			for j, h := range r.Headers {
+				out[i].Headers[j] = wire.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+	}
+	return out
+}

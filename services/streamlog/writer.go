@@ -1,0 +1,238 @@
+package streamlog
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// writer is the one goroutine that writes segments. It takes every append
+// queued while the previous commit was being fsynced and commits them all in
+// one transaction: the longer an fsync takes, the larger the next group.
+func (s *Store) writer() {
+	defer close(s.done)
+	tick := time.NewTicker(s.o.tick)
+	defer tick.Stop()
+	for {
+		var batch []*appendReq
+		maintenance := false
+		idle := s.job == nil
+		if !idle {
+			// Compaction pending: take appends if any, else copy a chunk.
+			select {
+			case r := <-s.reqs:
+				batch = s.gather(r)
+			case <-s.quit:
+				s.drain()
+				return
+			default:
+			}
+		} else {
+			select {
+			case r := <-s.reqs:
+				batch = s.gather(r)
+			case <-tick.C:
+				maintenance = true
+			case <-s.quit:
+				s.drain()
+				return
+			}
+		}
+		if maintenance {
+			s.sample()
+		}
+		s.commit(batch, maintenance)
+	}
+}
+
+// gather takes r and whatever else is queued, up to maxBatchBytes.
+func (s *Store) gather(r *appendReq) []*appendReq {
+	batch := []*appendReq{r}
+	size := r.size
+	for size < s.o.maxBatchBytes {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+			size += r.size
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain fails what is still queued at Close.
+func (s *Store) drain() {
+	for {
+		select {
+		case r := <-s.reqs:
+			r.err = ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit runs one group commit: the batch's appends, retention, a chunk of
+// compaction, and the topic states, in one transaction and one fsync of the
+// active segment. ageAll also enforces age retention on idle topics.
+func (s *Store) commit(batch []*appendReq, ageAll bool) {
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	if seg := s.active(); seg.size >= s.o.segmentBytes {
+		if err := s.rotate(); err != nil {
+			// Keep writing the old segment: better than refusing appends.
+			s.o.log.Error("rotate segment", "err", err)
+		}
+	}
+	seg := s.active()
+	tx, err := seg.db.Begin(true)
+	if err != nil {
+		fail(fmt.Errorf("begin commit: %w", err))
+		return
+	}
+	w := newTxn(s, tx, seg)
+	for _, r := range batch {
+		w.apply(r)
+	}
+	w.trimAll(ageAll)
+	job := s.job.snapshot()
+	w.compactStep(s.o.compactChunk)
+	if !w.changed {
+		tx.Rollback()
+		return
+	}
+	if err := w.persist(); err != nil {
+		tx.Rollback()
+		s.job.restore(job)
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	if h := s.o.beforeCommit; h != nil {
+		if err := h(); err != nil {
+			tx.Rollback()
+			s.job.restore(job)
+			fail(fmt.Errorf("commit: %w", mapDiskErr(err)))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		err = mapDiskErr(err)
+		s.job.restore(job)
+		if errors.Is(err, ErrDiskFull) && !s.diskFull.Load() {
+			s.o.log.Error("disk full: refusing appends until space returns", "err", err)
+		}
+		s.diskFull.Store(errors.Is(err, ErrDiskFull))
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	if s.diskFull.Swap(false) {
+		s.o.log.Info("disk space returned: appends resume")
+	}
+	w.publish()
+	s.dropDead()
+	s.planCompaction()
+}
+
+// rotate seals the active segment and starts a new one whose first
+// transaction carries every persistent topic's state and producers over.
+func (s *Store) rotate() error {
+	id := uint64(1)
+	if len(s.segs) > 0 {
+		id = s.segs[len(s.segs)-1].id + 1
+	}
+	seg, err := createSegment(s.segDir, id, s.o.allocSize)
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	topics := make([]*topic, 0, len(s.byID))
+	for _, t := range s.byID {
+		if t.mem == nil {
+			topics = append(topics, t)
+		}
+	}
+	s.mu.RUnlock()
+	err = seg.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bktRecords, bktSummary, bktState, bktProducers, bktInfo} {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		st, pr := tx.Bucket(bktState), tx.Bucket(bktProducers)
+		for _, t := range topics {
+			if err := st.Put(u64(t.id), t.st.encode()); err != nil {
+				return err
+			}
+			for pid, p := range t.producers {
+				if err := pr.Put(append(u64(t.id), pid...), p.encode()); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bktInfo).Put(keyInit, u64(uint64(s.o.now().UnixNano())))
+	})
+	if err != nil {
+		seg.remove()
+		return fmt.Errorf("start segment %d: %w", id, mapDiskErr(err))
+	}
+	s.mu.Lock()
+	s.segs = append(s.segs, seg)
+	s.mu.Unlock()
+	s.o.log.Debug("started segment", "path", seg.path)
+	return nil
+}
+
+// dropDead removes sealed segments that hold no retained record.
+func (s *Store) dropDead() {
+	s.mu.Lock()
+	var dead, keep []*segment
+	for i, seg := range s.segs {
+		if i < len(s.segs)-1 && s.isDead(seg) {
+			dead = append(dead, seg)
+		} else {
+			keep = append(keep, seg)
+		}
+	}
+	s.segs = keep
+	s.mu.Unlock()
+	for _, seg := range dead {
+		if err := seg.remove(); err != nil {
+			s.o.log.Error("drop segment", "err", err)
+			continue
+		}
+		s.o.log.Debug("dropped segment", "path", seg.path)
+	}
+}
+
+// isDead reports whether every record in seg is below its topic's start,
+// belongs to a deleted topic, or was copied forward by compaction. The
+// caller holds mu.
+func (s *Store) isDead(seg *segment) bool {
+	if seg.compacted {
+		return true
+	}
+	for id, sum := range seg.sum {
+		t := s.byID[id]
+		if t == nil || t.mem != nil {
+			continue
+		}
+		if sum.Count > 0 && sum.Max >= t.st.Start {
+			return false
+		}
+	}
+	return true
+}
