@@ -11,7 +11,7 @@ import (
 func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, wantErr string
-		want             *Config
+		want              *Config
 	}{
 		{name: "minimal gets defaults", in: `{"version":1}`, want: Default()},
 		{name: "static", in: `{"version":1,"network":{"mode":"static","address":"192.0.2.10/24","gateway":"192.0.2.1","dns":["192.0.2.53"]}}`,
