@@ -5,6 +5,10 @@ package initapi
 
 import "time"
 
+// ReadyFDEnv names the environment variable in which init passes the file
+// descriptor a service writes "READY\n" to once it serves requests.
+const ReadyFDEnv = "SKERRY_READY_FD"
+
 // SocketPath is init's control socket: HTTP over a unix socket, root only.
 const SocketPath = "/run/skerry/init.sock"
 

@@ -26,7 +26,7 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 		{"empty name", []Spec{{Path: "/bin/x"}}, ErrInvalidSpec, "empty name"},
 		{"slash in name", []Spec{{Name: "a/b", Path: "/bin/x"}}, ErrInvalidSpec, `"a/b" must be usable as a file name`},
 		{"relative path", []Spec{{Name: "a", Path: "skerry"}}, ErrInvalidSpec, `path "skerry" is not absolute`},
-		{"path mode without path", []Spec{{Name: "a", Path: "/bin/a", Ready: ReadyPathExists}}, ErrInvalidSpec, "needs an absolute ReadyPath"},
+		{"path mode without path", []Spec{{Name: "a", Path: "/bin/a", Ready: ReadyPath}}, ErrInvalidSpec, "needs an absolute ReadyPath"},
 		{"ready path without path mode", []Spec{{Name: "a", Path: "/bin/a", ReadyPath: "/run/a.sock"}}, ErrInvalidSpec, "ready mode is none"},
 		{"negative limit", []Spec{{Name: "a", Path: "/bin/a", MemoryMax: -1}}, ErrInvalidSpec, "negative"},
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/skerry/skerry/services/initapi"
 )
 
-// readyFDEnv must match services/internal/daemon.ReadyFDEnv, which init
-// cannot import (it is internal to services/).
-const readyFDEnv = "SKERRY_READY_FD"
+// readyFDEnv is where a service finds its ready fd (the contract lives in
+// initapi, shared with services/internal/daemon).
+const readyFDEnv = initapi.ReadyFDEnv
 
 // run is one start of a service's process.
 type run struct {
@@ -62,7 +62,7 @@ func (s *Supervisor) startProcess(svc *service) (*run, error) {
 		defer readyW.Close()
 		cmd.ExtraFiles = []*os.File{readyW} // fd 3
 		cmd.Env = append(cmd.Env, readyFDEnv+"=3")
-	case ReadyPathExists:
+	case ReadyPath:
 		removeStaleSocket(sp.ReadyPath)
 	}
 	if s.cg != nil {
@@ -94,7 +94,7 @@ func (s *Supervisor) startProcess(svc *service) (*run, error) {
 	switch sp.Ready {
 	case ReadyNotify:
 		r.ready = watchNotify(readyR)
-	case ReadyPathExists:
+	case ReadyPath:
 		r.ready = watchPath(sp.ReadyPath)
 	default:
 		r.ready = readyNow()

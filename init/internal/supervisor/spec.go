@@ -16,9 +16,9 @@ const (
 	// ReadyNotify: the service writes "READY\n" to the file descriptor named
 	// by SKERRY_READY_FD (see services/internal/daemon.Ready).
 	ReadyNotify
-	// ReadyPathExists: the service is ready when Spec.ReadyPath exists, typically
+	// ReadyPath: the service is ready when Spec.ReadyPath exists, typically
 	// the unix socket it listens on.
-	ReadyPathExists
+	ReadyPath
 )
 
 func (m ReadyMode) String() string {
@@ -27,7 +27,7 @@ func (m ReadyMode) String() string {
 		return "none"
 	case ReadyNotify:
 		return "notify"
-	case ReadyPathExists:
+	case ReadyPath:
 		return "path"
 	}
 	return fmt.Sprintf("ReadyMode(%d)", int(m))
@@ -54,7 +54,7 @@ type Spec struct {
 	PidsMax   int64 // cgroup pids.max; 0 means no limit
 
 	Ready     ReadyMode
-	ReadyPath string // for ReadyPathExists: the path that must appear
+	ReadyPath string // for ReadyPath: the path that must appear
 
 	// StopTimeout is how long the service may take to exit after SIGTERM
 	// before its process group is killed; 0 means DefaultStopTimeout.
@@ -79,11 +79,11 @@ func (sp Spec) check() error {
 	case !filepath.IsAbs(sp.Path):
 		// No PATH lookup: init has no PATH worth trusting.
 		return fmt.Errorf("%w: service %q: path %q is not absolute", ErrInvalidSpec, sp.Name, sp.Path)
-	case sp.Ready == ReadyPathExists && !filepath.IsAbs(sp.ReadyPath):
+	case sp.Ready == ReadyPath && !filepath.IsAbs(sp.ReadyPath):
 		return fmt.Errorf("%w: service %q: ready mode path needs an absolute ReadyPath, got %q", ErrInvalidSpec, sp.Name, sp.ReadyPath)
-	case sp.Ready != ReadyPathExists && sp.ReadyPath != "":
+	case sp.Ready != ReadyPath && sp.ReadyPath != "":
 		return fmt.Errorf("%w: service %q: ReadyPath %q is set but ready mode is %v", ErrInvalidSpec, sp.Name, sp.ReadyPath, sp.Ready)
-	case sp.Ready < ReadyNone || sp.Ready > ReadyPathExists:
+	case sp.Ready < ReadyNone || sp.Ready > ReadyPath:
 		return fmt.Errorf("%w: service %q: unknown ready mode %v", ErrInvalidSpec, sp.Name, sp.Ready)
 	case sp.MemoryMax < 0 || sp.PidsMax < 0:
 		return fmt.Errorf("%w: service %q: negative MemoryMax or PidsMax", ErrInvalidSpec, sp.Name)

@@ -27,7 +27,7 @@ func TestDependencyOrder(t *testing.T) {
 	a := helperSpec(t, "a", "serve", events, "READY_DELAY_MS=150")
 	a.Ready = ReadyNotify
 	b := helperSpec(t, "b", "serve", events, "READY_DELAY_MS=100", "TOUCH="+sock)
-	b.Ready, b.ReadyPath, b.DependsOn = ReadyPathExists, sock, []string{"a"}
+	b.Ready, b.ReadyPath, b.DependsOn = ReadyPath, sock, []string{"a"}
 	c := helperSpec(t, "c", "serve", events)
 	c.Ready, c.DependsOn = ReadyNotify, []string{"b"}
 

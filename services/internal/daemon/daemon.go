@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/skerry/skerry/services/initapi"
 )
 
-// ReadyFDEnv names the environment variable in which init passes the file
-// descriptor a service writes "READY\n" to once it serves requests.
-const ReadyFDEnv = "SKERRY_READY_FD"
+// ReadyFDEnv is initapi.ReadyFDEnv, the fd init passes for readiness.
+const ReadyFDEnv = initapi.ReadyFDEnv
 
 // ShutdownTimeout bounds how long Run waits for goroutines after the context
 // ends; init's supervisor kills a service that takes longer than its own

@@ -1,0 +1,159 @@
+// Command boot measures the site image under QEMU: the time from QEMU's
+// start to init's ready line (and the part after /init started), for
+// direct kernel boot and UEFI boot from the disk, on each board; the
+// initramfs and disk sizes from the manifest; and the idle RSS of init and
+// Skerry's services from the status API. It prints a Markdown table with
+// medians, for docs/benchmarks.md.
+//
+//	go run ./tools/bench/boot -boards qemu-x86_64,qemu-arm64 -runs 5
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skerry/skerry/board"
+	"github.com/skerry/skerry/image"
+	"github.com/skerry/skerry/qemu"
+	"github.com/skerry/skerry/services/health"
+)
+
+var readyRE = regexp.MustCompile(`init: ready: .*, ([0-9.]+)s since kernel start, ([0-9.]+)s since /init started`)
+
+type sample struct {
+	qemuToReady, kernelToReady, initToReady float64
+	skerryRSS, containerdRSS                int64
+}
+
+func main() {
+	boards := flag.String("boards", "qemu-x86_64,qemu-arm64", "boards to measure, comma-separated")
+	runs := flag.Int("runs", 5, "boots per board and mode")
+	out := flag.String("out", "out", "mkimage's output directory")
+	flag.Parse()
+	fmt.Printf("| board | boot | runs | QEMU start → ready (median, min–max) | kernel start → ready | /init → ready | idle RSS init+Skerry services | containerd RSS |\n|---|---|---|---|---|---|---|---|\n")
+	var sizes []string
+	for _, name := range strings.Split(*boards, ",") {
+		b, err := board.Lookup(name)
+		if err != nil {
+			fatal(err)
+		}
+		dir := filepath.Join(*out, name)
+		for _, mode := range []string{"direct", "uefi"} {
+			var ss []sample
+			for i := 0; i < *runs; i++ {
+				s, err := boot(b, dir, mode == "direct")
+				if err != nil {
+					fatal(fmt.Errorf("%s %s run %d: %w", name, mode, i+1, err))
+				}
+				ss = append(ss, s)
+				fmt.Fprintf(os.Stderr, "%s %s run %d: %.2fs to ready\n", name, mode, i+1, s.qemuToReady)
+			}
+			q := col(ss, func(s sample) float64 { return s.qemuToReady })
+			fmt.Printf("| %s | %s | %d | %.2f s (%.2f–%.2f) | %.2f s | %.2f s | %.1f MB | %.1f MB |\n", name, mode, len(ss),
+				median(q), q[0], q[len(q)-1],
+				median(col(ss, func(s sample) float64 { return s.kernelToReady })),
+				median(col(ss, func(s sample) float64 { return s.initToReady })),
+				median(col(ss, func(s sample) float64 { return float64(s.skerryRSS) / 1e6 })),
+				median(col(ss, func(s sample) float64 { return float64(s.containerdRSS) / 1e6 })))
+		}
+		m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
+		if err != nil {
+			fatal(err)
+		}
+		var disk int64
+		for _, f := range m.Files {
+			if f.Name == image.DiskFile {
+				disk = f.Size
+			}
+		}
+		sizes = append(sizes, fmt.Sprintf("| %s | %.1f MB | %.1f MB | %.1f MB | %s |", name,
+			float64(m.Initramfs.Compressed)/1e6, float64(m.Initramfs.Uncompressed)/1e6, float64(disk)/1e6, componentSizes(m)))
+	}
+	fmt.Printf("\n| board | initramfs (zstd) | initramfs (uncompressed) | disk image | largest parts (uncompressed) |\n|---|---|---|---|---|\n%s\n", strings.Join(sizes, "\n"))
+}
+
+func componentSizes(m *image.Manifest) string {
+	var parts []string
+	for _, c := range m.Components {
+		parts = append(parts, fmt.Sprintf("%s %.1f MB", c.Name, float64(c.Size)/1e6))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// boot starts one VM with a fresh disk overlay and TPM, waits for ready,
+// lets it settle, reads the status API, and quits.
+func boot(b *board.Board, dir string, direct bool) (sample, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cfg := qemu.Config{Board: b, Disk: filepath.Join(dir, image.DiskFile), TPM: &qemu.TPM{}, Forwards: []int{8080}}
+	if direct {
+		cfg.Kernel, cfg.Initrd = filepath.Join(dir, image.VmlinuzFile), filepath.Join(dir, image.InitrdFile)
+	}
+	vm, err := qemu.Start(ctx, cfg)
+	if err != nil {
+		return sample{}, err
+	}
+	defer vm.Close()
+	m, err := vm.ExpectRegexp(ctx, readyRE)
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{qemuToReady: m.Since.Seconds()}
+	s.kernelToReady, _ = strconv.ParseFloat(m.Groups[1], 64)
+	s.initToReady, _ = strconv.ParseFloat(m.Groups[2], 64)
+	// Idle: after the boot's burst settles.
+	time.Sleep(10 * time.Second)
+	st, err := status(ctx, vm.HostAddr(8080))
+	if err != nil {
+		return s, err
+	}
+	s.skerryRSS, s.containerdRSS = st.Memory.SkerryRSSBytes, st.Memory.RSSBytes["containerd"]
+	return s, nil
+}
+
+func status(ctx context.Context, addr string) (*health.Status, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/health", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var st health.Status
+	return &st, json.Unmarshal(body, &st)
+}
+
+func col(ss []sample, f func(sample) float64) []float64 {
+	var out []float64
+	for _, s := range ss {
+		out = append(out, f(s))
+	}
+	sort.Float64s(out)
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "bench boot: %v\n", err)
+	os.Exit(1)
+}

@@ -1,0 +1,101 @@
+// Command vm boots a built site image under QEMU with its console on the
+// terminal: what `make run` does. The disk and the TPM persist between runs
+// (in OUT/BOARD/run/), like a real box's; -fresh starts over.
+//
+//	go run ./tools/vm -board qemu-x86_64
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/skerry/skerry/board"
+	"github.com/skerry/skerry/image"
+	"github.com/skerry/skerry/qemu"
+)
+
+func main() {
+	if err := run(os.Stdout, os.Stderr, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "vm: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(stdout, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("vm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	boardName := fs.String("board", "", "board to boot: "+strings.Join(board.Names(), ", "))
+	out := fs.String("out", "out", "output directory of mkimage")
+	direct := fs.Bool("direct", false, "boot kernel and initramfs directly instead of the disk through UEFI")
+	fresh := fs.Bool("fresh", false, "start with a blank /perm and a new TPM")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := board.Lookup(*boardName)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(*out, b.Name)
+	disk := filepath.Join(dir, image.DiskFile)
+	if _, err := os.Stat(disk); err != nil {
+		return fmt.Errorf("no image for %s: %w (build it with `make image BOARD=%s`)", b.Name, err, b.Name)
+	}
+	state := filepath.Join(dir, "run")
+	if *fresh {
+		os.RemoveAll(state)
+	}
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+	cfg := qemu.Config{
+		Board:        b,
+		Disk:         disk,
+		Overlay:      filepath.Join(state, "disk.qcow2"),
+		FirmwareVars: filepath.Join(state, "efivars.fd"),
+		TPM:          &qemu.TPM{StateDir: filepath.Join(state, "tpm")},
+		Forwards:     []int{8080},
+	}
+	if *direct {
+		cfg.Kernel, cfg.Initrd = filepath.Join(dir, image.VmlinuzFile), filepath.Join(dir, image.InitrdFile)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	vm, err := qemu.Start(ctx, cfg, qemu.WithConsoleWriter(stdout, ""))
+	if err != nil {
+		return err
+	}
+	defer vm.Close()
+	fmt.Fprintf(stderr, "vm: %s booting; status API at http://%s/v1/health; Ctrl-C powers it off\n", b.Name, vm.HostAddr(8080))
+	select {
+	case <-ctx.Done():
+		// The power button: init stops the services and syncs /perm.
+		fmt.Fprintln(stderr, "\nvm: pressing the power button")
+		pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := vm.Powerdown(pctx); err == nil {
+			if err := vm.Wait(pctx); err == nil {
+				return nil
+			}
+		}
+		return vm.Quit(pctx)
+	case <-waitCh(vm):
+		return nil
+	}
+}
+
+func waitCh(vm *qemu.VM) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- vm.Wait(context.Background()) }()
+	return ch
+}
