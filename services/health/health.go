@@ -179,19 +179,27 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, method, path stri
 	io.Copy(w, resp.Body)
 }
 
-// Serve serves the API on l until ctx ends.
+// Serve serves the API on l until ctx ends, then lets the requests in
+// flight finish (a reboot request's answer must reach the caller before
+// the service exits).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		// Serve returns as soon as Shutdown begins; Shutdown returns when
+		// the handlers are done.
+		<-stopped
+		return nil
 	}
-	return nil
+	return err
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

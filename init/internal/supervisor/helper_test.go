@@ -81,7 +81,13 @@ func helper(mode string) int {
 			n, _ := strconv.Atoi(code)
 			return n
 		}
-		<-term
+		// With SIGTERM ignored nothing ever sends on term; a bare receive
+		// would then be a deadlock the runtime may kill with exit status 2.
+		// The timer keeps the process waiting to be killed instead.
+		select {
+		case <-term:
+		case <-time.After(time.Hour):
+		}
 		event("stop %s", name)
 		return 0
 	case "exit":

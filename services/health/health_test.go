@@ -1,0 +1,156 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/skerry/skerry/services/initapi"
+)
+
+// fakeInit serves init's side of the initapi contract on a unix socket:
+// the status and a reboot request. It stands in for PID 1, which a test
+// process cannot be.
+func fakeInit(t *testing.T, st initapi.Status, rebooted chan<- struct{}) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "init.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(st) })
+	mux.HandleFunc("POST /v1/reboot", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		rebooted <- struct{}{}
+	})
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return sock
+}
+
+// swtpm starts a software TPM with its command channel on a unix socket.
+func swtpm(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("swtpm"); err != nil {
+		t.Skip("swtpm not installed (ci/install-deps installs it)")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "tpm.sock")
+	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+dir,
+		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
+		"--flags", "not-need-init,startup-clear")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			return "unix:" + sock
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("swtpm did not create its socket")
+	return ""
+}
+
+func TestCollect(t *testing.T) {
+	services := []initapi.ServiceStatus{{Name: "containerd", State: initapi.StateRunning, PID: os.Getpid(), Restarts: 2}}
+	sock := fakeInit(t, initapi.Status{Ready: true, Services: services}, nil)
+	bootFile := filepath.Join(t.TempDir(), "boot.json")
+	boot := initapi.Boot{BootID: "b00t", Image: initapi.Release{Version: "v1", Board: "qemu-x86_64", Arch: "amd64"},
+		Perm: initapi.Perm{Mounted: true, Boots: 3}, Network: initapi.Network{Address: "192.0.2.10/24"}}
+	data, _ := json.Marshal(boot)
+	if err := os.WriteFile(bootFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := New(WithInitSocket(sock), WithBootFile(bootFile), WithTPM(swtpm(t)), WithPermDir(t.TempDir()))
+	st := s.Collect(context.Background())
+	if len(st.Errors) > 0 {
+		t.Errorf("errors: %v", st.Errors)
+	}
+	if diff := cmp.Diff(services, st.Services); diff != "" {
+		t.Errorf("services (-want +got):\n%s", diff)
+	}
+	if !st.Ready || st.BootID != "b00t" || st.Image != boot.Image || st.Perm.Boots != 3 || st.Network != boot.Network {
+		t.Errorf("status %+v does not carry the boot record %+v", st, boot)
+	}
+	if st.Perm.TotalBytes == 0 {
+		t.Errorf("perm usage not read: %+v", st.Perm)
+	}
+	// swtpm reports IBM's manufacturer id.
+	if !st.TPM.Present || st.TPM.Manufacturer != "IBM" || st.TPM.VendorString == "" {
+		t.Errorf("TPM %+v, want present, manufacturer IBM, a vendor string", st.TPM)
+	}
+	// containerd is third party: its RSS is listed but not Skerry's.
+	if st.Memory.RSSBytes["containerd"] == 0 || st.Memory.SkerryRSSBytes != st.Memory.RSSBytes["init"] {
+		t.Errorf("memory %+v: want containerd listed and left out of Skerry's RSS", st.Memory)
+	}
+}
+
+func TestCollectReportsWhatIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	s := New(WithInitSocket(filepath.Join(dir, "nope.sock")), WithBootFile(filepath.Join(dir, "nope.json")), WithTPM(filepath.Join(dir, "tpmrm0")))
+	st := s.Collect(context.Background())
+	joined := strings.Join(st.Errors, "\n")
+	for _, want := range []string{"boot record", "init status"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("errors %q do not mention %q", joined, want)
+		}
+	}
+	if st.TPM.Present || !strings.Contains(st.TPM.Error, "tpmrm0") {
+		t.Errorf("TPM %+v: want absent with an error naming the device", st.TPM)
+	}
+	if st.BootID == "" {
+		t.Error("boot id not read from the kernel when the boot record is missing")
+	}
+}
+
+func TestHandler(t *testing.T) {
+	rebooted := make(chan struct{}, 1)
+	sock := fakeInit(t, initapi.Status{}, rebooted)
+	for _, tc := range []struct {
+		name         string
+		debug        bool
+		method, path string
+		wantCode     int
+		wantBody     string
+	}{
+		{"debug off", false, "POST", "/v1/debug/reboot", 403, "debug control is off"},
+		{"unknown action", true, "POST", "/v1/debug/explode", 404, `unknown debug action \\"explode\\"`},
+		{"unknown path", false, "GET", "/v2/health", 404, "see GET /v1/health"},
+		{"reboot", true, "POST", "/v1/debug/reboot", 202, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(New(WithInitSocket(sock), WithDebugControl(tc.debug)).Handler())
+			defer srv.Close()
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantCode || !strings.Contains(string(body), tc.wantBody) {
+				t.Errorf("%s %s: got %d %s, want %d containing %q", tc.method, tc.path, resp.StatusCode, body, tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+	select {
+	case <-rebooted:
+	default:
+		t.Error("the reboot request did not reach init")
+	}
+}
