@@ -129,7 +129,7 @@ func TestHandler(t *testing.T) {
 		wantBody     string
 	}{
 		{"debug off", false, "POST", "/v1/debug/reboot", 403, "debug control is off"},
-		{"unknown action", true, "POST", "/v1/debug/explode", 404, `unknown debug action \\"explode\\"`},
+		{"unknown action", true, "POST", "/v1/debug/explode", 404, `unknown debug action \"explode\"`},
 		{"unknown path", false, "GET", "/v2/health", 404, "see GET /v1/health"},
 		{"reboot", true, "POST", "/v1/debug/reboot", 202, ""},
 	} {
