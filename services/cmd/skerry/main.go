@@ -18,9 +18,8 @@ type mainFunc func(ctx context.Context, stdout, stderr io.Writer, args []string)
 
 // services is the table of everything "skerry" can run.
 var services = map[string]mainFunc{
-	"health":    healthMain,
-	"streamlog": streamlogMain,
-	"devproxy":  devproxyMain,
+	"health":   healthMain,
+	"devproxy": devproxyMain,
 }
 
 func main() {
