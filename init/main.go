@@ -24,6 +24,7 @@ var version = "dev"
 const (
 	stageEnv     = "SKERRY_INIT_STAGE"
 	initStartEnv = "SKERRY_INIT_START" // uptime in ns when /init started
+	movedEnv     = "SKERRY_INIT_MOVED" // stage 1's report of the copy
 )
 
 func main() {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -27,12 +28,14 @@ func stage1(log *console.Logger) error {
 	if err := unix.Unmount("/proc", 0); err != nil {
 		return fmt.Errorf("umount /proc: %w", err)
 	}
-	copied, err := rootfs.SwitchToTmpfs()
+	t0 := time.Now()
+	copied, err := rootfs.SwitchToTmpfs(runtime.NumCPU())
 	if err != nil {
 		return err
 	}
-	log.Printf("moved %.1f MB of initramfs into a tmpfs root", float64(copied)/1e6)
-	env := append(os.Environ(), stageEnv+"=2", initStartEnv+"="+strconv.FormatInt(int64(start), 10))
+	// /proc is gone, so stage 2 prints this with a real timestamp.
+	moved := fmt.Sprintf("moved %.1f MB of initramfs into a tmpfs root in %.2fs", float64(copied)/1e6, time.Since(t0).Seconds())
+	env := append(os.Environ(), stageEnv+"=2", initStartEnv+"="+strconv.FormatInt(int64(start), 10), movedEnv+"="+moved)
 	return fmt.Errorf("exec /init (stage 2): %w", unix.Exec("/init", []string{"/init"}, env))
 }
 

@@ -35,8 +35,12 @@ func stage2(log *console.Logger) error {
 	// Ctrl-Alt-Del becomes SIGINT to init, for an orderly reboot.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
 	initStart, _ := strconv.ParseInt(os.Getenv(initStartEnv), 10, 64)
-	os.Unsetenv(stageEnv)
-	os.Unsetenv(initStartEnv)
+	if m := os.Getenv(movedEnv); m != "" {
+		log.Printf("%s", m)
+	}
+	for _, e := range []string{stageEnv, initStartEnv, movedEnv} {
+		os.Unsetenv(e)
+	}
 
 	var rel layout.Release
 	if data, err := os.ReadFile(layout.ReleaseFile); err == nil {
@@ -60,13 +64,15 @@ func stage2(log *console.Logger) error {
 
 	mountPerm(log, boot)
 
-	// The network gets a few seconds; past that the boot goes on and the
-	// lease is taken whenever the DHCP server answers. A box must come up
-	// and keep its data flowing locally while its uplink is down.
-	netDone := make(chan struct{})
+	// The network comes up alongside the services, which do not wait for
+	// it: a box must come up and keep its data flowing locally while its
+	// uplink is down, and the lease is taken whenever a server answers.
 	go func() {
-		defer close(netDone)
+		slow := time.AfterFunc(10*time.Second, func() {
+			log.Printf("network: no address after 10s; still trying")
+		})
 		nr, err := netcfg.Up(context.Background(), cfg.Network)
+		slow.Stop()
 		rec.update(func(b *initapi.Boot) {
 			if err != nil {
 				log.Printf("network: %v (continuing without it)", err)
@@ -77,11 +83,6 @@ func stage2(log *console.Logger) error {
 			b.Network = initapi.Network{Interface: nr.Interface, Address: nr.Address, Gateway: nr.Gateway, Mode: nr.Mode}
 		})
 	}()
-	select {
-	case <-netDone:
-	case <-time.After(10 * time.Second):
-		log.Printf("network: no address after 10s; booting on, it will come up when it can")
-	}
 
 	if err := os.MkdirAll(filepath.Dir(initapi.BootFile), 0o755); err != nil {
 		return err

@@ -150,15 +150,19 @@ func expect(t *testing.T, ctx context.Context, vm *qemu.VM, re *regexp.Regexp, t
 }
 
 // getHealth reads the status API, retrying while the guest's port is not
-// yet reachable.
+// yet reachable or its network still has no address (DHCP runs alongside
+// the services, so it may finish just after the ready line).
 func getHealth(t *testing.T, ctx context.Context, vm *qemu.VM) *health.Status {
 	t.Helper()
 	url := "http://" + vm.HostAddr(healthPort) + "/v1/health"
 	var lastErr error
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		st, err := fetchHealth(ctx, url)
-		if err == nil {
+		if err == nil && st.Network.Address != "" {
 			return st
+		}
+		if err == nil {
+			err = fmt.Errorf("no network address yet: %+v", st.Network)
 		}
 		lastErr = err
 	}

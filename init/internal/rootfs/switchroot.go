@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -18,11 +19,14 @@ const NewRoot = "/newroot"
 // the root. runc cannot pivot_root out of the initramfs (rootfs cannot be
 // unmounted), so containers need the root to be a real mount. Each file is
 // deleted from the initramfs once copied, so the peak RAM use is one copy
-// plus the largest file, not two copies.
-func SwitchToTmpfs() (copied int64, err error) {
+// plus the files in flight, not two copies. Directories, links and devices
+// are made first, in walk order; regular files are then copied by workers
+// in parallel, as the copy is most of what stage 1 costs.
+func SwitchToTmpfs(workers int) (copied int64, err error) {
 	if err := (Mount{Source: "tmpfs", Target: NewRoot, FSType: "tmpfs", Data: "mode=0755"}).Do(); err != nil {
 		return 0, err
 	}
+	var files []string
 	err = filepath.WalkDir("/", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -39,11 +43,17 @@ func SwitchToTmpfs() (copied int64, err error) {
 			}
 			return filepath.SkipDir
 		}
-		n, err := moveEntry(p, filepath.Join(NewRoot, p), d)
-		copied += n
+		if d.Type().IsRegular() {
+			files = append(files, p)
+			return nil
+		}
+		_, err = moveEntry(p, filepath.Join(NewRoot, p), d)
 		return err
 	})
 	if err != nil {
+		return 0, fmt.Errorf("copy initramfs into tmpfs: %w", err)
+	}
+	if copied, err = copyFiles(files, max(workers, 1)); err != nil {
 		return copied, fmt.Errorf("copy initramfs into tmpfs: %w", err)
 	}
 	if err := unix.Mknod(filepath.Join(NewRoot, "dev/console"), unix.S_IFCHR|0o600, int(unix.Mkdev(5, 1))); err != nil && !os.IsExist(err) {
@@ -59,6 +69,42 @@ func SwitchToTmpfs() (copied int64, err error) {
 		return copied, fmt.Errorf("chroot: %w", err)
 	}
 	return copied, os.Chdir("/")
+}
+
+// copyFiles moves the regular files with n workers.
+func copyFiles(files []string, n int) (int64, error) {
+	var (
+		mu    sync.Mutex
+		total int64
+		first error
+		next  = make(chan string)
+		wg    sync.WaitGroup
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				fi, err := os.Lstat(p)
+				var c int64
+				if err == nil {
+					c, err = moveEntry(p, filepath.Join(NewRoot, p), fs.FileInfoToDirEntry(fi))
+				}
+				mu.Lock()
+				total += c
+				if err != nil && first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, p := range files {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	return total, first
 }
 
 // moveEntry copies one file, directory, link or device and removes the
