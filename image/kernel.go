@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io/fs"
@@ -139,21 +138,4 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		return err
 	}
 	return os.WriteFile(dst, data, mode)
-}
-
-// eachLine calls fn for every non-blank, non-comment line of file.
-func eachLine(file string, fn func(string)) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
-			fn(line)
-		}
-	}
-	return sc.Err()
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/skerry/skerry/board"
+	"github.com/skerry/skerry/image/modindex"
 )
 
 // kmodFormat changes whenever the way a module is built changes, so that
@@ -250,7 +251,7 @@ var headersInclude = regexp.MustCompile(`(?m)^include \S*/usr/src/`)
 // Makefile calls the same name, with CROSS_COMPILE in front.
 func kernelCompiler(config string) (string, error) {
 	var cc string
-	err := eachLine(config, func(line string) {
+	err := modindex.EachLine(config, func(line string) {
 		if v, ok := strings.CutPrefix(line, "CONFIG_CC_VERSION_TEXT="); ok {
 			cc, _, _ = strings.Cut(strings.Trim(v, `"`), " ")
 		}

@@ -37,7 +37,7 @@ func Name(p string) string {
 func Read(dir string) (*Index, error) {
 	ix := &Index{Path: map[string]string{}, deps: map[string][]string{}, softPre: map[string][]string{},
 		softPst: map[string][]string{}, aliases: map[string][]string{}, builtin: map[string]bool{}}
-	err := eachLine(filepath.Join(dir, "modules.dep"), func(line string) {
+	err := EachLine(filepath.Join(dir, "modules.dep"), func(line string) {
 		mod, deps, ok := strings.Cut(line, ":")
 		if !ok {
 			return
@@ -51,7 +51,7 @@ func Read(dir string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read modules.dep: %w", err)
 	}
-	err = eachLine(filepath.Join(dir, "modules.softdep"), func(line string) {
+	err = EachLine(filepath.Join(dir, "modules.softdep"), func(line string) {
 		f := strings.Fields(line)
 		if len(f) < 3 || f[0] != "softdep" {
 			return
@@ -71,7 +71,7 @@ func Read(dir string) (*Index, error) {
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("read modules.softdep: %w", err)
 	}
-	err = eachLine(filepath.Join(dir, "modules.alias"), func(line string) {
+	err = EachLine(filepath.Join(dir, "modules.alias"), func(line string) {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == "alias" && !strings.ContainsAny(f[1], "*?[") {
 			ix.aliases[f[1]] = append(ix.aliases[f[1]], Name(f[2]))
@@ -80,7 +80,7 @@ func Read(dir string) (*Index, error) {
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("read modules.alias: %w", err)
 	}
-	err = eachLine(filepath.Join(dir, "modules.builtin"), func(line string) { ix.builtin[Name(line)] = true })
+	err = EachLine(filepath.Join(dir, "modules.builtin"), func(line string) { ix.builtin[Name(line)] = true })
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("read modules.builtin: %w", err)
 	}
@@ -161,7 +161,9 @@ func (ix *Index) Closure(names []string) ([]string, error) {
 	return order, nil
 }
 
-func eachLine(file string, fn func(string)) error {
+// EachLine calls fn for every non-blank line of file that is not a
+// comment, trimmed.
+func EachLine(file string, fn func(string)) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
