@@ -27,7 +27,9 @@ func Binaries(version string) []Binary {
 	return []Binary{
 		{Name: "init", Pkg: "./init", Dest: "/", XFlags: x},
 		{Name: "skerry", Pkg: "./services/cmd/skerry", Dest: "/usr/bin", XFlags: x},
-		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd", Dest: "/usr/bin", Tags: "no_btrfs no_devmapper no_zfs no_aufs"},
+		// Sites are not Kubernetes nodes: CRI and tracing are compiled out
+		// (39 MB -> 31 MB), with the snapshotters a site does not use.
+		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd", Dest: "/usr/bin", Tags: "no_btrfs no_devmapper no_zfs no_aufs no_cri no_tracing"},
 		{Name: "containerd-shim-runc-v2", Pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", Dest: "/usr/bin"},
 		{Name: "runc", Pkg: "github.com/opencontainers/runc", Dest: "/usr/bin", CGO: true, Tags: "netgo osusergo"},
 	}

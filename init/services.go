@@ -51,21 +51,16 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 }
 
 // writeContainerdConfig keeps containerd's state on /perm and runs only the
-// plugins a site uses (no CRI: sites are not Kubernetes nodes).
+// plugins a site uses (CRI and tracing are not even built in).
 func writeContainerdConfig(cfg *siteconfig.Config) error {
 	var b strings.Builder
 	b.WriteString(`version = 3
 root = "/perm/containerd"
 state = "/run/containerd"
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime",
   "io.containerd.podsandbox.controller.v1.podsandbox",
   "io.containerd.sandbox.controller.v1.shim",
   "io.containerd.nri.v1.nri",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
   "io.containerd.snapshotter.v1.blockfile",
   "io.containerd.snapshotter.v1.erofs",
   "io.containerd.differ.v1.erofs",

@@ -151,6 +151,16 @@ func (ix *Index) LoadOrder(names []string) ([]string, error) {
 	return order, nil
 }
 
+// Needs returns the modules that must be loaded before name: its hard
+// dependencies and its "pre" soft dependencies that the tree has.
+func (ix *Index) Needs(name string) []string {
+	needs := append([]string(nil), ix.deps[name]...)
+	for _, s := range ix.softPre[name] {
+		needs = append(needs, ix.Resolve(s)...)
+	}
+	return needs
+}
+
 // Closure is LoadOrder sorted by name: the set of files a tree must keep.
 func (ix *Index) Closure(names []string) ([]string, error) {
 	order, err := ix.LoadOrder(names)
