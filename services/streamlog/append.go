@@ -54,6 +54,8 @@ func (s *Store) Append(ctx context.Context, name string, b Batch) (Ack, error) {
 
 func (s *Store) appendPersistent(ctx context.Context, t *topic, b Batch) (Ack, error) {
 	r := &appendReq{t: t, b: b, enc: make([][]byte, len(b.Records)), done: make(chan struct{})}
+	// Encode here, in the producer's goroutine, so that the single writer
+	// only copies bytes into bbolt and stays the fast part.
 	for i := range b.Records {
 		r.enc[i] = encodeStored(make([]byte, 0, 8+16+b.Records[i].Size()), 0, &b.Records[i])
 		r.size += int64(len(r.enc[i]) + storedOverhead)

@@ -122,6 +122,8 @@ func (s *Store) Read(name string, from uint64, o ReadOptions) ([]Record, error) 
 	}
 	var out []Record
 	size := 0
+	// Retention may move the start and drop a segment while we read; a
+	// few attempts always suffice, since each one starts from the new start.
 	for attempt := 0; attempt < 3; attempt++ {
 		st := s.state(t)
 		if from > st.Next {

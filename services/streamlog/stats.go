@@ -92,6 +92,7 @@ type Stats struct {
 	Segments  int
 	DiskBytes int64 // segment files and meta.db
 	DiskFull  bool  // the last commit failed for lack of space
+	Commits   CommitHistogram
 }
 
 // Stats returns the status of the topics of one tenant, or of all when
@@ -120,6 +121,7 @@ func (s *Store) Stats(tenant string) (Stats, error) {
 		st.DiskBytes += fi.Size()
 	}
 	st.DiskFull = s.DiskFull()
+	st.Commits = s.commits.snapshot()
 	for _, t := range ts {
 		x := TopicStats{TopicInfo: s.info(t)}
 		x.AppendedRecords, x.AppendedBytes = t.stats.appRecs.Load(), t.stats.appBytes.Load()

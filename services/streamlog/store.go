@@ -29,10 +29,17 @@ type Store struct {
 	done      chan struct{} // closed when the writer has stopped
 	closeOnce sync.Once
 
+	// nextc hands the writer a segment prepared in the background.
+	nextc chan *segment
+	bg    sync.WaitGroup // background segment preparation and removal
+
 	// Writer-only state.
-	job *compactJob
+	job       *compactJob
+	preparing bool
+	needInit  bool // the active segment still lacks its first commit
 	// diskFull is set while commits fail for lack of space.
 	diskFull atomic.Bool
+	commits  commitStats
 }
 
 // Open opens (creating if needed) the log in dir and recovers it: a segment
@@ -47,6 +54,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		dir: dir, segDir: filepath.Join(dir, "segments"), o: o,
 		topics: map[string]*topic{}, byID: map[uint64]*topic{},
 		reqs: make(chan *appendReq, 256), quit: make(chan struct{}), done: make(chan struct{}),
+		nextc: make(chan *segment, 1),
 	}
 	if err := os.MkdirAll(s.segDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -76,17 +84,19 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	// The newest initialized segment is the active one; a newer file whose
-	// first commit did not finish was being created when the process died.
+	// The newest initialized segment holds the topic states; a newer file
+	// whose first commit did not finish was being created when the process
+	// died. Everything is opened read-only first: opening a bbolt file for
+	// writing without a stored freelist scans all of it.
+	var newest *segment
 	for len(ids) > 0 {
 		id := ids[len(ids)-1]
-		seg, ok, err := openSegment(s.segDir, id, false)
+		seg, ok, err := openSegment(s.segDir, id, true)
 		if err != nil {
 			return err
 		}
 		if ok {
-			seg.db.AllocSize = s.o.allocSize
-			s.segs = append(s.segs, seg)
+			newest = seg
 			break
 		}
 		s.o.log.Warn("removing unfinished segment", "path", seg.path)
@@ -96,9 +106,8 @@ func (s *Store) load() error {
 		ids = ids[:len(ids)-1]
 	}
 	if len(ids) == 0 {
-		return s.rotate()
+		return s.initFirst()
 	}
-	var sealed []*segment
 	for _, id := range ids[:len(ids)-1] {
 		seg, ok, err := openSegment(s.segDir, id, true)
 		if err != nil {
@@ -107,11 +116,28 @@ func (s *Store) load() error {
 		if !ok {
 			return fmt.Errorf("open segment %s: %w: sealed segment lacks its init mark", seg.path, errCorrupt)
 		}
-		sealed = append(sealed, seg)
+		s.segs = append(s.segs, seg)
 	}
-	s.segs = append(sealed, s.segs...)
-	if err := s.loadState(s.segs[len(s.segs)-1]); err != nil {
+	if err := s.loadState(newest); err != nil {
 		return err
+	}
+	// A small newest file goes on as the active one; a large one stays
+	// sealed and a fresh file takes over, initialized by the first commit.
+	if newest.size < s.o.segmentBytes/4 {
+		newest.db.Close()
+		seg, _, err := openSegment(s.segDir, newest.id, false)
+		if err != nil {
+			return err
+		}
+		seg.db.AllocSize = s.o.allocSize
+		s.segs = append(s.segs, seg)
+	} else {
+		seg, err := newEmptySegment(s.segDir, newest.id+1, s.o.allocSize)
+		if err != nil {
+			return err
+		}
+		s.segs = append(s.segs, newest, seg)
+		s.needInit = true
 	}
 	s.dropDead()
 	return nil
@@ -158,6 +184,14 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
+		s.bg.Wait()
+		select {
+		case seg := <-s.nextc: // prepared, never used: it has no init mark
+			if seg != nil {
+				seg.remove()
+			}
+		default:
+		}
 		err = s.closeFiles()
 	})
 	return err

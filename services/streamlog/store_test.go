@@ -127,6 +127,22 @@ func TestReopen(t *testing.T) {
 	if got := readAll(t, s, "acme/v"); len(got) != 0 {
 		t.Errorf("volatile topic after reopen: got %d records, want 0", len(got))
 	}
+	// Restarts without writes, then with: nothing lost, no files pile up.
+	for i := 0; i < 5; i++ {
+		s.Close()
+		s = openTest(t, dir, WithSegmentBytes(64<<10))
+	}
+	mustAppend(t, s, "acme/a", Batch{Producer: "p", Seq: 1000, Records: values("a", 20)})
+	s.Close()
+	s = openTest(t, dir, WithSegmentBytes(64<<10))
+	got = readAll(t, s, "acme/a")
+	if len(got) != 1021 {
+		t.Errorf("after restarts: %d records, want 1021", len(got))
+	}
+	checkDense(t, got)
+	if ack := mustAppend(t, s, "acme/a", Batch{Producer: "p", Seq: 1000, Records: values("a", 20)}); !ack.Duplicate {
+		t.Errorf("producer state lost over restarts: %+v", ack)
+	}
 }
 
 func TestIdempotentProducer(t *testing.T) {

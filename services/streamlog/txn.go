@@ -23,6 +23,8 @@ type txn struct {
 	sums    map[uint64]segSummary
 	topics  map[uint64]*topic
 	acks    []*appendReq
+	records int  // records appended in this commit
+	fresh   bool // first commit of a new segment: carry every topic over
 	changed bool
 }
 
@@ -100,6 +102,8 @@ func (w *txn) apply(r *appendReq) {
 		return
 	}
 	st := w.state(t)
+	// Times never go backwards within a topic, even if the clock does:
+	// reading by time is a binary search over offsets.
 	ts := max(w.now, st.LastTime)
 	first := st.Next
 	for _, v := range r.enc {
@@ -122,6 +126,7 @@ func (w *txn) apply(r *appendReq) {
 	}
 	r.ack = Ack{First: first, Last: st.Next - 1}
 	w.acks = append(w.acks, r)
+	w.records += n
 	w.changed = true
 }
 
@@ -185,6 +190,8 @@ func (w *txn) trim(t *topic, full bool) {
 	if !(full && over(cfg, st, 0, 0)) && cfg.MaxAge == 0 {
 		return
 	}
+	// Walk from the oldest record: retention drops a prefix, and each
+	// dropped record's size keeps Bytes exact without a second index.
 	start := st.Start
 	_, err := w.s.walk(t.id, st.Start, st.Next, w, func(off uint64, v []byte) bool {
 		if !(full && over(cfg, st, 0, 0)) && !(cfg.MaxAge > 0 && storedTime(v) < cutoff) {
@@ -207,6 +214,11 @@ func (w *txn) trim(t *topic, full bool) {
 // persist writes the staged states, producers and summary.
 func (w *txn) persist() error {
 	st, pr, sm := w.tx.Bucket(bktState), w.tx.Bucket(bktProducers), w.tx.Bucket(bktSummary)
+	if w.fresh {
+		if err := w.carryOver(); err != nil {
+			return err
+		}
+	}
 	for id, s := range w.states {
 		if err := st.Put(u64(id), s.encode()); err != nil {
 			return err
@@ -274,4 +286,31 @@ func (w *txn) publish() {
 	for _, t := range w.topics {
 		t.sig.wake()
 	}
+}
+
+// carryOver writes every persistent topic's state and producers into a new
+// segment, in its first commit, with the init mark: from then on this file
+// alone says where every topic stands. Staged changes are written after it
+// by persist and override.
+func (w *txn) carryOver() error {
+	w.s.mu.RLock()
+	var ts []*topic
+	for _, t := range w.s.byID {
+		if t.mem == nil {
+			ts = append(ts, t)
+		}
+	}
+	w.s.mu.RUnlock()
+	st, pr := w.tx.Bucket(bktState), w.tx.Bucket(bktProducers)
+	for _, t := range ts {
+		if err := st.Put(u64(t.id), w.state(t).encode()); err != nil {
+			return err
+		}
+		for pid, p := range t.producers {
+			if err := pr.Put(append(u64(t.id), pid...), p.encode()); err != nil {
+				return err
+			}
+		}
+	}
+	return w.tx.Bucket(bktInfo).Put(keyInit, u64(uint64(w.now)))
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // writer is the one goroutine that writes segments. It takes every append
@@ -92,31 +90,29 @@ func (s *Store) commit(batch []*appendReq, ageAll bool) {
 			}
 		}
 	}
-	if seg := s.active(); seg.size >= s.o.segmentBytes {
-		if err := s.rotate(); err != nil {
-			// Keep writing the old segment: better than refusing appends.
-			s.o.log.Error("rotate segment", "err", err)
-		}
-	}
+	fresh := s.rotate()
 	seg := s.active()
 	tx, err := seg.db.Begin(true)
 	if err != nil {
+		s.unrotate(fresh)
 		fail(fmt.Errorf("begin commit: %w", err))
 		return
 	}
 	w := newTxn(s, tx, seg)
+	w.fresh = fresh != nil || s.needInit
 	for _, r := range batch {
 		w.apply(r)
 	}
 	w.trimAll(ageAll)
 	job := s.job.snapshot()
 	w.compactStep(s.o.compactChunk)
-	if !w.changed {
+	if !w.changed && !w.fresh {
 		tx.Rollback()
 		return
 	}
 	if err := w.persist(); err != nil {
 		tx.Rollback()
+		s.unrotate(fresh)
 		s.job.restore(job)
 		fail(fmt.Errorf("commit: %w", err))
 		return
@@ -124,13 +120,16 @@ func (s *Store) commit(batch []*appendReq, ageAll bool) {
 	if h := s.o.beforeCommit; h != nil {
 		if err := h(); err != nil {
 			tx.Rollback()
+			s.unrotate(fresh)
 			s.job.restore(job)
 			fail(fmt.Errorf("commit: %w", mapDiskErr(err)))
 			return
 		}
 	}
+	began := time.Now()
 	if err := tx.Commit(); err != nil {
 		err = mapDiskErr(err)
+		s.unrotate(fresh)
 		s.job.restore(job)
 		if errors.Is(err, ErrDiskFull) && !s.diskFull.Load() {
 			s.o.log.Error("disk full: refusing appends until space returns", "err", err)
@@ -139,61 +138,25 @@ func (s *Store) commit(batch []*appendReq, ageAll bool) {
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}
+	s.commits.observe(time.Since(began), w.records)
+	s.needInit = false
 	if s.diskFull.Swap(false) {
 		s.o.log.Info("disk space returned: appends resume")
 	}
 	w.publish()
+	t := time.Now()
 	s.dropDead()
+	s.slow("drop segments", t)
 	s.planCompaction()
+	s.prepareAhead()
 }
 
-// rotate seals the active segment and starts a new one whose first
-// transaction carries every persistent topic's state and producers over.
-func (s *Store) rotate() error {
-	id := uint64(1)
-	if len(s.segs) > 0 {
-		id = s.segs[len(s.segs)-1].id + 1
+// slow logs housekeeping that held the writer, and so every producer, up
+// for long enough to show in acknowledgement latency.
+func (s *Store) slow(what string, began time.Time) {
+	if d := time.Since(began); d > 20*time.Millisecond {
+		s.o.log.Info("slow "+what, "took", d)
 	}
-	seg, err := createSegment(s.segDir, id, s.o.allocSize)
-	if err != nil {
-		return err
-	}
-	s.mu.RLock()
-	topics := make([]*topic, 0, len(s.byID))
-	for _, t := range s.byID {
-		if t.mem == nil {
-			topics = append(topics, t)
-		}
-	}
-	s.mu.RUnlock()
-	err = seg.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktRecords, bktSummary, bktState, bktProducers, bktInfo} {
-			if _, err := tx.CreateBucket(b); err != nil {
-				return err
-			}
-		}
-		st, pr := tx.Bucket(bktState), tx.Bucket(bktProducers)
-		for _, t := range topics {
-			if err := st.Put(u64(t.id), t.st.encode()); err != nil {
-				return err
-			}
-			for pid, p := range t.producers {
-				if err := pr.Put(append(u64(t.id), pid...), p.encode()); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.Bucket(bktInfo).Put(keyInit, u64(uint64(s.o.now().UnixNano())))
-	})
-	if err != nil {
-		seg.remove()
-		return fmt.Errorf("start segment %d: %w", id, mapDiskErr(err))
-	}
-	s.mu.Lock()
-	s.segs = append(s.segs, seg)
-	s.mu.Unlock()
-	s.o.log.Debug("started segment", "path", seg.path)
-	return nil
 }
 
 // dropDead removes sealed segments that hold no retained record.
@@ -210,11 +173,17 @@ func (s *Store) dropDead() {
 	s.segs = keep
 	s.mu.Unlock()
 	for _, seg := range dead {
-		if err := seg.remove(); err != nil {
-			s.o.log.Error("drop segment", "err", err)
-			continue
-		}
-		s.o.log.Debug("dropped segment", "path", seg.path)
+		// Closing waits for readers and unlinking a large file can take
+		// a while: neither may hold up the writer.
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			if err := seg.remove(); err != nil {
+				s.o.log.Error("drop segment", "err", err)
+				return
+			}
+			s.o.log.Debug("dropped segment", "path", seg.path)
+		}()
 	}
 }
 

@@ -23,6 +23,7 @@ type command struct {
 // commands lists every subcommand, in the order help shows them.
 var commands = []command{
 	{"flash", "write an image onto a device and verify it", runFlash},
+	{"log", "manage and use the site's stream log: topics, records, cursors", runLog},
 }
 
 func main() {

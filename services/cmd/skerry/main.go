@@ -18,8 +18,9 @@ type mainFunc func(ctx context.Context, stdout, stderr io.Writer, args []string)
 
 // services is the table of everything "skerry" can run.
 var services = map[string]mainFunc{
-	"health":   healthMain,
-	"devproxy": devproxyMain,
+	"health":    healthMain,
+	"streamlog": streamlogMain,
+	"devproxy":  devproxyMain,
 }
 
 func main() {

@@ -8,6 +8,8 @@ import (
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
+// configFromWire converts the JSON config. max_age travels as a duration
+// string: nanosecond integers in JSON are an easy way to set 1 ms by mistake.
 func configFromWire(c wire.TopicConfig) (streamlog.TopicConfig, error) {
 	out := streamlog.TopicConfig{
 		Volatile: c.Volatile, MaxBytes: c.MaxBytes, MaxRecords: c.MaxRecords,
@@ -41,6 +43,8 @@ func infoToWire(i streamlog.TopicInfo) wire.TopicInfo {
 	}
 }
 
+// recordsFromWire converts without copying the bytes: they live in the
+// request body, which the store copies into its stored form.
 func recordsFromWire(in []wire.Record) []streamlog.Record {
 	out := make([]streamlog.Record, len(in))
 	for i, r := range in {

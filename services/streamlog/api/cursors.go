@@ -7,6 +7,8 @@ import (
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
+// listCursors shows every consumer of a topic with its lag, for operators
+// and for the uplink's health checks.
 func (s *Server) listCursors(w http.ResponseWriter, r *http.Request, p Principal) error {
 	name, err := s.topicName(r, p)
 	if err != nil {
@@ -45,6 +47,9 @@ func (s *Server) getCursor(w http.ResponseWriter, r *http.Request, p Principal) 
 	return nil
 }
 
+// commitCursor stores a consumer's position. The body's offset is a pointer
+// so that a missing field is an error rather than a silent commit of 0,
+// which would make the consumer replay the whole topic.
 func (s *Server) commitCursor(w http.ResponseWriter, r *http.Request, p Principal) error {
 	name, err := s.topicName(r, p)
 	if err != nil {

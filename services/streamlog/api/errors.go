@@ -34,7 +34,9 @@ var codes = []struct {
 	{context.Canceled, http.StatusServiceUnavailable, wire.ErrUnavailable},
 }
 
-// writeError answers with the JSON error body for err.
+// writeError answers with the JSON error body for err. The store's messages
+// already name the input and the remedy; this adds the status and a stable
+// code. Server-side failures are logged; disk full is expected and is not.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := &wire.Error{Status: http.StatusInternalServerError, Code: wire.ErrInternal.Code, Message: err.Error()}
 	for _, c := range codes {

@@ -25,10 +25,12 @@ var (
 	descDisk    = prometheus.NewDesc("skerry_streamlog_disk_bytes", "Bytes of segment files and meta.db.", nil, nil)
 	descSegs    = prometheus.NewDesc("skerry_streamlog_segments", "Segment files open.", nil, nil)
 	descFull    = prometheus.NewDesc("skerry_streamlog_disk_full", "1 while appends fail for lack of disk space.", nil, nil)
+	descCommit  = prometheus.NewDesc("skerry_streamlog_commit_seconds", "Duration of group commits (write and fsync).", nil, nil)
+	descCommitR = prometheus.NewDesc("skerry_streamlog_committed_records_total", "Records acknowledged by group commits.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAppRecs, descAppByte, descRdRecs, descRdBytes, descRetRecs, descRetByte, descNext, descLag, descDisk, descSegs, descFull} {
+	for _, d := range []*prometheus.Desc{descAppRecs, descAppByte, descRdRecs, descRdBytes, descRetRecs, descRetByte, descNext, descLag, descDisk, descSegs, descFull, descCommit, descCommitR} {
 		ch <- d
 	}
 }
@@ -63,5 +65,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(st.DiskBytes))
 		ch <- prometheus.MustNewConstMetric(descSegs, prometheus.GaugeValue, float64(st.Segments))
 		ch <- prometheus.MustNewConstMetric(descFull, prometheus.GaugeValue, full)
+		buckets := map[float64]uint64{}
+		var cum uint64
+		for i, b := range streamlog.CommitBuckets {
+			cum += st.Commits.Counts[i]
+			buckets[b.Seconds()] = cum
+		}
+		cum += st.Commits.Counts[len(streamlog.CommitBuckets)]
+		ch <- prometheus.MustNewConstHistogram(descCommit, cum, st.Commits.Sum.Seconds(), buckets)
+		ch <- prometheus.MustNewConstMetric(descCommitR, prometheus.CounterValue, float64(st.Commits.Records))
 	}
 }

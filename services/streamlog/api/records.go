@@ -25,7 +25,7 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request, p Principal) er
 				fmt.Sprintf("header %s %q: an idempotent producer sends a decimal sequence number with its %s", wire.HeaderSequence, v, wire.HeaderProducer))
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxFrameBytes+1024))
+	body, err := readBody(w, r, wire.MaxFrameBytes+1024)
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -34,6 +34,8 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request, p Principal) er
 		}
 		return fmt.Errorf("%w: read body: %v", wire.ErrBadFrame, err)
 	}
+	// The whole body is one batch: one group commit, one acknowledgement,
+	// one producer sequence range.
 	recs, err := wire.DecodeFrames(body)
 	if err != nil {
 		return err
@@ -107,6 +109,8 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 		return err
 	}
 	if !rp.follow {
+		// One frame of at most max records and 4 MiB: a client pages
+		// through a topic by asking again from the last offset + 1.
 		recs, err := s.store.Read(name, rp.from, streamlog.ReadOptions{MaxRecords: rp.max, MaxBytes: 4 << 20})
 		if err != nil {
 			return err
@@ -115,6 +119,8 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 		_, err = w.Write(wire.AppendFrame(nil, recordsToWire(recs)))
 		return err
 	}
+	// Check the topic before taking a slot and sending the status line:
+	// after that, errors can only end the stream.
 	if _, err := s.store.Topic(name); err != nil {
 		return err
 	}
@@ -145,6 +151,8 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 		}
 		from = recs[len(recs)-1].Offset + 1
 		buf = wire.AppendFrame(buf[:0], recordsToWire(recs))
+		// The deadline is per frame: a consumer that reads slowly but
+		// steadily is served; one that stopped reading is cut.
 		rc.SetWriteDeadline(time.Now().Add(s.o.tailDeadline))
 		if _, err := w.Write(buf); err != nil {
 			return nil
@@ -153,4 +161,18 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 			return nil
 		}
 	}
+}
+
+// readBody reads a request body of at most limit bytes, allocating once
+// when the client sent a Content-Length.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n > 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(rd)
 }

@@ -8,6 +8,9 @@ import (
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
+// status reports traffic and lag for the caller's tenant. Disk figures are
+// global, so only the system token sees them: a tenant must not learn how
+// much other tenants store.
 func (s *Server) status(w http.ResponseWriter, r *http.Request, p Principal) error {
 	tenant := p.Tenant
 	if p.System {
@@ -38,6 +41,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, p Principal) err
 	return nil
 }
 
+// createToken mints a tenant token. The token is returned once and stored
+// only as a hash, so tokens.json leaking does not leak tokens.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p Principal) error {
 	if !p.System {
 		return apiError(http.StatusForbidden, wire.ErrForbidden, "only the system token may create tenant tokens")

@@ -8,6 +8,8 @@ import (
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
+// listTopics lists the caller's tenant's topics. Only the system token may
+// name another tenant (or none, for all): a tenant token cannot even ask.
 func (s *Server) listTopics(w http.ResponseWriter, r *http.Request, p Principal) error {
 	tenant := p.Tenant
 	if p.System {
@@ -21,6 +23,8 @@ func (s *Server) listTopics(w http.ResponseWriter, r *http.Request, p Principal)
 	return nil
 }
 
+// createTopic checks the tenant against the token before the store sees the
+// name, so a tenant cannot probe another's topics by trying to create them.
 func (s *Server) createTopic(w http.ResponseWriter, r *http.Request, p Principal) error {
 	var req wire.CreateTopicRequest
 	if err := wire.DecodeJSON(r.Body, &req); err != nil {
@@ -46,6 +50,8 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request, p Principal
 	return nil
 }
 
+// getTopic describes one topic; see topicName for why a foreign tenant's
+// topic and a missing one look the same from outside.
 func (s *Server) getTopic(w http.ResponseWriter, r *http.Request, p Principal) error {
 	name, err := s.topicName(r, p)
 	if err != nil {
@@ -59,6 +65,8 @@ func (s *Server) getTopic(w http.ResponseWriter, r *http.Request, p Principal) e
 	return nil
 }
 
+// deleteTopic deletes a topic and its cursors; its disk is freed as the
+// segments holding its records are dropped or compacted.
 func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request, p Principal) error {
 	name, err := s.topicName(r, p)
 	if err != nil {
