@@ -30,6 +30,15 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 	}
 	specs := []supervisor.Spec{
 		{
+			// The stream log comes first: every other service writes into
+			// it (DESIGN.md's order: streamlog, vault, agent, uplink,
+			// workload).
+			Name: "streamlog", Path: skerryBin, Env: serviceEnv,
+			Args: []string{"streamlog", "-dir", "/perm/streamlog", "-socket", "/run/skerry/streamlog.sock"},
+			Dir:  "/perm/streamlog", MemoryMax: 128 * mib, PidsMax: 128,
+			Ready: supervisor.ReadyNotify,
+		},
+		{
 			Name: "health", Path: skerryBin, Args: health, Env: serviceEnv,
 			Dir: "/perm/health", MemoryMax: 64 * mib, PidsMax: 64,
 			Ready: supervisor.ReadyNotify,
