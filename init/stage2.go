@@ -202,7 +202,7 @@ func supervise(log *console.Logger, specs []supervisor.Spec, rec *bootRecord, in
 	rec.update(func(*initapi.Boot) {}) // the status API reads it from the start
 	reaper := supervisor.NewReaper(slogger)
 	sup, err := supervisor.New(specs, supervisor.WithLogger(slogger), supervisor.WithReaper(reaper),
-		supervisor.WithCgroupRoot("/sys/fs/cgroup/skerry"))
+		supervisor.WithCgroupRoot("/sys/fs/cgroup/skerry"), supervisor.WithLogSink(consoleSink(log)))
 	if err != nil {
 		return err
 	}
