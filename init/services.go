@@ -39,6 +39,14 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			Ready: supervisor.ReadyNotify,
 		},
 		{
+			// Registers the box with the tower (when the site config
+			// names one) and reports its status; idle otherwise.
+			Name: "agent", Path: skerryBin, Env: serviceEnv,
+			Args: []string{"agent", "-home", "/perm/agent"},
+			Dir:  "/perm/agent", DependsOn: []string{"streamlog"}, MemoryMax: 64 * mib, PidsMax: 64,
+			Ready: supervisor.ReadyNotify,
+		},
+		{
 			Name: "health", Path: skerryBin, Args: health, Env: serviceEnv,
 			Dir: "/perm/health", MemoryMax: 64 * mib, PidsMax: 64,
 			Ready: supervisor.ReadyNotify,

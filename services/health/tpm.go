@@ -2,12 +2,14 @@ package health
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
-	"github.com/google/go-tpm/tpm2/transport/linuxtpm"
 	"github.com/google/go-tpm/tpm2/transport/linuxudstpm"
+
+	"github.com/skerry/skerry/services/internal/tpmdev"
 )
 
 // TPM is what the status API says of the TPM.
@@ -30,7 +32,10 @@ func readTPM(path string) TPM {
 	if p, ok := strings.CutPrefix(path, "unix:"); ok {
 		tr, err = linuxudstpm.Open(p)
 	} else {
-		tr, err = linuxtpm.Open(path)
+		var f *os.File
+		if f, err = tpmdev.Open(path); err == nil {
+			tr = transport.FromReadWriteCloser(f)
+		}
 	}
 	if err != nil {
 		t.Error = fmt.Sprintf("open %s: %v", path, err)

@@ -36,6 +36,11 @@ type Tower struct {
 	URL             string `json:"url,omitempty"`
 	CA              string `json:"ca,omitempty"` // PEM
 	EnrollmentToken string `json:"enrollmentToken,omitempty"`
+	// AllowSoftwareIdentity lets a box without a TPM enroll with a key kept
+	// on disk. A box whose TPM fails must not quietly fall back to a weaker
+	// identity, so this is off unless the config says so; the tower still
+	// decides whether the tenant accepts such a site.
+	AllowSoftwareIdentity bool `json:"allowSoftwareIdentity,omitempty"`
 }
 
 // Network is DHCP on every wired interface by default, or static.

@@ -24,6 +24,11 @@ type command struct {
 var commands = []command{
 	{"flash", "write an image onto a device and verify it", runFlash},
 	{"log", "manage and use the site's stream log: topics, records, cursors", runLog},
+	{"login", "log in to a tower: login --tower URL --token T [--ca FILE]", runLogin},
+	{"tenants", "tower tenants: create, list, update", runTenants},
+	{"tokens", "tower enrollment tokens: create, list, revoke", runTokens},
+	{"claims", "tower claims of boxes by EK or serial: create, list, delete", runClaims},
+	{"sites", "tower sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
 }
 
 func main() {

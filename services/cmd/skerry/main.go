@@ -19,6 +19,7 @@ type mainFunc func(ctx context.Context, stdout, stderr io.Writer, args []string)
 // services is the table of everything "skerry" can run.
 var services = map[string]mainFunc{
 	"health":    healthMain,
+	"agent":     agentMain,
 	"streamlog": streamlogMain,
 	"devproxy":  devproxyMain,
 }

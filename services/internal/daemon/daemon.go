@@ -42,7 +42,7 @@ func Run(name string, fn func(ctx context.Context, g *errgroup.Group) error) err
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		slog.Info("shutting down", "service", name)
+		Logger(name).Info("shutting down")
 		select {
 		case err = <-done:
 		case <-time.After(ShutdownTimeout):

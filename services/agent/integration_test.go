@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/skerry/skerry/services/siteconfig"
+	"github.com/skerry/skerry/services/tower"
+	"github.com/skerry/skerry/services/tower/towerapi"
+)
+
+// realTower is the tower, in process, with its own store and CA, served
+// over TLS on loopback as it would be on a host.
+type realTower struct {
+	url string
+	ca  []byte
+	api *towerapi.Client
+}
+
+func startRealTower(t *testing.T) *realTower {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	o, err := tower.Open(ctx, t.TempDir(), tower.WithReportInterval(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- o.Serve(ctx, ln, []string{"127.0.0.1"}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("tower: %v", err)
+		}
+		o.Close()
+	})
+	tok, err := tower.ReadToken(o.TokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &realTower{url: "https://" + ln.Addr().String(), ca: o.CA().CertPEM()}
+	if tw.api, err = towerapi.NewClient(tw.url, tok, tw.ca); err != nil {
+		t.Fatal(err)
+	}
+	tw.do(t, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", Name: "Acme"}, nil)
+	return tw
+}
+
+func (tw *realTower) do(t *testing.T, method, path string, in, out any) {
+	t.Helper()
+	if err := tw.api.Do(context.Background(), method, path, in, out); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+}
+
+func (tw *realTower) config(token string) siteconfig.Tower {
+	return siteconfig.Tower{URL: tw.url, CA: string(tw.ca), EnrollmentToken: token}
+}
+
+func (tw *realTower) sites(t *testing.T) []towerapi.Site {
+	t.Helper()
+	var l towerapi.List[towerapi.Site]
+	tw.do(t, "GET", "/v1/sites", nil, &l)
+	return l.Items
+}
+
+func (tw *realTower) pending(t *testing.T) []towerapi.Pending {
+	t.Helper()
+	var l towerapi.List[towerapi.Pending]
+	tw.do(t, "GET", "/v1/pending", nil, &l)
+	return l.Items
+}
+
+// onlineSite returns the only site once it is online.
+func (tw *realTower) onlineSite(t *testing.T, a *running) towerapi.Site {
+	t.Helper()
+	var s towerapi.Site
+	a.wait(t, "the tower shows one site online", func() bool {
+		ss := tw.sites(t)
+		if len(ss) == 1 && ss[0].Online {
+			s = ss[0]
+			return true
+		}
+		return false
+	})
+	return s
+}
+
+// TestWithTower runs the agent against the real tower and a real software
+// TPM: token enrollment, a reboot that reuses the identity, and the
+// pending queue with an operator's approval.
+func TestWithTower(t *testing.T) {
+	requireSWTPM(t)
+	for _, tc := range []struct {
+		name   string
+		ekCert bool
+	}{
+		{name: "token then reboot", ekCert: false},
+		{name: "token then reboot with EK certificate", ekCert: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testTokenReboot(t, tc.ekCert) })
+	}
+	t.Run("pending then approved", testPendingApproved)
+	t.Run("lost identity", testLostIdentity)
+}
+
+// testTokenReboot: a box with a token registers at once; after a reboot it
+// is the same site, with no new enrollment.
+func testTokenReboot(t *testing.T, ekCert bool) {
+	tw := startRealTower(t)
+	var tok towerapi.EnrollTokenCreated
+	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme", MaxUses: 5}, &tok)
+	state, home := newTPMState(t, ekCert), t.TempDir()
+
+	sw := startSWTPM(t, state)
+	a := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.path()))
+	first := tw.onlineSite(t, a)
+	a.stop(t)
+	id, err := LoadIdentity(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ID != id.SiteID || first.Tenant != "acme" || first.SoftwareIdentity || first.AgentVersion != "test" {
+		t.Errorf("site: got %+v, want %s in acme, TPM identity, agent version test", first, id.SiteID)
+	}
+	if !a.log.has("registered as site " + first.ID) {
+		t.Errorf("log lacks the registration:\n%s", a.log)
+	}
+
+	sw.stop() // the box reboots
+	sw = startSWTPM(t, state)
+	b := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.path()))
+	b.wait(t, "a report from the second boot", func() bool {
+		ss := tw.sites(t)
+		return len(ss) == 1 && ss[0].LastSeen.After(first.LastSeen) && ss[0].Online
+	})
+	again := tw.sites(t)[0]
+	if again.ID != first.ID || !again.EnrolledAt.Equal(first.EnrolledAt) || again.CertificateSerial != first.CertificateSerial {
+		t.Errorf("after reboot: site %s enrolled %v cert %s, want %s %v %s (no new enrollment)",
+			again.ID, again.EnrolledAt, again.CertificateSerial, first.ID, first.EnrolledAt, first.CertificateSerial)
+	}
+	var used towerapi.EnrollToken
+	tw.do(t, "GET", "/v1/enrollment-tokens/"+tok.ID, nil, &used)
+	if used.Uses != 1 {
+		t.Errorf("token uses: got %d, want 1", used.Uses)
+	}
+	if b.log.has("enrolling with") {
+		t.Errorf("second boot enrolled:\n%s", b.log)
+	}
+}
+
+// testPendingApproved: a box with neither claim nor token waits in the
+// pending queue, saying so, until an operator approves it.
+func testPendingApproved(t *testing.T) {
+	tw := startRealTower(t)
+	sw := startSWTPM(t, newTPMState(t, false))
+	a := startAgent(t, tw.config(""), WithHome(t.TempDir()), WithTPM(sw.path()), WithHostname("box-7"))
+	var p towerapi.Pending
+	a.wait(t, "the box is in the pending queue", func() bool {
+		ps := tw.pending(t)
+		if len(ps) == 1 {
+			p = ps[0]
+			return true
+		}
+		return false
+	})
+	if p.Hostname != "box-7" {
+		t.Errorf("pending hostname: got %q, want box-7", p.Hostname)
+	}
+	a.wait(t, "the agent says it is pending", func() bool {
+		return a.log.has(fmt.Sprintf("pending operator approval (EK sha256 %s…)", p.EKHash[:16]))
+	})
+	if ss := tw.sites(t); len(ss) != 0 {
+		t.Fatalf("sites while pending: %+v", ss)
+	}
+	tw.do(t, "POST", "/v1/pending/"+p.EKHash+"/approve", towerapi.Approve{Tenant: "acme", SiteName: "box-7"}, nil)
+	s := tw.onlineSite(t, a)
+	if s.Name != "box-7" || s.EKHash != p.EKHash {
+		t.Errorf("site: got name %q EK %s, want box-7 %s", s.Name, s.EKHash, p.EKHash)
+	}
+}
+
+// testLostIdentity: a registered box whose /perm was wiped enrolls again;
+// the tower refuses a second identity for its EK until an operator allows
+// it, and the agent, asking again slowly, then gets the same site back.
+func testLostIdentity(t *testing.T) {
+	tw := startRealTower(t)
+	var tok towerapi.EnrollTokenCreated
+	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme"}, &tok)
+	sw := startSWTPM(t, newTPMState(t, false))
+	a := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.path()))
+	first := tw.onlineSite(t, a)
+	a.stop(t)
+
+	b := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.path()))
+	b.wait(t, "the agent reports the refusal", func() bool { return b.log.has("ek_registered") })
+	if !b.log.has("skerryctl sites reenroll " + first.ID) {
+		t.Errorf("the log does not carry the tower's advice:\n%s", b.log)
+	}
+	tw.do(t, "POST", "/v1/sites/"+first.ID+"/allow-reenroll", nil, nil)
+	b.wait(t, "registered again", func() bool { return b.log.has(`msg="registered as site ` + first.ID) })
+	if ss := tw.sites(t); len(ss) != 1 || ss[0].ID != first.ID || ss[0].CertificateSerial == first.CertificateSerial {
+		t.Errorf("sites after re-enrollment: %+v; want %s alone, with a new certificate", ss, first.ID)
+	}
+}

@@ -1,0 +1,100 @@
+// Command tower runs the Skerry tower: the API that sites enroll with and
+// operators manage them through. It needs no setup:
+//
+//	tower -data /var/lib/tower -listen 127.0.0.1:8443 -san 10.0.2.2
+//
+// creates the data directory, its bbolt store and CA on first start, and
+// writes the first operator token to DIR/operator-token.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skerry/skerry/services/internal/daemon"
+	"github.com/skerry/skerry/services/tower"
+	"github.com/skerry/skerry/services/tower/ca"
+)
+
+func main() {
+	err := daemon.Run("tower", func(ctx context.Context, _ *errgroup.Group) error {
+		return run(ctx, os.Stdout, os.Stderr, os.Args[1:])
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tower: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// sans collects -san flags; each may hold a comma-separated list.
+type sans []string
+
+func (s *sans) String() string { return strings.Join(*s, ",") }
+func (s *sans) Set(v string) error {
+	for _, h := range strings.Split(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			*s = append(*s, h)
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("tower", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "tower-data", "data `directory`: store, CA, first operator token")
+	listen := fs.String("listen", "127.0.0.1:8443", "TLS listen `address`")
+	var extra sans
+	fs.Var(&extra, "san", "extra `host` names or IPs for the server certificate (repeatable; e.g. 10.0.2.2 for QEMU guests)")
+	report := fs.Duration("report-interval", 30*time.Second, "status report interval suggested to sites; offline after 3 missed")
+	pending := fs.Duration("pending-retry", 30*time.Second, "retry delay suggested to sites in the pending queue")
+	challenge := fs.Duration("challenge-ttl", 5*time.Minute, "how long an enrollment challenge can be answered")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "tower")
+
+	o, err := tower.Open(ctx, *data, tower.WithLogger(log), tower.WithReportInterval(*report),
+		tower.WithPendingRetry(*pending), tower.WithChallengeTTL(*challenge))
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(*listen)
+	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, extra...)
+	if host != "" && host != "0.0.0.0" && host != "::" && !slices.Contains(hosts, host) {
+		hosts = append(hosts, host)
+	}
+	if o.TokenCreated {
+		fmt.Fprintf(stdout, "first operator token written to %s (mode 0600)\n", o.TokenFile)
+	} else {
+		fmt.Fprintf(stdout, "operator token of the first start: %s\n", o.TokenFile)
+	}
+	fmt.Fprintf(stdout, "tower CA certificate (for site configs and skerryctl --ca): %s\n", filepath.Join(*data, ca.CertFile))
+	fmt.Fprintf(stdout, "serving https://%s (certificate for %s)\n", ln.Addr(), strings.Join(hosts, ", "))
+	fmt.Fprintf(stdout, "log in: skerryctl login --tower https://%s --token $(cat %s) --ca %s\n", ln.Addr(), o.TokenFile, filepath.Join(*data, ca.CertFile))
+	if err := daemon.Ready(); err != nil {
+		return err
+	}
+	return o.Serve(ctx, ln, hosts)
+}

@@ -1,0 +1,119 @@
+package tower
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/tower/store"
+)
+
+// maxBody bounds every request body; the largest legitimate one, an
+// enrollment start with an EK certificate, is a few kilobytes.
+const maxBody = enrollapi.MaxBodyBytes
+
+// decode reads one JSON value of type T from the body, refusing unknown
+// fields (a typo must not be silently ignored) and trailing data.
+func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
+	var v T
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return v, refuse(ErrTooLarge, "request body is larger than %d bytes", maxBody)
+		}
+		return v, refuse(ErrBadRequest, "request body is not a valid %T: %v", v, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return v, refuse(ErrBadRequest, "request body has data after the JSON value")
+	}
+	return v, nil
+}
+
+// writeJSON answers v indented: the API is read by people with curl as
+// much as by programs, and the bytes do not matter at this scale.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// writeError answers the Error body every refusal carries.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, enrollapi.Error{Code: code, Message: msg})
+}
+
+// Page sizes of lists.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// page reads ?limit= and ?cursor=.
+func page(r *http.Request) (store.Page, error) {
+	p := store.Page{Limit: defaultLimit, Cursor: r.URL.Query().Get("cursor")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return p, refuse(ErrBadRequest, "limit %q: want a number from 1 to %d", v, maxLimit)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// listErr turns a store error about a cursor into a refusal.
+func listErr(err error) error {
+	if errors.Is(err, store.ErrCursor) {
+		return refuse(ErrBadRequest, "cursor is not one the tower returned; start the list again without it")
+	}
+	return err
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// checkSlug accepts tenant IDs and site names that are safe in URLs,
+// file names and DNS labels, which is where they end up.
+func checkSlug(what, v string) error {
+	if !slugRE.MatchString(v) {
+		return refuse(ErrBadRequest, "%s %q: use 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'", what, v)
+	}
+	return nil
+}
+
+var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$`)
+
+// checkLabels bounds labels, which come from operators but are copied
+// into every site record.
+func checkLabels(labels map[string]string) error {
+	if len(labels) > 64 {
+		return refuse(ErrBadRequest, "%d labels: at most 64", len(labels))
+	}
+	for k, v := range labels {
+		if !labelKeyRE.MatchString(k) {
+			return refuse(ErrBadRequest, "label key %q: use letters, digits, '.', '_', '/', '-', at most 64", k)
+		}
+		if len(v) > 256 {
+			return refuse(ErrBadRequest, "label %s: value longer than 256 bytes", k)
+		}
+	}
+	return nil
+}
+
+// notFound turns store.ErrNotFound into a refusal naming what is missing.
+func notFound(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return refuse(ErrNotFound, format, args...)
+	}
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+}

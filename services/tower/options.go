@@ -1,0 +1,36 @@
+package tower
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger; every refusal is logged at level WARN.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithClock replaces time.Now, for tests of expiry.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithReportInterval sets the status report interval suggested to sites
+// (default 30s). A site is online while its last report is younger than
+// three intervals.
+func WithReportInterval(d time.Duration) Option { return func(s *Server) { s.reportInterval = d } }
+
+// WithChallengeTTL sets how long an enrollment challenge may be finished
+// (default 5 minutes).
+func WithChallengeTTL(d time.Duration) Option { return func(s *Server) { s.challengeTTL = d } }
+
+// WithPendingRetry sets the retry delay suggested to pending sites
+// (default 30s).
+func WithPendingRetry(d time.Duration) Option { return func(s *Server) { s.pendingRetry = d } }
+
+// WithSiteCertValidity sets how long site certificates are valid (default
+// one year).
+func WithSiteCertValidity(d time.Duration) Option { return func(s *Server) { s.siteCertValidity = d } }
+
+// WithMaxPending bounds the pending queue (default 10000): a box with a TPM
+// but no claim or token can add itself, so the queue needs a limit.
+func WithMaxPending(n int) Option { return func(s *Server) { s.maxPending = n } }

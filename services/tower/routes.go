@@ -1,0 +1,161 @@
+package tower
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// auth says how a route authenticates its caller.
+type auth int
+
+const (
+	authNone  auth = iota // enrollment, health, metrics
+	authToken             // operator token
+	authSite              // site client certificate
+)
+
+// route is one endpoint. The mux is built from this table only, and the
+// OpenAPI test reads the same table, so the document cannot drift from
+// what is served.
+type route struct {
+	method, pattern string
+	auth            auth
+	handle          func(s *Server, w http.ResponseWriter, r *http.Request, p principal) error
+}
+
+// Routes, grouped as in docs/openapi/tower.yaml.
+var routeTable = []route{
+	{"GET", "/healthz", authNone, (*Server).health},
+	{"GET", "/metrics", authNone, nil}, // promhttp, wired in routes()
+
+	{"POST", "/v1/enroll/start", authNone, (*Server).enrollStart},
+	{"POST", "/v1/enroll/finish", authNone, (*Server).enrollFinish},
+	{"POST", "/v1/sites/self/status", authSite, (*Server).siteStatus},
+
+	{"GET", "/v1/whoami", authToken, (*Server).whoami},
+	{"GET", "/v1/tenants", authToken, (*Server).listTenants},
+	{"POST", "/v1/tenants", authToken, (*Server).createTenant},
+	{"GET", "/v1/tenants/{tenant}", authToken, (*Server).getTenant},
+	{"PATCH", "/v1/tenants/{tenant}", authToken, (*Server).updateTenant},
+
+	{"GET", "/v1/operator-tokens", authToken, (*Server).listOperatorTokens},
+	{"POST", "/v1/operator-tokens", authToken, (*Server).createOperatorToken},
+	{"POST", "/v1/operator-tokens/{id}/revoke", authToken, (*Server).revokeOperatorToken},
+
+	{"GET", "/v1/enrollment-tokens", authToken, (*Server).listEnrollTokens},
+	{"POST", "/v1/enrollment-tokens", authToken, (*Server).createEnrollToken},
+	{"GET", "/v1/enrollment-tokens/{id}", authToken, (*Server).getEnrollToken},
+	{"POST", "/v1/enrollment-tokens/{id}/revoke", authToken, (*Server).revokeEnrollToken},
+
+	{"GET", "/v1/claims", authToken, (*Server).listClaims},
+	{"POST", "/v1/claims", authToken, (*Server).createClaim},
+	{"DELETE", "/v1/claims/{id}", authToken, (*Server).deleteClaim},
+
+	{"GET", "/v1/pending", authToken, (*Server).listPending},
+	{"POST", "/v1/pending/{ekHash}/approve", authToken, (*Server).approvePending},
+	{"POST", "/v1/pending/{ekHash}/reject", authToken, (*Server).rejectPending},
+
+	{"GET", "/v1/sites", authToken, (*Server).listSites},
+	{"GET", "/v1/sites/{site}", authToken, (*Server).getSite},
+	{"POST", "/v1/sites/{site}/revoke", authToken, (*Server).revokeSite},
+	{"POST", "/v1/sites/{site}/allow-reenroll", authToken, (*Server).allowReenroll},
+}
+
+// routes builds the mux from routeTable, each route wrapped in latency
+// metrics and authentication.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routeTable {
+		pattern := rt.method + " " + rt.pattern
+		if rt.handle == nil {
+			mux.Handle(pattern, s.instrument(rt, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
+			continue
+		}
+		mux.Handle(pattern, s.instrument(rt, s.serve(rt)))
+	}
+	// Everything else gets the same JSON error shape as the API.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, routeNotFound, principal{}, refuse(ErrNotFound, "no endpoint %s %s; see docs/openapi/tower.yaml", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// routeNotFound is the label of unmatched requests in logs and metrics.
+var routeNotFound = route{pattern: "unmatched"}
+
+// serve authenticates the caller and runs the handler.
+func (s *Server) serve(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var p principal
+		var err error
+		switch rt.auth {
+		case authToken:
+			p, err = s.authToken(ctx, r)
+		case authSite:
+			p, err = s.authSite(ctx, r)
+		}
+		if err == nil {
+			err = rt.handle(s, w, r, p)
+		}
+		if err != nil {
+			s.fail(w, r, rt, p, err)
+		}
+	})
+}
+
+// fail answers a refusal or fault and logs it: every refusal gets a log
+// entry that says who was refused and why.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, rt route, p principal, err error) {
+	info, msg, refusal := classify(err)
+	attrs := []any{"method", r.Method, "route", rt.pattern, "remote", r.RemoteAddr, "who", p.String(), "status", info.status, "code", info.code}
+	switch {
+	case errors.Is(err, context.Canceled):
+		s.log.Info("request canceled", attrs...)
+		return
+	case refusal:
+		s.log.Warn("refused: "+msg, attrs...)
+		s.metrics.refusals.WithLabelValues(info.code).Inc()
+	default:
+		s.log.Error("request failed", append(attrs, "err", err)...)
+	}
+	writeError(w, info.status, info.code, msg)
+}
+
+// instrument records each request's latency by route and status.
+func (s *Server) instrument(rt route, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		s.metrics.latency.WithLabelValues(rt.method, rt.pattern, statusClass(rec.status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records the status for the latency metric.
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// statusClass buckets status codes (2xx, 4xx, ...) to keep the latency
+// metric's cardinality small.
+func statusClass(code int) string {
+	return string(rune('0'+code/100)) + "xx"
+}
+
+// health answers without touching the store: it says the process serves,
+// nothing more.
+func (s *Server) health(w http.ResponseWriter, r *http.Request, _ principal) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}

@@ -1,0 +1,134 @@
+package store
+
+import "time"
+
+// Tenant is an organisation whose sites the tower manages.
+type Tenant struct {
+	ID   string `json:"id"` // a slug: lowercase letters, digits, '-'
+	Name string `json:"name,omitempty"`
+	// AllowSoftwareIdentity lets boxes without a TPM enroll into the tenant
+	// (by claim on serial or by token). Off by default: nothing proves
+	// which box holds a software key.
+	AllowSoftwareIdentity bool      `json:"allowSoftwareIdentity"`
+	CreatedAt             time.Time `json:"createdAt"`
+}
+
+// Roles of operator tokens.
+const (
+	RoleOperator     = "operator"      // everything, every tenant
+	RoleTenantAdmin  = "tenant-admin"  // read and change one tenant
+	RoleTenantReader = "tenant-reader" // read one tenant
+)
+
+// OperatorToken authenticates a person or a script on the API. The tower
+// keeps only the SHA-256 of the secret.
+type OperatorToken struct {
+	ID        string    `json:"id"`
+	Hash      []byte    `json:"hash"`
+	Name      string    `json:"name,omitempty"`
+	Role      string    `json:"role"`
+	Tenant    string    `json:"tenant,omitempty"` // for tenant roles
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy,omitempty"`
+	Revoked   bool      `json:"revoked,omitempty"`
+}
+
+// EnrollToken lets boxes enroll into a tenant without a claim or approval.
+type EnrollToken struct {
+	ID          string            `json:"id"`
+	Hash        []byte            `json:"hash"`
+	Tenant      string            `json:"tenant"`
+	Description string            `json:"description,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"` // given to the sites
+	ExpiresAt   time.Time         `json:"expiresAt"`
+	MaxUses     int               `json:"maxUses"` // 0: unlimited
+	Uses        int               `json:"uses"`
+	Revoked     bool              `json:"revoked,omitempty"`
+	CreatedAt   time.Time         `json:"createdAt"`
+}
+
+// Claim pre-assigns a box, by EK hash or by serial, to a tenant and name.
+type Claim struct {
+	// ID is "ek:<sha256 hex>" or "serial:<serial>".
+	ID        string            `json:"id"`
+	Tenant    string            `json:"tenant"`
+	SiteName  string            `json:"siteName"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	CreatedAt time.Time         `json:"createdAt"`
+	// UsedBy is the site that enrolled with the claim; a used claim
+	// matches no other box.
+	UsedBy string `json:"usedBy,omitempty"`
+}
+
+// States of a pending-queue entry.
+const (
+	PendingWaiting  = "pending"
+	PendingApproved = "approved"
+	PendingRejected = "rejected"
+)
+
+// Pending is a box that proved its EK but matched no claim and had no
+// token: it waits for an operator.
+type Pending struct {
+	EKHash       string    `json:"ekHash"`
+	Serial       string    `json:"serial,omitempty"`
+	Hostname     string    `json:"hostname,omitempty"`
+	AgentVersion string    `json:"agentVersion,omitempty"`
+	ImageVersion string    `json:"imageVersion,omitempty"`
+	HasEKCert    bool      `json:"hasEKCertificate"`
+	FirstSeen    time.Time `json:"firstSeen"`
+	LastSeen     time.Time `json:"lastSeen"`
+	Attempts     int       `json:"attempts"`
+	State        string    `json:"state"`
+	// Tenant, SiteName and Labels are set on approval.
+	Tenant    string            `json:"tenant,omitempty"`
+	SiteName  string            `json:"siteName,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	DecidedBy string            `json:"decidedBy,omitempty"`
+}
+
+// Site is a registered box.
+type Site struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Tenant   string            `json:"tenant"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	EKHash   string            `json:"ekHash,omitempty"` // empty for software identity
+	Serial   string            `json:"serial,omitempty"`
+	Hostname string            `json:"hostname,omitempty"`
+	// Software is true when the site's key is not held by a TPM.
+	Software     bool      `json:"softwareIdentity"`
+	CertSerial   string    `json:"certificateSerial"` // hex; only this certificate is accepted
+	CertNotAfter time.Time `json:"certificateNotAfter"`
+	// EnrolledVia is "claim", "token:<id>" or "approval".
+	EnrolledVia     string    `json:"enrolledVia"`
+	EnrolledAt      time.Time `json:"enrolledAt"`
+	Enrollments     int       `json:"enrollments"`
+	FirstSeen       time.Time `json:"firstSeen,omitzero"` // first status report
+	LastSeen        time.Time `json:"lastSeen,omitzero"`
+	AgentVersion    string    `json:"agentVersion,omitempty"`
+	ImageVersion    string    `json:"imageVersion,omitempty"`
+	BootID          string    `json:"bootId,omitempty"`
+	UptimeSeconds   int64     `json:"uptimeSeconds,omitempty"`
+	Revoked         bool      `json:"revoked,omitempty"`
+	RevokedAt       time.Time `json:"revokedAt,omitzero"`
+	ReenrollAllowed bool      `json:"reenrollAllowed,omitempty"`
+}
+
+// Challenge is an issued credential-activation challenge, kept until it
+// expires so that a replay is told apart from an unknown ID.
+type Challenge struct {
+	ID        string    `json:"id"`
+	Secret    []byte    `json:"secret,omitempty"` // expected activated secret
+	EKHash    string    `json:"ekHash,omitempty"`
+	AKPublic  []byte    `json:"akPublic,omitempty"` // TPMT_PUBLIC
+	HasEKCert bool      `json:"hasEKCertificate,omitempty"`
+	Software  bool      `json:"software,omitempty"`
+	Serial    string    `json:"serial,omitempty"`
+	Hostname  string    `json:"hostname,omitempty"`
+	Agent     string    `json:"agentVersion,omitempty"`
+	Image     string    `json:"imageVersion,omitempty"`
+	TokenHash []byte    `json:"tokenHash,omitempty"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Used      bool      `json:"used,omitempty"`
+}

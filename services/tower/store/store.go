@@ -1,0 +1,78 @@
+// Package store defines what the tower keeps and the interface its storage
+// implements. The API code sees only Store and Tx, so a PostgreSQL store can
+// replace the embedded bbolt one (package boltstore) without touching it.
+//
+// A Tx is a transaction: the tower makes every decision that must be atomic
+// (use a challenge once, count a token's uses, give an EK one site) inside
+// one Update. Records are plain values; the store keeps no policy.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store opens transactions.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction, committed when fn
+	// returns nil and rolled back otherwise.
+	Update(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// Tx reads and writes records. Get methods return ErrNotFound when there is
+// no such record; Put methods create or replace. List methods return one
+// page: at most page.Limit records after page.Cursor, and the cursor of the
+// next page ("" on the last one).
+type Tx interface {
+	Tenant(id string) (Tenant, error)
+	PutTenant(Tenant) error
+	Tenants(Page) ([]Tenant, string, error)
+
+	OperatorToken(id string) (OperatorToken, error)
+	PutOperatorToken(OperatorToken) error
+	OperatorTokens(f Filter, p Page) ([]OperatorToken, string, error)
+
+	EnrollToken(id string) (EnrollToken, error)
+	PutEnrollToken(EnrollToken) error
+	EnrollTokens(f Filter, p Page) ([]EnrollToken, string, error)
+
+	Claim(id string) (Claim, error)
+	PutClaim(Claim) error
+	DeleteClaim(id string) error
+	Claims(f Filter, p Page) ([]Claim, string, error)
+
+	Pending(ekHash string) (Pending, error)
+	PutPending(Pending) error
+	DeletePending(ekHash string) error
+	PendingList(Page) ([]Pending, string, error)
+	PendingCount() (int, error)
+
+	Site(id string) (Site, error)
+	// PutSite also maintains the indexes behind SiteByEK and SiteByName; it
+	// returns ErrExists when another site holds the EK hash or the name in
+	// the tenant.
+	PutSite(Site) error
+	SiteByEK(ekHash string) (Site, error)
+	SiteByName(tenant, name string) (Site, error)
+	Sites(f Filter, p Page) ([]Site, string, error)
+
+	Challenge(id string) (Challenge, error)
+	PutChallenge(Challenge) error
+	// DeleteChallenges removes challenges that expired before t.
+	DeleteChallenges(before time.Time) (int, error)
+}
+
+// Page selects one page of a list.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Filter narrows a list; zero fields match everything.
+type Filter struct {
+	Tenant string
+	Name   string // sites only
+}

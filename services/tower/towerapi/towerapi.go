@@ -1,0 +1,176 @@
+// Package towerapi holds the wire types of the tower's operator API (under
+// /v1, authenticated with "Authorization: Bearer <operator token>") and a
+// small client for it, used by skerryctl and the tests. Enrollment and
+// status reporting, the sites' side, are in package enrollapi.
+//
+// docs/openapi/tower.yaml describes every route; a test in package tower
+// checks it against the routes the tower serves.
+package towerapi
+
+import "time"
+
+// List is one page of a list. Pass NextCursor as ?cursor= for the next
+// page; it is empty on the last one.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// WhoAmI describes the caller's token.
+type WhoAmI struct {
+	TokenID string `json:"tokenId"`
+	Role    string `json:"role"`
+	Tenant  string `json:"tenant,omitempty"`
+}
+
+// Tenant is an organisation whose sites the tower manages.
+type Tenant struct {
+	ID                    string    `json:"id"`
+	Name                  string    `json:"name,omitempty"`
+	AllowSoftwareIdentity bool      `json:"allowSoftwareIdentity"`
+	CreatedAt             time.Time `json:"createdAt,omitzero"`
+}
+
+// TenantUpdate changes a tenant's policy; nil fields stay.
+type TenantUpdate struct {
+	Name                  *string `json:"name,omitempty"`
+	AllowSoftwareIdentity *bool   `json:"allowSoftwareIdentity,omitempty"`
+}
+
+// OperatorToken describes an operator token; the secret is shown only in
+// OperatorTokenCreated.
+type OperatorToken struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Role      string    `json:"role"`
+	Tenant    string    `json:"tenant,omitempty"`
+	CreatedAt time.Time `json:"createdAt,omitzero"`
+	CreatedBy string    `json:"createdBy,omitempty"`
+	Revoked   bool      `json:"revoked,omitempty"`
+}
+
+// OperatorTokenCreate asks for a new operator token.
+type OperatorTokenCreate struct {
+	Name   string `json:"name,omitempty"`
+	Role   string `json:"role"` // operator, tenant-admin, tenant-reader
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// OperatorTokenCreated carries the secret, once.
+type OperatorTokenCreated struct {
+	OperatorToken
+	Token string `json:"token"`
+}
+
+// EnrollToken describes an enrollment token.
+type EnrollToken struct {
+	ID          string            `json:"id"`
+	Tenant      string            `json:"tenant"`
+	Description string            `json:"description,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	ExpiresAt   time.Time         `json:"expiresAt"`
+	MaxUses     int               `json:"maxUses"`
+	Uses        int               `json:"uses"`
+	Revoked     bool              `json:"revoked,omitempty"`
+	CreatedAt   time.Time         `json:"createdAt,omitzero"`
+	// State is "valid", "expired", "revoked" or "used-up".
+	State string `json:"state"`
+}
+
+// EnrollTokenCreate asks for a new enrollment token.
+type EnrollTokenCreate struct {
+	Tenant      string            `json:"tenant"`
+	Description string            `json:"description,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	// TTLSeconds is how long the token is valid; default one day.
+	TTLSeconds int64 `json:"ttlSeconds,omitempty"`
+	// MaxUses is how many sites may enroll with it; 0 means no limit.
+	MaxUses int `json:"maxUses,omitempty"`
+}
+
+// EnrollTokenCreated carries the secret, once: put it in the site config.
+type EnrollTokenCreated struct {
+	EnrollToken
+	Token string `json:"token"`
+}
+
+// Claim pre-assigns a box to a tenant and site name.
+type Claim struct {
+	ID        string            `json:"id"` // "ek:<sha256 hex>" or "serial:<serial>"
+	Tenant    string            `json:"tenant"`
+	SiteName  string            `json:"siteName"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	CreatedAt time.Time         `json:"createdAt,omitzero"`
+	UsedBy    string            `json:"usedBy,omitempty"`
+}
+
+// ClaimCreate creates a claim on exactly one of EKHash and Serial.
+type ClaimCreate struct {
+	EKHash   string            `json:"ekHash,omitempty"` // sha256 of the EK's PKIX DER, hex
+	Serial   string            `json:"serial,omitempty"`
+	Tenant   string            `json:"tenant"`
+	SiteName string            `json:"siteName"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Pending is a box waiting for approval.
+type Pending struct {
+	EKHash           string            `json:"ekHash"`
+	Serial           string            `json:"serial,omitempty"`
+	Hostname         string            `json:"hostname,omitempty"`
+	AgentVersion     string            `json:"agentVersion,omitempty"`
+	ImageVersion     string            `json:"imageVersion,omitempty"`
+	HasEKCertificate bool              `json:"hasEKCertificate"`
+	FirstSeen        time.Time         `json:"firstSeen"`
+	LastSeen         time.Time         `json:"lastSeen"`
+	Attempts         int               `json:"attempts"`
+	State            string            `json:"state"` // pending, approved, rejected
+	Tenant           string            `json:"tenant,omitempty"`
+	SiteName         string            `json:"siteName,omitempty"`
+	Labels           map[string]string `json:"labels,omitempty"`
+}
+
+// Approve lets a pending box register into a tenant under a name at its
+// next attempt.
+type Approve struct {
+	Tenant   string            `json:"tenant"`
+	SiteName string            `json:"siteName"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Site states.
+const (
+	SiteOnline        = "online"
+	SiteOffline       = "offline"
+	SiteNeverReported = "never-reported"
+	SiteRevoked       = "revoked"
+)
+
+// Site is a registered box.
+type Site struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Tenant   string            `json:"tenant"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	EKHash   string            `json:"ekHash,omitempty"`
+	Serial   string            `json:"serial,omitempty"`
+	Hostname string            `json:"hostname,omitempty"`
+	// SoftwareIdentity is true when no TPM holds the site's key: nothing
+	// proves which box it is. Every view of a site shows it.
+	SoftwareIdentity    bool      `json:"softwareIdentity"`
+	CertificateSerial   string    `json:"certificateSerial"`
+	CertificateNotAfter time.Time `json:"certificateNotAfter"`
+	EnrolledVia         string    `json:"enrolledVia"`
+	EnrolledAt          time.Time `json:"enrolledAt"`
+	FirstSeen           time.Time `json:"firstSeen,omitzero"`
+	LastSeen            time.Time `json:"lastSeen,omitzero"`
+	Online              bool      `json:"online"`
+	State               string    `json:"state"`
+	AgentVersion        string    `json:"agentVersion,omitempty"`
+	ImageVersion        string    `json:"imageVersion,omitempty"`
+	BootID              string    `json:"bootId,omitempty"`
+	UptimeSeconds       int64     `json:"uptimeSeconds,omitempty"`
+	Revoked             bool      `json:"revoked,omitempty"`
+	RevokedAt           time.Time `json:"revokedAt,omitzero"`
+	ReenrollAllowed     bool      `json:"reenrollAllowed,omitempty"`
+}
