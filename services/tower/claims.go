@@ -82,25 +82,11 @@ func (s *Server) createClaim(w http.ResponseWriter, r *http.Request, p principal
 
 // listClaims shows used and unused claims; usedBy links to the site.
 func (s *Server) listClaims(w http.ResponseWriter, r *http.Request, p principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
 	tenant, err := p.tenantFilter(r.URL.Query().Get("tenant"))
 	if err != nil {
 		return err
 	}
-	var out towerapi.List[towerapi.Claim]
-	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		cs, next, err := tx.Claims(store.Filter{Tenant: tenant}, pg)
-		out.Items, out.NextCursor = mapSlice(cs, claimView), next
-		return listErr(err)
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return serveList(s, w, r, store.Filter{Tenant: tenant}, store.Tx.Claims, claimView)
 }
 
 // deleteClaim removes a claim; a site registered by it stays.

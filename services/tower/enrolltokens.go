@@ -60,26 +60,13 @@ func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p pri
 // revoked, used-up) computed now, so an operator sees why a box was
 // refused.
 func (s *Server) listEnrollTokens(w http.ResponseWriter, r *http.Request, p principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
 	tenant, err := p.tenantFilter(r.URL.Query().Get("tenant"))
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	var out towerapi.List[towerapi.EnrollToken]
-	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		ts, next, err := tx.EnrollTokens(store.Filter{Tenant: tenant}, pg)
-		out.Items, out.NextCursor = mapSlice(ts, func(t store.EnrollToken) towerapi.EnrollToken { return enrollTokenView(t, now) }), next
-		return listErr(err)
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return serveList(s, w, r, store.Filter{Tenant: tenant}, store.Tx.EnrollTokens,
+		func(t store.EnrollToken) towerapi.EnrollToken { return enrollTokenView(t, now) })
 }
 
 // getEnrollToken hides tokens of other tenants as not found.

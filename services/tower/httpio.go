@@ -11,6 +11,7 @@ import (
 
 	"github.com/skerry/skerry/services/tower/enrollapi"
 	"github.com/skerry/skerry/services/tower/store"
+	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // maxBody bounds every request body; the largest legitimate one, an
@@ -116,4 +117,25 @@ func notFound(err error, format string, args ...any) error {
 		return refuse(ErrNotFound, format, args...)
 	}
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+}
+
+// serveList answers a paginated list: fetch runs in one read transaction
+// with the request's page, and view turns each record into its API form.
+func serveList[R, V any](s *Server, w http.ResponseWriter, r *http.Request, f store.Filter,
+	fetch func(store.Tx, store.Filter, store.Page) ([]R, string, error), view func(R) V) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	var out towerapi.List[V]
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		items, next, err := fetch(tx, f, pg)
+		out.Items, out.NextCursor = mapSlice(items, view), next
+		return listErr(err)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

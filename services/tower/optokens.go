@@ -67,10 +67,6 @@ func (s *Server) createOperatorToken(w http.ResponseWriter, r *http.Request, p p
 // only hashes). A tenant reader may not list them: the list shows who can
 // act on the tenant, which is an admin's business.
 func (s *Server) listOperatorTokens(w http.ResponseWriter, r *http.Request, p principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
 	tenant, err := p.tenantFilter(r.URL.Query().Get("tenant"))
 	if err != nil {
 		return err
@@ -78,17 +74,7 @@ func (s *Server) listOperatorTokens(w http.ResponseWriter, r *http.Request, p pr
 	if !p.operator() && !p.canWrite(tenant) {
 		return refuse(ErrForbidden, "listing tokens needs a tenant-admin or operator token")
 	}
-	var out towerapi.List[towerapi.OperatorToken]
-	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		ts, next, err := tx.OperatorTokens(store.Filter{Tenant: tenant}, pg)
-		out.Items, out.NextCursor = mapSlice(ts, operatorTokenView), next
-		return listErr(err)
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return serveList(s, w, r, store.Filter{Tenant: tenant}, store.Tx.OperatorTokens, operatorTokenView)
 }
 
 // revokeOperatorToken takes effect on the token's next request: every

@@ -11,27 +11,14 @@ import (
 // it). Online state is computed at read time from last-seen and the
 // report interval, so nothing has to sweep sites to mark them offline.
 func (s *Server) listSites(w http.ResponseWriter, r *http.Request, p principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
 	q := r.URL.Query()
 	tenant, err := p.tenantFilter(q.Get("tenant"))
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	var out towerapi.List[towerapi.Site]
-	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		ss, next, err := tx.Sites(store.Filter{Tenant: tenant, Name: q.Get("name")}, pg)
-		out.Items, out.NextCursor = mapSlice(ss, func(v store.Site) towerapi.Site { return s.siteView(v, now) }), next
-		return listErr(err)
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return serveList(s, w, r, store.Filter{Tenant: tenant, Name: q.Get("name")}, store.Tx.Sites,
+		func(v store.Site) towerapi.Site { return s.siteView(v, now) })
 }
 
 // readSite loads the site named in the path, hiding it from tokens of other
