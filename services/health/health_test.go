@@ -98,6 +98,9 @@ func TestCollect(t *testing.T) {
 	if st.Memory.RSSBytes["containerd"] == 0 || st.Memory.SkerryRSSBytes != st.Memory.RSSBytes["init"] {
 		t.Errorf("memory %+v: want containerd listed and left out of Skerry's RSS", st.Memory)
 	}
+	if p := st.Memory.PSSBytes["containerd"]; p == 0 || p > st.Memory.RSSBytes["containerd"] {
+		t.Errorf("memory %+v: want a PSS for containerd, no larger than its RSS", st.Memory)
+	}
 }
 
 func TestCollectReportsWhatIsMissing(t *testing.T) {

@@ -20,6 +20,11 @@ type Memory struct {
 	// services (containerd and workloads not counted).
 	SkerryRSSBytes int64            `json:"skerryRssBytes"`
 	RSSBytes       map[string]int64 `json:"rssBytes"` // per process: init, health, containerd, ...
+	// SkerryPSSBytes is the same processes' proportional set size: pages
+	// shared between them (the one skerry binary's text, mapped by every
+	// service) are counted once in all, not once per process as RSS does.
+	SkerryPSSBytes int64            `json:"skerryPssBytes"`
+	PSSBytes       map[string]int64 `json:"pssBytes"`
 }
 
 // Perm is /perm's state and usage.
@@ -34,7 +39,7 @@ type Perm struct {
 var thirdParty = map[string]bool{"containerd": true}
 
 func memory(services []initapi.ServiceStatus) Memory {
-	m := Memory{RSSBytes: map[string]int64{}}
+	m := Memory{RSSBytes: map[string]int64{}, PSSBytes: map[string]int64{}}
 	if f, err := os.Open("/proc/meminfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -49,10 +54,11 @@ func memory(services []initapi.ServiceStatus) Memory {
 		f.Close()
 	}
 	add := func(name string, pid int) {
-		rss := processRSS(pid)
-		m.RSSBytes[name] = rss
+		rss, pss := processKB(pid, "status", "VmRSS:"), processKB(pid, "smaps_rollup", "Pss:")
+		m.RSSBytes[name], m.PSSBytes[name] = rss, pss
 		if !thirdParty[name] {
 			m.SkerryRSSBytes += rss
+			m.SkerryPSSBytes += pss
 		}
 	}
 	add("init", 1)
@@ -64,14 +70,14 @@ func memory(services []initapi.ServiceStatus) Memory {
 	return m
 }
 
-// processRSS reads VmRSS of a process.
-func processRSS(pid int) int64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+// processKB reads a "Key:   N kB" line of a process's /proc file, in bytes.
+func processKB(pid int, file, key string) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + file)
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			return kb(v)
 		}
 	}

@@ -33,15 +33,17 @@ var readyRE = regexp.MustCompile(`init: ready: .*, ([0-9.]+)s since kernel start
 
 type sample struct {
 	qemuToReady, kernelToReady, initToReady float64
-	skerryRSS, containerdRSS                int64
+	skerryRSS, skerryPSS, containerdRSS     int64
+	perProcess                              map[string]int64 // PSS
 }
 
 func main() {
 	boards := flag.String("boards", "qemu-x86_64,qemu-arm64", "boards to measure, comma-separated")
+	modes := flag.String("modes", "direct,uefi", "boot modes to measure, comma-separated")
 	runs := flag.Int("runs", 5, "boots per board and mode")
 	out := flag.String("out", "out", "mkimage's output directory")
 	flag.Parse()
-	fmt.Printf("| board | boot | runs | QEMU start → ready (median, min–max) | kernel start → ready | /init → ready | idle RSS init+Skerry services | containerd RSS |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| board | boot | runs | QEMU start → ready (median, min–max) | kernel start → ready | /init → ready | idle RSS init+Skerry services | same, PSS | containerd RSS | PSS per process (last run) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	var sizes, firsts []string
 	for _, name := range strings.Split(*boards, ",") {
 		b, err := board.Lookup(name)
@@ -49,7 +51,7 @@ func main() {
 			fatal(err)
 		}
 		dir := filepath.Join(*out, name)
-		for _, mode := range []string{"direct", "uefi"} {
+		for _, mode := range strings.Split(*modes, ",") {
 			// One disk and TPM per board and mode: the first boot formats
 			// /perm and is reported apart; the runs measure normal boots.
 			state, err := os.MkdirTemp("", "bench-boot")
@@ -72,12 +74,14 @@ func main() {
 				fmt.Fprintf(os.Stderr, "%s %s run %d: %.2fs to ready\n", name, mode, i+1, s.qemuToReady)
 			}
 			q := col(ss, func(s sample) float64 { return s.qemuToReady })
-			fmt.Printf("| %s | %s | %d | %.2f s (%.2f–%.2f) | %.2f s | %.2f s | %.1f MB | %.1f MB |\n", name, mode, len(ss),
+			fmt.Printf("| %s | %s | %d | %.2f s (%.2f–%.2f) | %.2f s | %.2f s | %.1f MB | %.1f MB | %.1f MB | %s |\n", name, mode, len(ss),
 				median(q), q[0], q[len(q)-1],
 				median(col(ss, func(s sample) float64 { return s.kernelToReady })),
 				median(col(ss, func(s sample) float64 { return s.initToReady })),
 				median(col(ss, func(s sample) float64 { return float64(s.skerryRSS) / 1e6 })),
-				median(col(ss, func(s sample) float64 { return float64(s.containerdRSS) / 1e6 })))
+				median(col(ss, func(s sample) float64 { return float64(s.skerryPSS) / 1e6 })),
+				median(col(ss, func(s sample) float64 { return float64(s.containerdRSS) / 1e6 })),
+				perProcess(ss[len(ss)-1].perProcess))
 		}
 		m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
 		if err != nil {
@@ -94,6 +98,19 @@ func main() {
 	}
 	fmt.Printf("\nFirst boot (formats /perm), one run each:\n\n| board | boot | QEMU start → ready | /init → ready |\n|---|---|---|---|\n%s\n", strings.Join(firsts, "\n"))
 	fmt.Printf("\n| board | initramfs (zstd) | initramfs (uncompressed) | disk image | largest parts (uncompressed) |\n|---|---|---|---|---|\n%s\n", strings.Join(sizes, "\n"))
+}
+
+func perProcess(m map[string]int64) string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.1f", n, float64(m[n])/1e6))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func componentSizes(m *image.Manifest) string {
@@ -132,7 +149,8 @@ func boot(b *board.Board, dir string, direct bool, state string) (sample, error)
 	if err != nil {
 		return s, err
 	}
-	s.skerryRSS, s.containerdRSS = st.Memory.SkerryRSSBytes, st.Memory.RSSBytes["containerd"]
+	s.skerryRSS, s.skerryPSS, s.containerdRSS = st.Memory.SkerryRSSBytes, st.Memory.SkerryPSSBytes, st.Memory.RSSBytes["containerd"]
+	s.perProcess = st.Memory.PSSBytes
 	if err := vm.Powerdown(ctx); err != nil {
 		return s, err
 	}
