@@ -54,7 +54,7 @@ func memory(services []initapi.ServiceStatus) Memory {
 		f.Close()
 	}
 	add := func(name string, pid int) {
-		rss, pss := processKB(pid, "status", "VmRSS:"), processKB(pid, "smaps_rollup", "Pss:")
+		rss, pss := processMemory(pid)
 		m.RSSBytes[name], m.PSSBytes[name] = rss, pss
 		if !thirdParty[name] {
 			m.SkerryRSSBytes += rss
@@ -70,12 +70,24 @@ func memory(services []initapi.ServiceStatus) Memory {
 	return m
 }
 
-// processKB reads a "Key:   N kB" line of a process's /proc file, in bytes.
-func processKB(pid int, file, key string) int64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + file)
-	if err != nil {
-		return 0
+// processMemory returns a process's resident and proportional set sizes in
+// bytes. Both come from one read of smaps_rollup, so they describe the same
+// moment and PSS never exceeds RSS; where smaps_rollup cannot be read (another
+// user's process) the RSS comes from status and the PSS is left 0.
+func processMemory(pid int) (rss, pss int64) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	if data, err := os.ReadFile(dir + "smaps_rollup"); err == nil {
+		rss, pss = lineKB(data, "Rss:"), lineKB(data, "Pss:")
+		if rss > 0 {
+			return rss, pss
+		}
 	}
+	data, _ := os.ReadFile(dir + "status")
+	return lineKB(data, "VmRSS:"), 0
+}
+
+// lineKB finds the "Key:   N kB" line of a /proc file's contents, in bytes.
+func lineKB(data []byte, key string) int64 {
 	for _, line := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(line, key); ok {
 			return kb(v)
