@@ -94,5 +94,21 @@ func (vm *VM) expect(ctx context.Context, pattern string, m matcher) (Match, err
 	}
 }
 
+// Mark returns the expect cursor's position, for Rewind.
+func (vm *VM) Mark() int {
+	vm.con.mu.Lock()
+	defer vm.con.mu.Unlock()
+	return vm.con.cursor
+}
+
+// Rewind moves the expect cursor back to a Mark, so that lines a boot prints
+// in either order (the agent's "registered" and init's "ready") can each be
+// expected from the same point.
+func (vm *VM) Rewind(mark int) {
+	vm.con.mu.Lock()
+	defer vm.con.mu.Unlock()
+	vm.con.cursor = min(mark, vm.con.cursor)
+}
+
 // Console returns everything the guest printed so far.
 func (vm *VM) Console() string { return vm.con.text() }

@@ -280,7 +280,7 @@ func TestRefuseSiteActingAsAnother(t *testing.T) {
 	if _, err := towertest.Post(ctx, hc, tw.URL+enrollapi.PathStatus, enrollapi.StatusReport{}, nil); err == nil {
 		t.Error("a certificate from another CA was accepted")
 	}
-	if len(tw.Log.Lines("TLS handshake error")) == 0 {
+	if len(tw.Log.WaitLines(10*time.Second, "TLS handshake error")) == 0 {
 		t.Errorf("no log entry for the refused handshake; log:\n%s", tw.Log.String())
 	}
 }

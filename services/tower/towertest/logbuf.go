@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"time"
 )
 
 // LogBuffer collects log output safely from many goroutines.
@@ -38,4 +39,18 @@ func (b *LogBuffer) Lines(parts ...string) []string {
 		}
 	}
 	return out
+}
+
+// WaitLines is Lines for entries that are logged after the client already
+// has its answer (a TLS 1.3 server checks the client's certificate after the
+// client considers the handshake done): it polls until some line matches or
+// the timeout passes.
+func (b *LogBuffer) WaitLines(timeout time.Duration, parts ...string) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := b.Lines(parts...); len(l) > 0 || time.Now().After(deadline) {
+			return l
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
