@@ -25,6 +25,9 @@ func stage1(log *console.Logger) error {
 	if _, err := os.Stat(layout.CompleteMarker); err != nil {
 		tooLittleRAM(log)
 	}
+	if err := hugePagesOnRequest(); err != nil {
+		log.Printf("transparent huge pages left as the kernel set them: %v", err)
+	}
 	if err := unix.Unmount("/proc", 0); err != nil {
 		return fmt.Errorf("umount /proc: %w", err)
 	}
@@ -55,4 +58,35 @@ func tooLittleRAM(log *console.Logger) {
 		log.Printf("This image needs at least 512 MB of RAM; give the machine more memory and boot again.")
 		time.Sleep(time.Minute)
 	}
+}
+
+// thpEnabled is the kernel's transparent huge page policy.
+const thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+// hugePagesOnRequest sets transparent huge pages to "madvise" unless the
+// kernel command line chose a policy. Debian's kernels default to "always",
+// which backs every 2 MiB-aligned touch of a Go heap with a whole huge page:
+// each of Skerry's small processes then holds megabytes it does not use
+// (init measured 9.4 MB anonymous, 8 MB of it huge pages, with 1.7 MB of
+// heap in use). It runs before stage 2 is exec'd, so no Skerry process
+// starts under "always".
+func hugePagesOnRequest() error {
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(cmdline), "transparent_hugepage=") {
+		return nil
+	}
+	if err := os.MkdirAll("/sys", 0o755); err != nil {
+		return err
+	}
+	if err := (rootfs.Mount{Source: "sysfs", Target: "/sys", FSType: "sysfs"}).Do(); err != nil {
+		return err
+	}
+	defer unix.Unmount("/sys", 0)
+	if _, err := os.Stat(thpEnabled); os.IsNotExist(err) {
+		return nil // a kernel without transparent huge pages
+	}
+	return os.WriteFile(thpEnabled, []byte("madvise"), 0)
 }

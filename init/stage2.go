@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,6 +251,10 @@ func supervise(log *console.Logger, specs []supervisor.Spec, rec *bootRecord, in
 		return fmt.Errorf("supervisor: %w", err)
 	}
 	rec.update(func(*initapi.Boot) {})
+	// The boot's garbage (module loading, site config, DHCP) is gone: hand
+	// its pages back now rather than when the scavenger gets to them, so
+	// that init idles at its working set.
+	debug.FreeOSMemory()
 	cmd := <-end
 	what := map[int]string{unix.LINUX_REBOOT_CMD_POWER_OFF: "power off", unix.LINUX_REBOOT_CMD_RESTART: "reboot"}[cmd]
 	log.Printf("%s requested: stopping services", what)

@@ -101,6 +101,10 @@ func TestCollect(t *testing.T) {
 	if p := st.Memory.PSSBytes["containerd"]; p == 0 || p > st.Memory.RSSBytes["containerd"] {
 		t.Errorf("memory %+v: want a PSS for containerd, no larger than its RSS", st.Memory)
 	}
+	// A Go process has a heap: some anonymous memory, less than its RSS.
+	if a := st.Memory.AnonBytes["containerd"]; a == 0 || a > st.Memory.RSSBytes["containerd"] {
+		t.Errorf("memory %+v: want anonymous memory for containerd, no more than its RSS", st.Memory)
+	}
 }
 
 func TestCollectReportsWhatIsMissing(t *testing.T) {

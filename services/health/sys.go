@@ -25,6 +25,12 @@ type Memory struct {
 	// service) are counted once in all, not once per process as RSS does.
 	SkerryPSSBytes int64            `json:"skerryPssBytes"`
 	PSSBytes       map[string]int64 `json:"pssBytes"`
+	// SkerryAnonBytes is the same processes' anonymous memory (heaps,
+	// stacks): what they add to the machine. The rest of their RSS is the
+	// pages of their binaries, which live in the tmpfs root (counted in
+	// the image's size) whether or not a process maps them.
+	SkerryAnonBytes int64            `json:"skerryAnonBytes"`
+	AnonBytes       map[string]int64 `json:"anonBytes"`
 }
 
 // Perm is /perm's state and usage.
@@ -39,7 +45,7 @@ type Perm struct {
 var thirdParty = map[string]bool{"containerd": true}
 
 func memory(services []initapi.ServiceStatus) Memory {
-	m := Memory{RSSBytes: map[string]int64{}, PSSBytes: map[string]int64{}}
+	m := Memory{RSSBytes: map[string]int64{}, PSSBytes: map[string]int64{}, AnonBytes: map[string]int64{}}
 	if f, err := os.Open("/proc/meminfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -54,11 +60,12 @@ func memory(services []initapi.ServiceStatus) Memory {
 		f.Close()
 	}
 	add := func(name string, pid int) {
-		rss, pss := processMemory(pid)
-		m.RSSBytes[name], m.PSSBytes[name] = rss, pss
+		p := processMemory(pid)
+		m.RSSBytes[name], m.PSSBytes[name], m.AnonBytes[name] = p.rss, p.pss, p.anon
 		if !thirdParty[name] {
-			m.SkerryRSSBytes += rss
-			m.SkerryPSSBytes += pss
+			m.SkerryRSSBytes += p.rss
+			m.SkerryPSSBytes += p.pss
+			m.SkerryAnonBytes += p.anon
 		}
 	}
 	add("init", 1)
@@ -70,20 +77,23 @@ func memory(services []initapi.ServiceStatus) Memory {
 	return m
 }
 
-// processMemory returns a process's resident and proportional set sizes in
-// bytes. Both come from one read of smaps_rollup, so they describe the same
-// moment and PSS never exceeds RSS; where smaps_rollup cannot be read (another
-// user's process) the RSS comes from status and the PSS is left 0.
-func processMemory(pid int) (rss, pss int64) {
+type procMem struct{ rss, pss, anon int64 }
+
+// processMemory returns a process's resident and proportional set sizes and
+// its anonymous memory, in bytes. All come from one read of smaps_rollup, so
+// they describe the same moment and PSS never exceeds RSS; where smaps_rollup
+// cannot be read (another user's process) the RSS and anonymous memory come
+// from status and the PSS is left 0.
+func processMemory(pid int) procMem {
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
 	if data, err := os.ReadFile(dir + "smaps_rollup"); err == nil {
-		rss, pss = lineKB(data, "Rss:"), lineKB(data, "Pss:")
-		if rss > 0 {
-			return rss, pss
+		p := procMem{lineKB(data, "Rss:"), lineKB(data, "Pss:"), lineKB(data, "Anonymous:")}
+		if p.rss > 0 {
+			return p
 		}
 	}
 	data, _ := os.ReadFile(dir + "status")
-	return lineKB(data, "VmRSS:"), 0
+	return procMem{rss: lineKB(data, "VmRSS:"), anon: lineKB(data, "RssAnon:")}
 }
 
 // lineKB finds the "Key:   N kB" line of a /proc file's contents, in bytes.

@@ -6,6 +6,12 @@
 // medians, for docs/benchmarks.md.
 //
 //	go run ./tools/bench/boot -boards qemu-x86_64,qemu-arm64 -runs 5
+//
+// -baseline adds kernel parameters for a baseline of direct boots,
+// alternated with the shipped image's boots in the same run so that the
+// machine's noise falls on both alike:
+//
+//	go run ./tools/bench/boot -modes direct -baseline transparent_hugepage=always
 package main
 
 import (
@@ -33,8 +39,9 @@ var readyRE = regexp.MustCompile(`init: ready: .*, ([0-9.]+)s since kernel start
 
 type sample struct {
 	qemuToReady, kernelToReady, initToReady float64
-	skerryRSS, skerryPSS, containerdRSS     int64
-	perProcess                              map[string]int64 // PSS
+	skerryRSS, skerryPSS, skerryAnon        int64
+	containerdRSS                           int64
+	mem                                     health.Memory
 }
 
 func main() {
@@ -42,8 +49,12 @@ func main() {
 	modes := flag.String("modes", "direct,uefi", "boot modes to measure, comma-separated")
 	runs := flag.Int("runs", 5, "boots per board and mode")
 	out := flag.String("out", "out", "mkimage's output directory")
+	baseline := flag.String("baseline", "", "kernel parameters of a baseline measured alongside each direct boot (the board's command line plus these)")
 	flag.Parse()
-	fmt.Printf("| board | boot | runs | QEMU start → ready (median, min–max) | kernel start → ready | /init → ready | idle RSS init+Skerry services | same, PSS | containerd RSS | PSS per process (last run) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	if *runs < 1 {
+		fatal(fmt.Errorf("-runs %d: want at least one boot per board and mode", *runs))
+	}
+	fmt.Printf("| board | boot | runs | QEMU start → ready (median, min–max) | kernel start → ready | /init → ready | idle RSS init+Skerry services | same, PSS | same, anonymous | containerd RSS | RSS / PSS / anonymous per process, MB (last run) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var sizes, firsts []string
 	for _, name := range strings.Split(*boards, ",") {
 		b, err := board.Lookup(name)
@@ -52,36 +63,42 @@ func main() {
 		}
 		dir := filepath.Join(*out, name)
 		for _, mode := range strings.Split(*modes, ",") {
-			// One disk and TPM per board and mode: the first boot formats
-			// /perm and is reported apart; the runs measure normal boots.
-			state, err := os.MkdirTemp("", "bench-boot")
-			if err != nil {
-				fatal(err)
+			direct := mode == "direct"
+			variants := []string{""}
+			if direct && *baseline != "" {
+				variants = append(variants, *baseline)
 			}
-			defer os.RemoveAll(state)
-			first, err := boot(b, dir, mode == "direct", state)
-			if err != nil {
-				fatal(fmt.Errorf("%s %s first boot: %w", name, mode, err))
-			}
-			firsts = append(firsts, fmt.Sprintf("| %s | %s | %.2f s | %.2f s |", name, mode, first.qemuToReady, first.initToReady))
-			var ss []sample
-			for i := 0; i < *runs; i++ {
-				s, err := boot(b, dir, mode == "direct", state)
+			// One disk and TPM per board, mode and variant: the first boot
+			// formats /perm and is reported apart; the runs measure normal
+			// boots, the variants taking turns.
+			states := make([]string, len(variants))
+			for v, extra := range variants {
+				state, err := os.MkdirTemp("", "bench-boot")
 				if err != nil {
-					fatal(fmt.Errorf("%s %s run %d: %w", name, mode, i+1, err))
+					fatal(err)
 				}
-				ss = append(ss, s)
-				fmt.Fprintf(os.Stderr, "%s %s run %d: %.2fs to ready\n", name, mode, i+1, s.qemuToReady)
+				defer os.RemoveAll(state)
+				states[v] = state
+				first, err := boot(b, dir, direct, extra, state)
+				if err != nil {
+					fatal(fmt.Errorf("%s %s first boot: %w", name, label(mode, extra), err))
+				}
+				firsts = append(firsts, fmt.Sprintf("| %s | %s | %.2f s | %.2f s |", name, label(mode, extra), first.qemuToReady, first.initToReady))
 			}
-			q := col(ss, func(s sample) float64 { return s.qemuToReady })
-			fmt.Printf("| %s | %s | %d | %.2f s (%.2f–%.2f) | %.2f s | %.2f s | %.1f MB | %.1f MB | %.1f MB | %s |\n", name, mode, len(ss),
-				median(q), q[0], q[len(q)-1],
-				median(col(ss, func(s sample) float64 { return s.kernelToReady })),
-				median(col(ss, func(s sample) float64 { return s.initToReady })),
-				median(col(ss, func(s sample) float64 { return float64(s.skerryRSS) / 1e6 })),
-				median(col(ss, func(s sample) float64 { return float64(s.skerryPSS) / 1e6 })),
-				median(col(ss, func(s sample) float64 { return float64(s.containerdRSS) / 1e6 })),
-				perProcess(ss[len(ss)-1].perProcess))
+			ss := make([][]sample, len(variants))
+			for i := 0; i < *runs; i++ {
+				for v, extra := range variants {
+					s, err := boot(b, dir, direct, extra, states[v])
+					if err != nil {
+						fatal(fmt.Errorf("%s %s run %d: %w", name, label(mode, extra), i+1, err))
+					}
+					ss[v] = append(ss[v], s)
+					fmt.Fprintf(os.Stderr, "%s %s run %d: %.2fs to ready\n", name, label(mode, extra), i+1, s.qemuToReady)
+				}
+			}
+			for v, extra := range variants {
+				row(name, label(mode, extra), ss[v])
+			}
 		}
 		m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
 		if err != nil {
@@ -100,15 +117,36 @@ func main() {
 	fmt.Printf("\n| board | initramfs (zstd) | initramfs (uncompressed) | disk image | largest parts (uncompressed) |\n|---|---|---|---|---|\n%s\n", strings.Join(sizes, "\n"))
 }
 
-func perProcess(m map[string]int64) string {
+func label(mode, extra string) string {
+	if extra == "" {
+		return mode
+	}
+	return mode + " +" + extra
+}
+
+// row prints one line of the main table: medians over ss.
+func row(name, mode string, ss []sample) {
+	q := col(ss, func(s sample) float64 { return s.qemuToReady })
+	fmt.Printf("| %s | %s | %d | %.2f s (%.2f–%.2f) | %.2f s | %.2f s | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %s |\n", name, mode, len(ss),
+		median(q), q[0], q[len(q)-1],
+		median(col(ss, func(s sample) float64 { return s.kernelToReady })),
+		median(col(ss, func(s sample) float64 { return s.initToReady })),
+		median(col(ss, func(s sample) float64 { return float64(s.skerryRSS) / 1e6 })),
+		median(col(ss, func(s sample) float64 { return float64(s.skerryPSS) / 1e6 })),
+		median(col(ss, func(s sample) float64 { return float64(s.skerryAnon) / 1e6 })),
+		median(col(ss, func(s sample) float64 { return float64(s.containerdRSS) / 1e6 })),
+		perProcess(ss[len(ss)-1].mem))
+}
+
+func perProcess(m health.Memory) string {
 	var names []string
-	for n := range m {
+	for n := range m.RSSBytes {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	var parts []string
 	for _, n := range names {
-		parts = append(parts, fmt.Sprintf("%s %.1f", n, float64(m[n])/1e6))
+		parts = append(parts, fmt.Sprintf("%s %.1f/%.1f/%.1f", n, float64(m.RSSBytes[n])/1e6, float64(m.PSSBytes[n])/1e6, float64(m.AnonBytes[n])/1e6))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -123,13 +161,16 @@ func componentSizes(m *image.Manifest) string {
 
 // boot starts one VM on the disk overlay and TPM kept in state, waits for
 // ready, lets it settle, reads the status API, and powers it off in order.
-func boot(b *board.Board, dir string, direct bool, state string) (sample, error) {
+func boot(b *board.Board, dir string, direct bool, extra, state string) (sample, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cfg := qemu.Config{Board: b, Disk: filepath.Join(dir, image.DiskFile), Overlay: filepath.Join(state, "disk.qcow2"),
 		FirmwareVars: filepath.Join(state, "vars.fd"), TPM: &qemu.TPM{StateDir: filepath.Join(state, "tpm")}, Forwards: []int{8080}}
 	if direct {
 		cfg.Kernel, cfg.Initrd = filepath.Join(dir, image.VmlinuzFile), filepath.Join(dir, image.InitrdFile)
+		if extra != "" {
+			cfg.Append = b.Kernel.Cmdline + " " + extra
+		}
 	}
 	vm, err := qemu.Start(ctx, cfg)
 	if err != nil {
@@ -149,8 +190,8 @@ func boot(b *board.Board, dir string, direct bool, state string) (sample, error)
 	if err != nil {
 		return s, err
 	}
-	s.skerryRSS, s.skerryPSS, s.containerdRSS = st.Memory.SkerryRSSBytes, st.Memory.SkerryPSSBytes, st.Memory.RSSBytes["containerd"]
-	s.perProcess = st.Memory.PSSBytes
+	s.skerryRSS, s.skerryPSS, s.skerryAnon = st.Memory.SkerryRSSBytes, st.Memory.SkerryPSSBytes, st.Memory.SkerryAnonBytes
+	s.containerdRSS, s.mem = st.Memory.RSSBytes["containerd"], st.Memory
 	if err := vm.Powerdown(ctx); err != nil {
 		return s, err
 	}
