@@ -10,16 +10,19 @@ import (
 	"io"
 	"time"
 
+	"github.com/skerry/skerry/image/layout"
 	"github.com/skerry/skerry/tools/skerryctl/internal/blockdev"
 	"golang.org/x/sys/unix"
 )
 
-const flashUsage = `usage: skerryctl flash --image IMG --device DEV [--force]
+const flashUsage = `usage: skerryctl flash --image IMG --device DEV [--site-config FILE] [--force]
 
 Write the disk image IMG (the GPT image ` + "`make image`" + ` builds) onto DEV, then
-read it back and compare its SHA-256 digest with the image's. Progress goes to
-stderr; what is overwritten, the digests and the result go to stdout. Ctrl-C
-stops between chunks and leaves DEV partially written.
+read it back and compare its SHA-256 digest with the image's. With
+--site-config, then put FILE on DEV's EFI system partition as
+skerry/site.json (it wins over the config baked into the image) and read it
+back. Progress goes to stderr; what is overwritten, the digests and the result
+go to stdout. Ctrl-C stops between chunks and leaves DEV partially written.
 
 DEV is a whole disk: /dev/sdb, /dev/mmcblk0, /dev/disk/by-id/usb-... (lsblk
 lists them). A regular file that already exists and is at least as large as
@@ -34,16 +37,18 @@ flash refuses, saying why, when IMG is not a GPT disk image, or DEV
 --force overrides the last four checks, never the first.
 
 flags:
-  --image IMG   the disk image to write
-  --device DEV  the disk (or file) to overwrite
-  --force       write even onto a mounted, in-use, system or partition device,
-                or one whose sector size differs from the image's
+  --image IMG          the disk image to write
+  --device DEV         the disk (or file) to overwrite
+  --site-config FILE   this box's site config (checked before anything is
+                       written; see services/siteconfig for its fields)
+  --force              write even onto a mounted, in-use, system or partition
+                       device, or one whose sector size differs from the image's
 `
 
 // flashArgs are the parsed flags of "skerryctl flash".
 type flashArgs struct {
-	image, device string
-	force         bool
+	image, device, siteConfig string
+	force                     bool
 }
 
 func parseFlash(stderr io.Writer, args []string) (flashArgs, error) {
@@ -53,6 +58,7 @@ func parseFlash(stderr io.Writer, args []string) (flashArgs, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, flashUsage) }
 	fs.StringVar(&a.image, "image", "", "")
 	fs.StringVar(&a.device, "device", "", "")
+	fs.StringVar(&a.siteConfig, "site-config", "", "")
 	fs.BoolVar(&a.force, "force", false, "")
 	if err := fs.Parse(args); err != nil {
 		return a, err
@@ -89,6 +95,12 @@ func runFlash(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	if err := check(stderr, t, img, a.force); err != nil {
 		return err
 	}
+	var site *siteConfig
+	if a.siteConfig != "" {
+		if site, err = loadSiteConfig(a.siteConfig, img.Path, img.GPT.SectorSize); err != nil {
+			return err
+		}
+	}
 	announce(stdout, img, t)
 
 	sum, err := write(ctx, stdout, stderr, img, t, a.force)
@@ -97,6 +109,12 @@ func runFlash(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	}
 	if err := verify(ctx, stdout, stderr, img, t, sum); err != nil {
 		return err
+	}
+	if site != nil {
+		if err := site.writeTo(t.Path); err != nil {
+			return fmt.Errorf("%s holds the image, but its site config could not be written (%w); the box would boot with the image's baked-in config: run the same command again", t.Name, err)
+		}
+		fmt.Fprintf(stdout, "site config: %s (%d bytes) written to %s's EFI system partition as %s and read back\n", site.source, len(site.data), t.Name, layout.ESPSiteConfig)
 	}
 	if t.Block && t.Disk == "" {
 		// So that /dev/sdb1... match the new table at once. EINVAL means
