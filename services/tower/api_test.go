@@ -147,7 +147,8 @@ func TestRequestChecks(t *testing.T) {
 		{"trailing data", "POST", "/v1/tenants", `{"id":"a"} {}`, 400, enrollapi.CodeBadRequest},
 		{"bad tenant id", "POST", "/v1/tenants", `{"id":"Not OK"}`, 400, enrollapi.CodeBadRequest},
 		{"unknown route", "GET", "/v1/nothing", ``, 404, enrollapi.CodeNotFound},
-		{"wrong method", "DELETE", "/v1/tenants", ``, 404, enrollapi.CodeNotFound},
+		{"wrong method", "DELETE", "/v1/tenants", ``, 405, enrollapi.CodeMethodNotAllowed},
+		{"wrong method, path with a parameter", "PUT", "/v1/sites/site-1", ``, 405, enrollapi.CodeMethodNotAllowed},
 		{"status without certificate", "POST", enrollapi.PathStatus, `{}`, 401, enrollapi.CodeUnauthenticated},
 	}
 	for _, tc := range tests {
@@ -162,6 +163,9 @@ func TestRequestChecks(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tc.status || !strings.Contains(string(body), `"code": "`+tc.code+`"`) {
 				t.Errorf("got %d %s, want %d with code %q", resp.StatusCode, body, tc.status, tc.code)
+			}
+			if allow := resp.Header.Get("Allow"); (tc.status == 405) != (allow != "") {
+				t.Errorf("Allow header %q with status %d", allow, resp.StatusCode)
 			}
 		})
 	}

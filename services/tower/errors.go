@@ -24,6 +24,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict is returned when a resource exists already.
 	ErrConflict = errors.New("conflict")
+	// ErrMethodNotAllowed is returned for a known path with another method.
+	ErrMethodNotAllowed = errors.New("method not allowed")
 
 	// ErrAKInvalid is returned when AK parameters are not those of a
 	// restricted signing key created in a TPM, or were tampered with.
@@ -73,6 +75,7 @@ var errTable = []struct {
 	{ErrForbidden, errInfo{http.StatusForbidden, enrollapi.CodeForbidden}},
 	{ErrNotFound, errInfo{http.StatusNotFound, enrollapi.CodeNotFound}},
 	{ErrConflict, errInfo{http.StatusConflict, enrollapi.CodeConflict}},
+	{ErrMethodNotAllowed, errInfo{http.StatusMethodNotAllowed, enrollapi.CodeMethodNotAllowed}},
 	{ErrAKInvalid, errInfo{http.StatusBadRequest, enrollapi.CodeAKInvalid}},
 	{ErrChallengeUnknown, errInfo{http.StatusNotFound, enrollapi.CodeChallengeUnknown}},
 	{ErrChallengeExpired, errInfo{http.StatusGone, enrollapi.CodeChallengeExpired}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -77,8 +78,23 @@ func (s *Server) routes() http.Handler {
 		}
 		mux.Handle(pattern, s.instrument(rt, s.serve(rt)))
 	}
-	// Everything else gets the same JSON error shape as the API.
+	// Everything else gets the same JSON error shape as the API: a known
+	// path with another method is 405 with an Allow header, the rest 404.
+	paths := http.NewServeMux()
+	allowed := map[string][]string{}
+	for _, rt := range routeTable {
+		if allowed[rt.pattern] == nil {
+			paths.Handle(rt.pattern, http.NotFoundHandler())
+		}
+		allowed[rt.pattern] = append(allowed[rt.pattern], rt.method)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); allowed[pattern] != nil {
+			allow := strings.Join(allowed[pattern], ", ")
+			w.Header().Set("Allow", allow)
+			s.fail(w, r, routeNotFound, principal{}, refuse(ErrMethodNotAllowed, "%s %s: this path takes %s; see docs/openapi/tower.yaml", r.Method, r.URL.Path, allow))
+			return
+		}
 		s.fail(w, r, routeNotFound, principal{}, refuse(ErrNotFound, "no endpoint %s %s; see docs/openapi/tower.yaml", r.Method, r.URL.Path))
 	})
 	return mux

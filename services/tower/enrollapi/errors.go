@@ -63,4 +63,7 @@ const (
 	CodeNotFound  = "not_found"
 	CodeConflict  = "conflict"
 	CodeInternal  = "internal"
+	// CodeMethodNotAllowed: the path exists with other methods, which the
+	// Allow header lists.
+	CodeMethodNotAllowed = "method_not_allowed"
 )
