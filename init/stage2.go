@@ -83,6 +83,20 @@ func stage2(log *console.Logger) error {
 			log.Printf("network: %s %s via %s (%s)", nr.Interface, nr.Address, nr.Gateway, nr.Mode)
 			b.Network = initapi.Network{Interface: nr.Interface, Address: nr.Address, Gateway: nr.Gateway, Mode: nr.Mode}
 		})
+		// A DHCP lease is renewed for as long as the box runs.
+		netcfg.Maintain(context.Background(), nr, func(ev netcfg.Event) {
+			rec.update(func(b *initapi.Boot) {
+				switch {
+				case ev.Err != nil:
+					log.Printf("network: %v", ev.Err)
+					b.Network = initapi.Network{Interface: b.Network.Interface, Mode: b.Network.Mode, Error: ev.Err.Error()}
+				case !ev.Renewed || ev.Result.Address != b.Network.Address:
+					r := ev.Result
+					log.Printf("network: %s %s via %s (%s)", r.Interface, r.Address, r.Gateway, r.Mode)
+					b.Network = initapi.Network{Interface: r.Interface, Address: r.Address, Gateway: r.Gateway, Mode: r.Mode}
+				}
+			})
+		})
 	}()
 
 	if err := os.MkdirAll(filepath.Dir(initapi.BootFile), 0o755); err != nil {

@@ -24,6 +24,9 @@ type Result struct {
 	Address   string
 	Gateway   string
 	Mode      string
+
+	// lease is the DHCP lease behind a "dhcp" result, for Maintain.
+	lease *lease
 }
 
 // Up configures loopback and one uplink interface.
@@ -56,10 +59,13 @@ func uplinks(name string) ([]netlink.Link, error) {
 		var out []netlink.Link
 		for _, l := range all {
 			a := l.Attrs()
-			if a.Name == "lo" || l.Type() != "device" || strings.HasPrefix(a.Name, "sit") {
-				continue
-			}
-			if name == "" || a.Name == name {
+			switch {
+			case name != "":
+				// The site config names it: whatever its kind.
+				if a.Name == name {
+					out = append(out, l)
+				}
+			case a.Name != "lo" && l.Type() == "device" && !strings.HasPrefix(a.Name, "sit"):
 				out = append(out, l)
 			}
 		}
@@ -87,7 +93,7 @@ func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
 		return Result{}, fmt.Errorf("no interface came up for DHCP")
 	}
 	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5, LogLevel: dhclient.LogInfo,
-		Modifiers4: []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("skerry"))}}
+		Modifiers4: []dhcpv4.Modifier{classID}}
 	var lastErr error
 	for r := range dhclient.SendRequests(ctx, up, true, false, cfg, 5*time.Second) {
 		if r.Err != nil {
@@ -98,15 +104,12 @@ func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
 			lastErr = err
 			continue
 		}
-		res := Result{Interface: r.Interface.Attrs().Name, Mode: "dhcp"}
-		if m4, _ := r.Lease.Message(); m4 != nil {
-			mask, _ := m4.SubnetMask().Size()
-			res.Address = fmt.Sprintf("%s/%d", m4.YourIPAddr, mask)
-			if rs := m4.Router(); len(rs) > 0 {
-				res.Gateway = rs[0].String()
-			}
+		m4, _ := r.Lease.Message()
+		if m4 == nil {
+			lastErr = fmt.Errorf("%s: a lease without a DHCPv4 message", r.Interface.Attrs().Name)
+			continue
 		}
-		return res, nil
+		return dhcpResult(r.Interface, m4), nil
 	}
 	return Result{}, fmt.Errorf("DHCP: no lease: %v", lastErr)
 }

@@ -1,0 +1,186 @@
+package netcfg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/u-root/u-root/pkg/dhclient"
+	"github.com/vishvananda/netlink"
+)
+
+// lease is a DHCPv4 lease and the interface it configures.
+type lease struct {
+	link netlink.Link
+	ack  *dhcpv4.DHCPv4
+	at   time.Time // when the server acknowledged it
+}
+
+// dhcpResult describes the lease in ack, configured on link.
+func dhcpResult(link netlink.Link, ack *dhcpv4.DHCPv4) Result {
+	res := Result{Interface: link.Attrs().Name, Mode: "dhcp", lease: &lease{link: link, ack: ack, at: time.Now()}}
+	mask, _ := ack.SubnetMask().Size()
+	res.Address = fmt.Sprintf("%s/%d", ack.YourIPAddr, mask)
+	if rs := ack.Router(); len(rs) > 0 {
+		res.Gateway = rs[0].String()
+	}
+	return res
+}
+
+// defaultLeaseTime is assumed when a server names no lease time.
+const defaultLeaseTime = time.Hour
+
+// duration is the lease's length; ok is false for an infinite lease.
+func (l *lease) duration() (d time.Duration, ok bool) {
+	v := l.ack.Options.Get(dhcpv4.OptionIPAddressLeaseTime)
+	if len(v) != 4 {
+		return defaultLeaseTime, true
+	}
+	secs := uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+	if secs == 0xffffffff {
+		return 0, false
+	}
+	return time.Duration(secs) * time.Second, true
+}
+
+// Event is what Maintain reports: a lease renewed or newly taken (Err nil,
+// Result set), or a lease lost (Err set: the address was removed).
+type Event struct {
+	Result  Result
+	Renewed bool // the same lease extended, rather than a new one taken
+	Err     error
+}
+
+// Maintain keeps the DHCP lease of res for as long as ctx lasts, as RFC
+// 2131 asks of a client: it renews at half the lease time, retries at half
+// the remaining time (at least every retryMin) until the lease expires or
+// the server refuses it, then removes the address and takes a new lease by
+// discovery, retrying until a server answers. A box that runs for weeks
+// thus never keeps an address its DHCP server has given to another. It
+// returns at once for a static or infinite lease. Each change goes to
+// report, on Maintain's goroutine.
+func Maintain(ctx context.Context, res Result, report func(Event)) {
+	l := res.lease
+	for l != nil && ctx.Err() == nil {
+		d, finite := l.duration()
+		if !finite {
+			return
+		}
+		expiry := l.at.Add(d)
+		next, err := renewUntil(ctx, l, l.at.Add(d/2), expiry)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			l = next
+			report(Event{Result: resultOf(l), Renewed: true})
+			continue
+		}
+		// Expired or refused: the address is no longer ours.
+		addr := resultOf(l).Address
+		if derr := removeAddress(l); derr != nil {
+			err = fmt.Errorf("%w; removing %s: %v", err, addr, derr)
+		}
+		report(Event{Err: fmt.Errorf("lease of %s on %s lost (%w); address removed, asking for a new one", addr, l.link.Attrs().Name, err)})
+		l = rediscover(ctx, l.link)
+		if l != nil {
+			report(Event{Result: resultOf(l)})
+		}
+	}
+}
+
+func resultOf(l *lease) Result {
+	r := dhcpResult(l.link, l.ack)
+	r.lease = l
+	return r
+}
+
+// retryMin bounds how often a failing renewal is retried; a variable so
+// that tests can use leases of seconds.
+var retryMin = time.Minute
+
+// renewUntil waits until t1, then asks the server to extend l until it
+// does, refuses (a NAK) or expiry passes.
+func renewUntil(ctx context.Context, l *lease, t1, expiry time.Time) (*lease, error) {
+	wait := time.Until(t1)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		if !time.Now().Before(expiry) {
+			return nil, errors.New("expired without a renewal")
+		}
+		next, err := renew(ctx, l, expiry)
+		if err == nil {
+			return next, nil
+		}
+		var nak *nclient4.ErrNak
+		if errors.As(err, &nak) {
+			return nil, fmt.Errorf("the server refused the renewal (NAK)")
+		}
+		wait = max(time.Until(expiry)/2, min(retryMin, time.Until(expiry)))
+	}
+}
+
+// renew asks the server, a few times, to extend l before expiry, and
+// configures the answer.
+func renew(ctx context.Context, l *lease, expiry time.Time) (*lease, error) {
+	ctx, cancel := context.WithDeadline(ctx, expiry)
+	defer cancel()
+	c, err := nclient4.New(l.link.Attrs().Name, nclient4.WithTimeout(min(time.Until(expiry), 5*time.Second)), nclient4.WithRetry(2))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	nl, err := c.Renew(ctx, &nclient4.Lease{Offer: l.ack, ACK: l.ack}, classID)
+	if err != nil {
+		return nil, err
+	}
+	next := &lease{link: l.link, ack: nl.ACK, at: nl.CreationTime}
+	if !nl.ACK.YourIPAddr.Equal(l.ack.YourIPAddr) {
+		// A server may move the client; the old address goes.
+		removeAddress(l)
+	}
+	if err := dhclient.Configure4(l.link, nl.ACK); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// rediscover takes a new lease on link, retrying until a server answers or
+// ctx ends (then nil).
+func rediscover(ctx context.Context, link netlink.Link) *lease {
+	for backoff := time.Second; ; backoff = min(2*backoff, retryMin) {
+		c, err := nclient4.New(link.Attrs().Name, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2))
+		if err == nil {
+			nl, rerr := c.Request(ctx, classID)
+			c.Close()
+			if rerr == nil && dhclient.Configure4(link, nl.ACK) == nil {
+				return &lease{link: link, ack: nl.ACK, at: nl.CreationTime}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// removeAddress takes l's address off its interface.
+func removeAddress(l *lease) error {
+	mask := l.ack.SubnetMask()
+	if mask == nil {
+		mask = net.IP(l.ack.YourIPAddr).DefaultMask()
+	}
+	return netlink.AddrDel(l.link, &netlink.Addr{IPNet: &net.IPNet{IP: l.ack.YourIPAddr, Mask: mask}})
+}
+
+// classID names Skerry to DHCP servers.
+var classID = dhcpv4.WithOption(dhcpv4.OptClassIdentifier("skerry"))
