@@ -72,19 +72,10 @@ func stage2(log *console.Logger) error {
 		slow := time.AfterFunc(10*time.Second, func() {
 			log.Printf("network: no address after 10s; still trying")
 		})
-		nr, err := netcfg.Up(context.Background(), cfg.Network)
-		slow.Stop()
-		rec.update(func(b *initapi.Boot) {
-			if err != nil {
-				log.Printf("network: %v (continuing without it)", err)
-				b.Network = initapi.Network{Error: err.Error()}
-				return
-			}
-			log.Printf("network: %s %s via %s (%s)", nr.Interface, nr.Address, nr.Gateway, nr.Mode)
-			b.Network = initapi.Network{Interface: nr.Interface, Address: nr.Address, Gateway: nr.Gateway, Mode: nr.Mode}
-		})
-		// A DHCP lease is renewed for as long as the box runs.
-		netcfg.Maintain(context.Background(), nr, func(ev netcfg.Event) {
+		// The lease is retried until a server answers, then renewed for as
+		// long as the box runs.
+		netcfg.Run(context.Background(), cfg.Network, func(ev netcfg.Event) {
+			slow.Stop()
 			rec.update(func(b *initapi.Boot) {
 				switch {
 				case ev.Err != nil:

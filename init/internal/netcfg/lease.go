@@ -11,6 +11,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/u-root/u-root/pkg/dhclient"
 	"github.com/vishvananda/netlink"
+
+	"github.com/skerry/skerry/services/siteconfig"
 )
 
 // lease is a DHCPv4 lease and the interface it configures.
@@ -54,6 +56,35 @@ type Event struct {
 	Renewed bool // the same lease extended, rather than a new one taken
 	Err     error
 }
+
+// Run brings the network up and keeps it up for as long as ctx lasts: Up,
+// retried with backoff while no DHCP server answers (a box may boot with its
+// uplink unplugged), then Maintain. Each lease taken or renewed and each
+// failure goes to report, on Run's goroutine. A static configuration that
+// fails is reported once and not retried: it needs a corrected site config.
+func Run(ctx context.Context, cfg siteconfig.Network, report func(Event)) {
+	for backoff := minBackoff; ctx.Err() == nil; backoff = min(2*backoff, maxBackoff) {
+		res, err := Up(ctx, cfg)
+		if err == nil {
+			report(Event{Result: res})
+			Maintain(ctx, res, report)
+			return
+		}
+		if cfg.Mode == "static" {
+			report(Event{Err: err})
+			return
+		}
+		report(Event{Err: fmt.Errorf("%w; trying again in %s", err, backoff)})
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// minBackoff and maxBackoff bound the wait between attempts to take a
+// first lease; variables so that tests can wait less.
+var minBackoff, maxBackoff = 5 * time.Second, 5 * time.Minute
 
 // Maintain keeps the DHCP lease of res for as long as ctx lasts, as RFC
 // 2131 asks of a client: it renews at half the lease time, retries at half

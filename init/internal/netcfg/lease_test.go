@@ -47,7 +47,7 @@ type clientLine struct {
 	At      float64  `json:"at"`    // seconds since the helper started
 }
 
-func TestLeaseRenewedLostAndRetaken(t *testing.T) {
+func TestLeaseTakenRenewedLostAndRetaken(t *testing.T) {
 	if os.Getenv("SKERRY_INTEGRATION") != "1" || os.Geteuid() != 0 {
 		t.Skip("needs root and SKERRY_INTEGRATION=1 (network namespaces)")
 	}
@@ -89,9 +89,15 @@ func TestLeaseRenewedLostAndRetaken(t *testing.T) {
 		return false
 	}
 
-	up := next("the first lease", 30*time.Second)
+	// The server starts silent, like an uplink plugged in after boot: the
+	// client reports the failure and keeps trying.
+	if ev := next("no lease yet", 60*time.Second); ev.Kind != "error" || len(ev.Addrs) != 0 {
+		t.Fatalf("first event %+v, want an error and no address while no server answers", ev)
+	}
+	server.cmd.Process.Signal(syscall.SIGUSR1)
+	up := next("the first lease", 60*time.Second)
 	if up.Kind != "up" || up.Address != clientIP+"/24" || !has(up.Addrs, clientIP) {
-		t.Fatalf("first event %+v, want up with %s/24 configured", up, clientIP)
+		t.Fatalf("event %+v, want up with %s/24 configured", up, clientIP)
 	}
 	// Renewed at half the lease, twice, the address kept throughout.
 	for i := 0; i < 2; i++ {
@@ -181,12 +187,12 @@ func (w *testWriter) Write(p []byte) (int, error) {
 }
 
 // TestHelperProcess is not a test: it is the server or the client of
-// TestLeaseRenewedLostAndRetaken, run in a namespace of its own.
+// TestLeaseTakenRenewedLostAndRetaken, run in a namespace of its own.
 func TestHelperProcess(t *testing.T) {
 	var err error
 	switch os.Getenv(helperEnv) {
 	case "":
-		t.Skip("a helper for TestLeaseRenewedLostAndRetaken")
+		t.Skip("a helper for TestLeaseTakenRenewedLostAndRetaken")
 	case "server":
 		err = dhcpServer()
 	case "client":
@@ -200,7 +206,8 @@ func TestHelperProcess(t *testing.T) {
 }
 
 // dhcpServer waits for veth1 to be moved into its namespace, then serves
-// 4-second leases of clientIP; SIGUSR1 silences it and wakes it again.
+// 4-second leases of clientIP; it starts silent, and each SIGUSR1 wakes or
+// silences it.
 func dhcpServer() error {
 	var link netlink.Link
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -220,6 +227,7 @@ func dhcpServer() error {
 		return err
 	}
 	var silent atomic.Bool
+	silent.Store(true) // until the test says
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	go func() {
@@ -273,7 +281,7 @@ func dhcpServer() error {
 // then runs Up and Maintain on veth0, printing a clientLine per event.
 func dhcpClient() error {
 	start := time.Now()
-	retryMin = 500 * time.Millisecond
+	retryMin, minBackoff, dhcpRetries = 500*time.Millisecond, time.Second, 2
 	dir, err := os.MkdirTemp("", "netcfg")
 	if err != nil {
 		return err
@@ -315,17 +323,16 @@ func dhcpClient() error {
 		}
 		enc.Encode(l)
 	}
-	ctx := context.Background()
-	res, err := Up(ctx, siteconfig.Network{Interface: "veth0"})
-	if err != nil {
-		emit(clientLine{Kind: "error", Err: err.Error()})
-		return err
-	}
-	emit(clientLine{Kind: "up", Address: res.Address})
-	Maintain(ctx, res, func(ev Event) {
+	leased := false
+	Run(context.Background(), siteconfig.Network{Interface: "veth0"}, func(ev Event) {
 		switch {
+		case ev.Err != nil && !leased:
+			emit(clientLine{Kind: "error", Err: ev.Err.Error()})
 		case ev.Err != nil:
 			emit(clientLine{Kind: "lost", Err: ev.Err.Error()})
+		case !leased:
+			leased = true
+			emit(clientLine{Kind: "up", Address: ev.Result.Address})
 		case ev.Renewed:
 			emit(clientLine{Kind: "renewed", Address: ev.Result.Address})
 		default:

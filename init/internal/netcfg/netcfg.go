@@ -82,6 +82,14 @@ func uplinks(name string) ([]netlink.Link, error) {
 	}
 }
 
+// dhcpTimeout and dhcpRetries shape one attempt at a first lease: the
+// timeout doubles with each try, so 5 tries wait up to 62 s; variables so
+// that tests can wait less.
+var (
+	dhcpTimeout = 2 * time.Second
+	dhcpRetries = 5
+)
+
 func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
 	var up []netlink.Link
 	for _, l := range links {
@@ -92,7 +100,7 @@ func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
 	if len(up) == 0 {
 		return Result{}, fmt.Errorf("no interface came up for DHCP")
 	}
-	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5, LogLevel: dhclient.LogInfo,
+	cfg := dhclient.Config{Timeout: dhcpTimeout, Retries: dhcpRetries, LogLevel: dhclient.LogInfo,
 		Modifiers4: []dhcpv4.Modifier{classID}}
 	var lastErr error
 	for r := range dhclient.SendRequests(ctx, up, true, false, cfg, 5*time.Second) {
