@@ -66,7 +66,11 @@ type QEMU struct {
 	FirmwareCode string `json:"firmwareCode"`
 	FirmwareVars string `json:"firmwareVars"`
 	TPMDevice    string `json:"tpmDevice"`
-	NetDevice    string `json:"netDevice"`
+	// NetDevice is the NIC's -device value. The QEMU boards turn
+	// virtio-net's control queue off: Debian 6.1's driver busy-waits in
+	// the kernel for each control command (virtnet_send_command), and one
+	// that never completed left a guest in a soft lockup with no network.
+	NetDevice string `json:"netDevice"`
 	// RNGDevice feeds the guest's entropy pool. Without one, arm64 guests
 	// under TCG wait minutes for getrandom() (DHCP transaction ids, TLS).
 	RNGDevice string `json:"rngDevice,omitempty"`
