@@ -70,6 +70,8 @@ type QEMU struct {
 	// virtio-net's control queue off: Debian 6.1's driver busy-waits in
 	// the kernel for each control command (virtnet_send_command), and one
 	// that never completed left a guest in a soft lockup with no network.
+	// The features that need the control queue go with it: the driver
+	// refuses a device that offers them without it.
 	NetDevice string `json:"netDevice"`
 	// RNGDevice feeds the guest's entropy pool. Without one, arm64 guests
 	// under TCG wait minutes for getrandom() (DHCP transaction ids, TLS).

@@ -47,7 +47,7 @@ func TestArgs(t *testing.T) {
 			"-append":    {x86.Kernel.Cmdline},
 			"-chardev":   {"stdio,id=con0,signal=off", "socket,id=qmp0,path=/d/qmp.sock"},
 			"-netdev":    {"user,id=n0"},
-			"-device":    {"virtio-net-pci,ctrl_vq=off,netdev=n0", "virtio-rng-pci"},
+			"-device":    {"virtio-net-pci,ctrl_vq=off,ctrl_rx=off,ctrl_rx_extra=off,ctrl_vlan=off,ctrl_mac_addr=off,ctrl_guest_offloads=off,guest_announce=off,mq=off,netdev=n0", "virtio-rng-pci"},
 			"-drive":     nil,
 			"-no-reboot": nil,
 		},
@@ -69,7 +69,7 @@ func TestArgs(t *testing.T) {
 			"-chardev": {"stdio,id=con0,signal=off", "socket,id=qmp0,path=/d/qmp.sock",
 				"socket,id=tpm0chr,path=/d/tpm.sock"},
 			"-tpmdev": {"emulator,id=tpm0,chardev=tpm0chr"},
-			"-device": {"virtio-net-pci,ctrl_vq=off,netdev=n0", "virtio-rng-pci",
+			"-device": {"virtio-net-pci,ctrl_vq=off,ctrl_rx=off,ctrl_rx_extra=off,ctrl_vlan=off,ctrl_mac_addr=off,ctrl_guest_offloads=off,guest_announce=off,mq=off,netdev=n0", "virtio-rng-pci",
 				"virtio-blk-pci,drive=disk0,bootindex=1", "tpm-tis,tpmdev=tpm0"},
 			"-no-reboot": {""},
 			"-S":         {""},
@@ -92,7 +92,7 @@ func TestArgs(t *testing.T) {
 				"if=pflash,format=raw,unit=1,file=/d/odd,,name.fd", // QEMU's comma escape
 				"if=none,id=disk0,format=raw,file=/img/disk.img",
 			},
-			"-device": {"virtio-net-pci,ctrl_vq=off,netdev=n0", "virtio-rng-pci",
+			"-device": {"virtio-net-pci,ctrl_vq=off,ctrl_rx=off,ctrl_rx_extra=off,ctrl_vlan=off,ctrl_mac_addr=off,ctrl_guest_offloads=off,guest_announce=off,mq=off,netdev=n0", "virtio-rng-pci",
 				"virtio-blk-pci,drive=disk0,bootindex=1", "tpm-tis-device,tpmdev=tpm0"},
 		},
 	}} {
