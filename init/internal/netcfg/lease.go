@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"time"
 
@@ -22,12 +23,12 @@ type lease struct {
 	at   time.Time // when the server acknowledged it
 }
 
-// dhcpResult describes the lease in ack, configured on link.
-func dhcpResult(link netlink.Link, ack *dhcpv4.DHCPv4) Result {
-	res := Result{Interface: link.Attrs().Name, Mode: "dhcp", lease: &lease{link: link, ack: ack, at: time.Now()}}
-	mask, _ := ack.SubnetMask().Size()
-	res.Address = fmt.Sprintf("%s/%d", ack.YourIPAddr, mask)
-	if rs := ack.Router(); len(rs) > 0 {
+// result describes the lease as Up and Maintain report it.
+func (l *lease) result() Result {
+	res := Result{Interface: l.link.Attrs().Name, Mode: "dhcp", lease: l}
+	mask, _ := l.ack.SubnetMask().Size()
+	res.Address = fmt.Sprintf("%s/%d", l.ack.YourIPAddr, mask)
+	if rs := l.ack.Router(); len(rs) > 0 {
 		res.Gateway = rs[0].String()
 	}
 	return res
@@ -36,17 +37,13 @@ func dhcpResult(link netlink.Link, ack *dhcpv4.DHCPv4) Result {
 // defaultLeaseTime is assumed when a server names no lease time.
 const defaultLeaseTime = time.Hour
 
+// infiniteLease is the lease time RFC 2131 reserves for "forever".
+const infiniteLease = time.Duration(math.MaxUint32) * time.Second
+
 // duration is the lease's length; ok is false for an infinite lease.
 func (l *lease) duration() (d time.Duration, ok bool) {
-	v := l.ack.Options.Get(dhcpv4.OptionIPAddressLeaseTime)
-	if len(v) != 4 {
-		return defaultLeaseTime, true
-	}
-	secs := uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
-	if secs == 0xffffffff {
-		return 0, false
-	}
-	return time.Duration(secs) * time.Second, true
+	d = l.ack.IPAddressLeaseTime(defaultLeaseTime)
+	return d, d != infiniteLease
 }
 
 // Event is what Maintain reports: a lease renewed or newly taken (Err nil,
@@ -108,26 +105,20 @@ func Maintain(ctx context.Context, res Result, report func(Event)) {
 		}
 		if err == nil {
 			l = next
-			report(Event{Result: resultOf(l), Renewed: true})
+			report(Event{Result: l.result(), Renewed: true})
 			continue
 		}
 		// Expired or refused: the address is no longer ours.
-		addr := resultOf(l).Address
+		addr := l.result().Address
 		if derr := removeAddress(l); derr != nil {
 			err = fmt.Errorf("%w; removing %s: %v", err, addr, derr)
 		}
 		report(Event{Err: fmt.Errorf("lease of %s on %s lost (%w); address removed, asking for a new one", addr, l.link.Attrs().Name, err)})
 		l = rediscover(ctx, l.link)
 		if l != nil {
-			report(Event{Result: resultOf(l)})
+			report(Event{Result: l.result()})
 		}
 	}
-}
-
-func resultOf(l *lease) Result {
-	r := dhcpResult(l.link, l.ack)
-	r.lease = l
-	return r
 }
 
 // retryMin bounds how often a failing renewal is retried; a variable so

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -58,9 +59,9 @@ func TestLeaseTakenRenewedLostAndRetaken(t *testing.T) {
 	defer cancel()
 
 	server := helper(t, ctx, "server", nil)
-	serverOut := lines(t, server.stdout)
+	serverOut := lines(server.stdout)
 	client := helper(t, ctx, "client", []string{serverPIDEv + "=" + strconv.Itoa(server.cmd.Process.Pid)})
-	events := lines(t, client.stdout)
+	events := lines(client.stdout)
 
 	next := func(what string, within time.Duration) clientLine {
 		t.Helper()
@@ -80,14 +81,6 @@ func TestLeaseTakenRenewedLostAndRetaken(t *testing.T) {
 		}
 		return clientLine{}
 	}
-	has := func(addrs []string, a string) bool {
-		for _, x := range addrs {
-			if x == a {
-				return true
-			}
-		}
-		return false
-	}
 
 	// The server starts silent, like an uplink plugged in after boot: the
 	// client reports the failure and keeps trying.
@@ -96,13 +89,13 @@ func TestLeaseTakenRenewedLostAndRetaken(t *testing.T) {
 	}
 	server.cmd.Process.Signal(syscall.SIGUSR1)
 	up := next("the first lease", 60*time.Second)
-	if up.Kind != "up" || up.Address != clientIP+"/24" || !has(up.Addrs, clientIP) {
+	if up.Kind != "up" || up.Address != clientIP+"/24" || !slices.Contains(up.Addrs, clientIP) {
 		t.Fatalf("event %+v, want up with %s/24 configured", up, clientIP)
 	}
 	// Renewed at half the lease, twice, the address kept throughout.
 	for i := 0; i < 2; i++ {
 		ev := next("a renewal", testLease)
-		if ev.Kind != "renewed" || !has(ev.Addrs, clientIP) {
+		if ev.Kind != "renewed" || !slices.Contains(ev.Addrs, clientIP) {
 			t.Fatalf("event %+v, want the lease renewed and %s kept", ev, clientIP)
 		}
 	}
@@ -115,14 +108,14 @@ func TestLeaseTakenRenewedLostAndRetaken(t *testing.T) {
 			t.Fatalf("event %+v while the server is silent", lost)
 		}
 	}
-	if has(lost.Addrs, clientIP) {
+	if slices.Contains(lost.Addrs, clientIP) {
 		t.Errorf("lease lost but %s still on the interface: %v", clientIP, lost.Addrs)
 	}
 
 	// It answers again: the client takes a new lease by itself.
 	server.cmd.Process.Signal(syscall.SIGUSR1)
 	again := next("a new lease", 20*time.Second)
-	if again.Kind != "new" || !has(again.Addrs, clientIP) {
+	if again.Kind != "new" || !slices.Contains(again.Addrs, clientIP) {
 		t.Errorf("event %+v, want a new lease with %s configured", again, clientIP)
 	}
 	cancel()
@@ -161,7 +154,7 @@ func helper(t *testing.T, ctx context.Context, role string, env []string) *helpe
 }
 
 // lines delivers r's lines on a channel closed at EOF.
-func lines(t *testing.T, r io.Reader) <-chan string {
+func lines(r io.Reader) <-chan string {
 	ch := make(chan string, 100)
 	go func() {
 		defer close(ch)
@@ -176,13 +169,10 @@ func lines(t *testing.T, r io.Reader) <-chan string {
 type testWriter struct {
 	t      *testing.T
 	prefix string
-	done   atomic.Bool
 }
 
 func (w *testWriter) Write(p []byte) (int, error) {
-	if !w.done.Load() {
-		w.t.Logf("%s%s", w.prefix, p)
-	}
+	w.t.Logf("%s%s", w.prefix, p)
 	return len(p), nil
 }
 

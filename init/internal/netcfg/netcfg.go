@@ -117,7 +117,7 @@ func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
 			lastErr = fmt.Errorf("%s: a lease without a DHCPv4 message", r.Interface.Attrs().Name)
 			continue
 		}
-		return dhcpResult(r.Interface, m4), nil
+		return (&lease{link: r.Interface, ack: m4, at: time.Now()}).result(), nil
 	}
 	return Result{}, fmt.Errorf("DHCP: no lease: %v", lastErr)
 }
