@@ -15,7 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/skerry/skerry/board"
-	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/siteconfig"
 )
 
@@ -196,13 +196,13 @@ func (b *Builder) addConfig(t *Tree, m *Manifest, siteJSON string) error {
 	if err := os.WriteFile(siteJSON, site, 0o644); err != nil {
 		return err
 	}
-	rel, err := json.MarshalIndent(layout.Release{Version: b.Version, Board: b.Board.Name, Arch: b.Board.Arch, Kernel: m.KernelRelease}, "", "  ")
+	rel, err := json.MarshalIndent(contract.Release{Version: b.Version, Board: b.Board.Name, Arch: b.Board.Arch, Kernel: m.KernelRelease}, "", "  ")
 	if err != nil {
 		return err
 	}
-	t.Add(Entry{Path: layout.ReleaseFile, Mode: 0o444, Data: append(rel, '\n')})
-	t.Add(Entry{Path: layout.SiteConfigFile, Mode: 0o444, Data: site})
-	t.Add(Entry{Path: layout.ModulesFile, Mode: 0o444, Data: []byte(strings.Join(b.Board.Kernel.Modules, "\n") + "\n")})
+	t.Add(Entry{Path: contract.ReleaseFile, Mode: 0o444, Data: append(rel, '\n')})
+	t.Add(Entry{Path: contract.SiteConfigFile, Mode: 0o444, Data: site})
+	t.Add(Entry{Path: contract.ModulesFile, Mode: 0o444, Data: []byte(strings.Join(b.Board.Kernel.Modules, "\n") + "\n")})
 	t.Add(Entry{Path: "/etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/usr/bin/false\n")})
 	t.Add(Entry{Path: "/etc/group", Mode: 0o644, Data: []byte("root:x:0:\n")})
 	for _, d := range []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/perm", "/boot", "/root", "/var", "/mnt"} {

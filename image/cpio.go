@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // Entry is one file, directory or symlink of the initramfs.
@@ -72,8 +72,8 @@ func (t *Tree) Sorted() []Entry {
 	return out
 }
 
-// CompleteMarker is layout.CompleteMarker, appended to every archive.
-const CompleteMarker = layout.CompleteMarker
+// CompleteMarker is contract.CompleteMarker, appended to every archive.
+const CompleteMarker = contract.CompleteMarker
 
 // WriteCPIO writes the tree as a newc cpio archive with every timestamp,
 // owner and inode number fixed, so the same tree gives the same bytes. The

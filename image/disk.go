@@ -13,13 +13,13 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
-	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // Partition labels init looks for.
 const (
-	ESPLabel  = layout.ESPLabel
-	PermLabel = layout.PermLabel
+	ESPLabel  = contract.ESPLabel
+	PermLabel = contract.PermLabel
 )
 
 // DiskSpec is what goes onto the GPT disk image.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/skerry/skerry/init/internal/console"
 	"github.com/skerry/skerry/init/internal/supervisor"
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // serveControl serves init's control socket (status, logs, service
@@ -20,7 +20,7 @@ func serveControl(log *console.Logger, sup *supervisor.Supervisor, bootID string
 		Reboot:     func() { request(unix.LINUX_REBOOT_CMD_RESTART) },
 	}
 	go func() {
-		if err := c.Serve(context.Background(), initapi.SocketPath); err != nil {
+		if err := c.Serve(context.Background(), contract.InitSocket); err != nil {
 			log.Printf("control socket: %v", err)
 		}
 	}()

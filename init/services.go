@@ -5,12 +5,13 @@ import (
 	"strings"
 
 	"github.com/skerry/skerry/init/internal/supervisor"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/siteconfig"
 )
 
 const (
-	skerryBin      = "/usr/bin/skerry"
-	containerdConf = "/run/skerry/containerd.toml"
+	skerryBin      = contract.SkerryBin
+	containerdConf = contract.RunDir + "/containerd.toml"
 	containerdSock = "/run/containerd/containerd.sock"
 	mib            = 1 << 20
 )
@@ -34,26 +35,26 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			// it (DESIGN.md's order: streamlog, vault, agent, uplink,
 			// workload).
 			Name: "streamlog", Path: skerryBin, Env: serviceEnv,
-			Args: []string{"streamlog", "-dir", "/perm/streamlog", "-socket", "/run/skerry/streamlog.sock"},
-			Dir:  "/perm/streamlog", MemoryMax: 128 * mib, PidsMax: 128,
+			Args: []string{"streamlog", "-dir", contract.Home("streamlog"), "-socket", contract.StreamlogSocket},
+			Dir:  contract.Home("streamlog"), MemoryMax: 128 * mib, PidsMax: 128,
 			Ready: supervisor.ReadyNotify,
 		},
 		{
 			// Registers the box with the tower (when the site config
 			// names one) and reports its status; idle otherwise.
 			Name: "agent", Path: skerryBin, Env: serviceEnv,
-			Args: []string{"agent", "-home", "/perm/agent"},
-			Dir:  "/perm/agent", DependsOn: []string{"streamlog"}, MemoryMax: 64 * mib, PidsMax: 64,
+			Args: []string{"agent", "-home", contract.Home("agent")},
+			Dir:  contract.Home("agent"), DependsOn: []string{"streamlog"}, MemoryMax: 64 * mib, PidsMax: 64,
 			Ready: supervisor.ReadyNotify,
 		},
 		{
 			Name: "health", Path: skerryBin, Args: health, Env: serviceEnv,
-			Dir: "/perm/health", MemoryMax: 64 * mib, PidsMax: 64,
+			Dir: contract.Home("health"), MemoryMax: 64 * mib, PidsMax: 64,
 			Ready: supervisor.ReadyNotify,
 		},
 		{
 			Name: "containerd", Path: "/usr/bin/containerd", Args: []string{"--config", containerdConf},
-			Env: serviceEnv, Dir: "/perm/containerd", MemoryMax: 512 * mib,
+			Env: serviceEnv, Dir: contract.Home("containerd"), MemoryMax: 512 * mib,
 			Ready: supervisor.ReadyPath, ReadyPath: containerdSock,
 		},
 	}
@@ -86,7 +87,7 @@ disabled_plugins = [
 [grpc]
   address = "` + containerdSock + `"
 `)
-	if err := os.MkdirAll("/run/skerry", 0o755); err != nil {
+	if err := os.MkdirAll(contract.RunDir, 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(containerdConf, []byte(b.String()), 0o644)

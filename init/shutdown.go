@@ -8,6 +8,7 @@ import (
 
 	"github.com/skerry/skerry/init/internal/console"
 	"github.com/skerry/skerry/init/internal/supervisor"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // shutdown ends whatever the services left behind, then makes the disks
@@ -26,7 +27,7 @@ func shutdown(log *console.Logger, reaper *supervisor.Reaper) {
 	}
 	reaper.Close()
 	unix.Sync()
-	for _, m := range []string{"/perm", "/boot"} {
+	for _, m := range []string{contract.PermMount, contract.ESPMount} {
 		if err := unix.Unmount(m, 0); err != nil && err != unix.EINVAL {
 			log.Printf("umount %s: %v; remounting it read-only", m, err)
 			unix.Mount("", m, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")

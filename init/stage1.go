@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/skerry/skerry/image/layout"
 	"github.com/skerry/skerry/init/internal/console"
 	"github.com/skerry/skerry/init/internal/rootfs"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // stage1 runs in the initramfs: it checks that the archive unpacked
@@ -22,7 +22,7 @@ func stage1(log *console.Logger) error {
 		return err
 	}
 	start := console.Uptime()
-	if _, err := os.Stat(layout.CompleteMarker); err != nil {
+	if _, err := os.Stat(contract.CompleteMarker); err != nil {
 		tooLittleRAM(log)
 	}
 	if err := hugePagesOnRequest(); err != nil {

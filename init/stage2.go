@@ -17,14 +17,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/skerry/skerry/image/layout"
 	"github.com/skerry/skerry/init/internal/console"
 	"github.com/skerry/skerry/init/internal/kmod"
 	"github.com/skerry/skerry/init/internal/netcfg"
 	"github.com/skerry/skerry/init/internal/perm"
 	"github.com/skerry/skerry/init/internal/rootfs"
 	"github.com/skerry/skerry/init/internal/supervisor"
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/siteconfig"
 )
 
@@ -43,12 +42,12 @@ func stage2(log *console.Logger) error {
 		os.Unsetenv(e)
 	}
 
-	var rel layout.Release
-	if data, err := os.ReadFile(layout.ReleaseFile); err == nil {
+	var rel contract.Release
+	if data, err := os.ReadFile(contract.ReleaseFile); err == nil {
 		json.Unmarshal(data, &rel)
 	}
 	log.Printf("Skerry %s on %s, kernel %s", rel.Version, rel.Board, rel.Kernel)
-	rec := &bootRecord{b: initapi.Boot{Image: initapi.Release(rel), BootID: readTrim("/proc/sys/kernel/random/boot_id")}}
+	rec := &bootRecord{b: contract.Boot{Image: rel, BootID: readTrim("/proc/sys/kernel/random/boot_id")}}
 	boot := &rec.b
 
 	// Modules before anything that needs a driver: disks, NICs, TPM.
@@ -76,21 +75,21 @@ func stage2(log *console.Logger) error {
 		// long as the box runs.
 		netcfg.Run(context.Background(), cfg.Network, func(ev netcfg.Event) {
 			slow.Stop()
-			rec.update(func(b *initapi.Boot) {
+			rec.update(func(b *contract.Boot) {
 				switch {
 				case ev.Err != nil:
 					log.Printf("network: %v", ev.Err)
-					b.Network = initapi.Network{Interface: b.Network.Interface, Mode: b.Network.Mode, Error: ev.Err.Error()}
+					b.Network = contract.Network{Interface: b.Network.Interface, Mode: b.Network.Mode, Error: ev.Err.Error()}
 				case !ev.Renewed || ev.Result.Address != b.Network.Address:
 					r := ev.Result
 					log.Printf("network: %s %s via %s (%s)", r.Interface, r.Address, r.Gateway, r.Mode)
-					b.Network = initapi.Network{Interface: r.Interface, Address: r.Address, Gateway: r.Gateway, Mode: r.Mode}
+					b.Network = contract.Network{Interface: r.Interface, Address: r.Address, Gateway: r.Gateway, Mode: r.Mode}
 				}
 			})
 		})
 	}()
 
-	if err := os.MkdirAll(filepath.Dir(initapi.BootFile), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(contract.BootFile), 0o755); err != nil {
 		return err
 	}
 	specs, err := serviceSpecs(cfg)
@@ -100,8 +99,8 @@ func stage2(log *console.Logger) error {
 	return supervise(log, specs, rec, time.Duration(initStart))
 }
 
-func loadModules(log *console.Logger, boot *initapi.Boot) {
-	data, err := os.ReadFile(layout.ModulesFile)
+func loadModules(log *console.Logger, boot *contract.Boot) {
+	data, err := os.ReadFile(contract.ModulesFile)
 	if err != nil {
 		log.Printf("modules: %v", err)
 		return
@@ -119,54 +118,43 @@ func loadModules(log *console.Logger, boot *initapi.Boot) {
 	log.Printf("loaded %d kernel modules", len(loaded))
 }
 
-// loadSiteConfig prefers the config on the EFI system partition (written
-// at flash time) over the one baked into the image. A broken file is
-// reported and the baked one used, so a typo cannot brick a box.
+// loadSiteConfig mounts the EFI system partition, where a config written
+// at flash time wins over the one baked into the image, and resolves the
+// config as every service does (siteconfig.Resolve). A broken file is
+// reported and the next one used, so a typo cannot brick a box.
 func loadSiteConfig(log *console.Logger) *siteconfig.Config {
-	baked, err := siteconfig.Load(layout.SiteConfigFile)
-	if err != nil {
-		log.Printf("site config: %v; using defaults", err)
-		baked = siteconfig.Default()
+	dev, err := perm.FindByLabel(contract.ESPLabel, 3*time.Second)
+	if err == nil {
+		err = (rootfs.Mount{Source: dev, Target: contract.ESPMount, FSType: "vfat", Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}).Do()
 	}
-	dev, err := perm.FindByLabel(layout.ESPLabel, 3*time.Second)
 	if err != nil {
 		log.Printf("site config: no EFI system partition (%v); using the image's", err)
-		return baked
 	}
-	if err := (rootfs.Mount{Source: dev, Target: "/boot", FSType: "vfat", Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}).Do(); err != nil {
-		log.Printf("site config: %v; using the image's", err)
-		return baked
+	cfg, from := siteconfig.Resolve(func(msg string) { log.Printf("site config: %s", msg) }, siteconfig.ESPPath, siteconfig.BakedPath)
+	if from == "" {
+		from = "defaults"
 	}
-	p := filepath.Join("/boot", layout.ESPSiteConfig)
-	cfg, err := siteconfig.Load(p)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return baked
-	case err != nil:
-		log.Printf("site config: %v; using the image's built-in config instead", err)
-		return baked
-	}
-	log.Printf("site config from %s", p)
+	log.Printf("site config from %s", from)
 	return cfg
 }
 
 // mountPerm mounts /perm; when it cannot, /perm is a tmpfs so services
 // still run, and the status API says that nothing will persist.
-func mountPerm(log *console.Logger, boot *initapi.Boot) {
-	dev, err := perm.FindByLabel(layout.PermLabel, 5*time.Second)
+func mountPerm(log *console.Logger, boot *contract.Boot) {
+	dev, err := perm.FindByLabel(contract.PermLabel, 5*time.Second)
 	var r perm.Result
 	if err == nil {
-		r, err = perm.Mount(dev, "/perm")
+		r, err = perm.Mount(dev, contract.PermMount)
 	}
 	if err != nil {
 		log.Printf("perm: %v", err)
 		log.Printf("perm: WARNING: /perm is in RAM; nothing written this boot will survive it")
-		(rootfs.Mount{Source: "tmpfs", Target: "/perm", FSType: "tmpfs", Data: "mode=0755"}).Do()
-		boot.Perm = initapi.Perm{Error: err.Error()}
+		(rootfs.Mount{Source: "tmpfs", Target: contract.PermMount, FSType: "tmpfs", Data: "mode=0755"}).Do()
+		boot.Perm = contract.Perm{Error: err.Error()}
 		return
 	}
-	boots := countBoot("/perm/.skerry/boots")
-	boot.Perm = initapi.Perm{Device: r.Device, Mounted: true, Formatted: r.Formatted, Checked: r.Checked, Boots: boots}
+	boots := countBoot(filepath.Join(contract.PermMount, ".skerry/boots"))
+	boot.Perm = contract.Perm{Device: r.Device, Mounted: true, Formatted: r.Formatted, Checked: r.Checked, Boots: boots}
 	if r.Formatted {
 		log.Printf("perm: formatted %s (first boot) and mounted it on /perm", r.Device)
 	} else {
@@ -205,7 +193,7 @@ func supervise(log *console.Logger, specs []supervisor.Spec, rec *bootRecord, in
 			return a
 		},
 	}))
-	rec.update(func(*initapi.Boot) {}) // the status API reads it from the start
+	rec.update(func(*contract.Boot) {}) // the status API reads it from the start
 	reaper := supervisor.NewReaper(slogger)
 	sup, err := supervisor.New(specs, supervisor.WithLogger(slogger), supervisor.WithReaper(reaper),
 		supervisor.WithCgroupRoot("/sys/fs/cgroup/skerry"), supervisor.WithLogSink(consoleSink(log)))
@@ -244,10 +232,10 @@ func supervise(log *console.Logger, specs []supervisor.Spec, rec *bootRecord, in
 	select {
 	case <-sup.AllReady():
 		up := console.Uptime()
-		rec.update(func(b *initapi.Boot) {
+		rec.update(func(b *contract.Boot) {
 			b.Ready, b.ReadySeconds = true, up.Seconds()
-			log.Printf("ready: Skerry %s on %s, %.2fs since kernel start, %.2fs since /init started, boot id %s",
-				b.Image.Version, b.Image.Board, up.Seconds(), (up - initStart).Seconds(), b.BootID)
+			log.Printf("%s", contract.ReadyLine{Version: b.Image.Version, Board: b.Image.Board,
+				SinceKernel: up, SinceInit: up - initStart, BootID: b.BootID})
 		})
 	case cmd := <-end:
 		end <- cmd
@@ -255,7 +243,7 @@ func supervise(log *console.Logger, specs []supervisor.Spec, rec *bootRecord, in
 		cancel()
 		return fmt.Errorf("supervisor: %w", err)
 	}
-	rec.update(func(*initapi.Boot) {})
+	rec.update(func(*contract.Boot) {})
 	// The boot's garbage (module loading, site config, DHCP) is gone: hand
 	// its pages back now rather than when the scavenger gets to them, so
 	// that init idles at its working set.
@@ -278,18 +266,18 @@ func supervise(log *console.Logger, specs []supervisor.Spec, rec *bootRecord, in
 // the lock.
 type bootRecord struct {
 	mu sync.Mutex
-	b  initapi.Boot
+	b  contract.Boot
 }
 
 // update changes the record and writes it out atomically.
-func (r *bootRecord) update(fn func(*initapi.Boot)) {
+func (r *bootRecord) update(fn func(*contract.Boot)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fn(&r.b)
 	data, _ := json.MarshalIndent(&r.b, "", "  ")
-	os.MkdirAll(filepath.Dir(initapi.BootFile), 0o755)
-	os.WriteFile(initapi.BootFile+".tmp", data, 0o644)
-	os.Rename(initapi.BootFile+".tmp", initapi.BootFile)
+	os.MkdirAll(filepath.Dir(contract.BootFile), 0o755)
+	os.WriteFile(contract.BootFile+".tmp", data, 0o644)
+	os.Rename(contract.BootFile+".tmp", contract.BootFile)
 }
 
 func (r *bootRecord) bootID() string {

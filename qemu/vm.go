@@ -21,7 +21,7 @@ type VM struct {
 	opts    options
 	dir     string // the VM's temporary directory
 	proc    *process
-	tpm     *swtpm
+	tpm     *vmTPM
 	qmp     *qmp
 	con     *console
 	conDone chan struct{} // closed when the console reader has finished

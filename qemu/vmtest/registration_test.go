@@ -12,8 +12,8 @@ import (
 	"github.com/skerry/skerry/board"
 	"github.com/skerry/skerry/image"
 	"github.com/skerry/skerry/qemu"
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/siteconfig"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 var registeredRE = regexp.MustCompile(`init: agent: registered as site (\S+) with`)

@@ -17,6 +17,7 @@ import (
 	"github.com/skerry/skerry/board"
 	"github.com/skerry/skerry/image"
 	"github.com/skerry/skerry/qemu"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/health"
 	"github.com/skerry/skerry/services/siteconfig"
 )
@@ -27,9 +28,8 @@ const (
 	containerdPort = 10010
 )
 
-// readyRE matches init's ready line; its groups are the seconds since the
-// kernel started and since /init started.
-var readyRE = regexp.MustCompile(`init: ready: .*, ([0-9.]+)s since kernel start, ([0-9.]+)s since /init started`)
+// readyRE matches init's ready line (see services/contract).
+var readyRE = contract.ReadyLineRE
 
 // bootTimeout is generous: arm64 runs under TCG on an x86 host, and CI
 // machines are shared.
@@ -92,7 +92,7 @@ func testSite(t *testing.T, b *board.Board, builtDisk string) {
 
 	// 1. Boot to ready, with the boot time on the ready line.
 	m := expect(t, ctx, vm, readyRE, bootTimeout(b))
-	t.Logf("first boot: ready %.1fs after QEMU started (%ss since kernel start, %ss since /init)", m.Since.Seconds(), m.Groups[1], m.Groups[2])
+	t.Logf("first boot: ready %.1fs after QEMU started (%ss since kernel start, %ss since /init)", m.Since.Seconds(), m.Groups[3], m.Groups[4])
 
 	// 2. The status API: every service running, the TPM there, /perm
 	// formatted on this first boot.

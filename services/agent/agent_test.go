@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/siteconfig"
-	"github.com/skerry/skerry/services/tower/enrollapi"
 )
 
 // fast makes an agent quick enough for tests: every wait is short.
@@ -99,18 +99,15 @@ func (s *syncBuffer) has(sub string) bool { return strings.Contains(s.String(), 
 // new swtpm on the same state, the same home): the second boot reuses the
 // identity and does not enroll.
 func TestAgentTPMIdentity(t *testing.T) {
-	requireSWTPM(t)
 	tw := newTestTower(t)
-	state := newTPMState(t, true)
 	home := t.TempDir()
-
-	sw := startSWTPM(t, state)
-	a := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.path()))
+	sw := newSWTPM(t, true)
+	a := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.Path()))
 	a.wait(t, "status reported", func() bool { _, _, rep := tw.counts(); return rep > 0 && a.log.has("reporting status") })
 	if err := a.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if hs := sw.loadedHandles(t); len(hs) != 0 {
+	if hs := loadedHandles(t, sw); len(hs) != 0 {
 		t.Errorf("handles left in the TPM after the agent stopped: %v", hs)
 	}
 	id, err := LoadIdentity(home)
@@ -126,10 +123,9 @@ func TestAgentTPMIdentity(t *testing.T) {
 		}
 	}
 
-	sw.stop() // power cut
-	sw = startSWTPM(t, state)
+	sw = reboot(t, sw) // power cut
 	fin, _, rep := tw.counts()
-	b := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.path()))
+	b := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.Path()))
 	b.wait(t, "status reported again", func() bool { _, _, r := tw.counts(); return r > rep+1 })
 	if err := b.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -137,7 +133,7 @@ func TestAgentTPMIdentity(t *testing.T) {
 	if got, _, _ := tw.counts(); got != fin {
 		t.Errorf("enrollments after the second boot: got %d, want %d (no new one)", got, fin)
 	}
-	if hs := sw.loadedHandles(t); len(hs) != 0 {
+	if hs := loadedHandles(t, sw); len(hs) != 0 {
 		t.Errorf("handles left in the TPM after the second boot: %v", hs)
 	}
 	if !b.log.has("site " + id.SiteID + ": identity from " + home) {
@@ -148,7 +144,6 @@ func TestAgentTPMIdentity(t *testing.T) {
 // TestAgentPendingThenApproved: the tower holds the box pending; the agent
 // keeps asking, and registers once an operator approves.
 func TestAgentPendingThenApproved(t *testing.T) {
-	requireSWTPM(t)
 	tw := newTestTower(t)
 	var mu sync.Mutex
 	approved := false
@@ -160,9 +155,9 @@ func TestAgentPendingThenApproved(t *testing.T) {
 		}
 		return enrollapi.StatusPending
 	})
-	sw := startSWTPM(t, newTPMState(t, false))
+	sw := newSWTPM(t, false)
 	home := t.TempDir()
-	a := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.path()))
+	a := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.Path()))
 	<-a.ready
 	a.wait(t, "asked three times", func() bool { f, _, _ := tw.counts(); return f >= 3 })
 	if !a.log.has("pending operator approval (EK sha256 ") {
@@ -185,13 +180,12 @@ func TestAgentPendingThenApproved(t *testing.T) {
 // TestAgentRejected: a rejected box says so loudly and asks again slowly,
 // so that an operator who changes their mind reaches it.
 func TestAgentRejected(t *testing.T) {
-	requireSWTPM(t)
 	tw := newTestTower(t)
 	var mu sync.Mutex
 	status := enrollapi.StatusRejected
 	tw.setDecide(func(string, string) string { mu.Lock(); defer mu.Unlock(); return status })
-	sw := startSWTPM(t, newTPMState(t, false))
-	a := startAgent(t, tw.config(), WithHome(t.TempDir()), WithTPM(sw.path()))
+	sw := newSWTPM(t, false)
+	a := startAgent(t, tw.config(), WithHome(t.TempDir()), WithTPM(sw.Path()))
 	a.wait(t, "asked twice", func() bool { f, _, _ := tw.counts(); return f >= 2 })
 	if !a.log.has("REJECTED by the tower") {
 		t.Errorf("log does not say rejected:\n%s", a.log)
@@ -205,11 +199,10 @@ func TestAgentRejected(t *testing.T) {
 // TestAgentLostIdentity: an identity that cannot be used (corrupt, or made
 // on another TPM) is set aside and the box enrolls again.
 func TestAgentLostIdentity(t *testing.T) {
-	requireSWTPM(t)
 	tw := newTestTower(t)
 	otherHome := t.TempDir()
-	other := startSWTPM(t, newTPMState(t, false))
-	a := startAgent(t, tw.config(), WithHome(otherHome), WithTPM(other.path()))
+	other := newSWTPM(t, false)
+	a := startAgent(t, tw.config(), WithHome(otherHome), WithTPM(other.Path()))
 	a.wait(t, "other box reporting", func() bool { _, _, r := tw.counts(); return r > 0 })
 	a.stop(t)
 	foreign, err := os.ReadFile(filepath.Join(otherHome, IdentityFile))
@@ -228,9 +221,9 @@ func TestAgentLostIdentity(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(home, IdentityFile), []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			sw := startSWTPM(t, newTPMState(t, false))
+			sw := newSWTPM(t, false)
 			_, _, before := tw.counts()
-			a := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.path()))
+			a := startAgent(t, tw.config(), WithHome(home), WithTPM(sw.Path()))
 			a.wait(t, "enrolled again and reporting", func() bool { _, _, r := tw.counts(); return r > before })
 			a.stop(t)
 			if !a.log.has(tc.want) || !a.log.has("setting it aside") {

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 )
 
 // maxResponseBytes bounds what the agent reads of any answer.

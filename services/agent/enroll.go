@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 )
 
 // enroll runs enrollments until the tower registers the box or ctx ends,

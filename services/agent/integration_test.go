@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/siteconfig"
 	"github.com/skerry/skerry/services/tower"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // realTower is the tower, in process, with its own store and CA, served
@@ -96,7 +96,6 @@ func (tw *realTower) onlineSite(t *testing.T, a *running) towerapi.Site {
 // TPM: token enrollment, a reboot that reuses the identity, and the
 // pending queue with an operator's approval.
 func TestWithTower(t *testing.T) {
-	requireSWTPM(t)
 	for _, tc := range []struct {
 		name   string
 		ekCert bool
@@ -116,10 +115,9 @@ func testTokenReboot(t *testing.T, ekCert bool) {
 	tw := startRealTower(t)
 	var tok towerapi.EnrollTokenCreated
 	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme", MaxUses: 5}, &tok)
-	state, home := newTPMState(t, ekCert), t.TempDir()
-
-	sw := startSWTPM(t, state)
-	a := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.path()))
+	home := t.TempDir()
+	sw := newSWTPM(t, ekCert)
+	a := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.Path()))
 	first := tw.onlineSite(t, a)
 	a.stop(t)
 	id, err := LoadIdentity(home)
@@ -133,9 +131,8 @@ func testTokenReboot(t *testing.T, ekCert bool) {
 		t.Errorf("log lacks the registration:\n%s", a.log)
 	}
 
-	sw.stop() // the box reboots
-	sw = startSWTPM(t, state)
-	b := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.path()))
+	sw = reboot(t, sw) // the box reboots
+	b := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.Path()))
 	b.wait(t, "a report from the second boot", func() bool {
 		ss := tw.sites(t)
 		return len(ss) == 1 && ss[0].LastSeen.After(first.LastSeen) && ss[0].Online
@@ -159,8 +156,8 @@ func testTokenReboot(t *testing.T, ekCert bool) {
 // pending queue, saying so, until an operator approves it.
 func testPendingApproved(t *testing.T) {
 	tw := startRealTower(t)
-	sw := startSWTPM(t, newTPMState(t, false))
-	a := startAgent(t, tw.config(""), WithHome(t.TempDir()), WithTPM(sw.path()), WithHostname("box-7"))
+	sw := newSWTPM(t, false)
+	a := startAgent(t, tw.config(""), WithHome(t.TempDir()), WithTPM(sw.Path()), WithHostname("box-7"))
 	var p towerapi.Pending
 	a.wait(t, "the box is in the pending queue", func() bool {
 		ps := tw.pending(t)
@@ -193,12 +190,12 @@ func testLostIdentity(t *testing.T) {
 	tw := startRealTower(t)
 	var tok towerapi.EnrollTokenCreated
 	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme"}, &tok)
-	sw := startSWTPM(t, newTPMState(t, false))
-	a := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.path()))
+	sw := newSWTPM(t, false)
+	a := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.Path()))
 	first := tw.onlineSite(t, a)
 	a.stop(t)
 
-	b := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.path()))
+	b := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.Path()))
 	b.wait(t, "the agent reports the refusal", func() bool { return b.log.has("ek_registered") })
 	if !b.log.has("skerryctl sites reenroll " + first.ID) {
 		t.Errorf("the log does not carry the tower's advice:\n%s", b.log)

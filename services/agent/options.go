@@ -3,12 +3,15 @@ package agent
 import (
 	"log/slog"
 	"time"
+
+	"github.com/skerry/skerry/services/contract"
+	"github.com/skerry/skerry/services/internal/tpm"
 )
 
 // Defaults of a real box.
 const (
-	DefaultHome = "/perm/agent"
-	DefaultTPM  = defaultTPMDevice
+	DefaultHome = contract.PermMount + "/agent"
+	DefaultTPM  = tpm.DefaultPath
 	// DefaultRetry is how long a pending box waits between enrollments when
 	// the tower does not say, and the first wait after a failure.
 	DefaultRetry = 10 * time.Second

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-attestation/attest"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 )
 
 // A prover is what the box proves its identity with during enrollment: its

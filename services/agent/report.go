@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 )
 
 // report posts the site's status to the tower over mutual TLS until ctx

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // Files the agent reads about the box.
@@ -47,11 +47,11 @@ func Serial() string {
 
 // ImageVersion returns the version of the running image, or "".
 func ImageVersion() string {
-	b, err := os.ReadFile(layout.ReleaseFile)
+	b, err := os.ReadFile(contract.ReleaseFile)
 	if err != nil {
 		return ""
 	}
-	var r layout.Release
+	var r contract.Release
 	if json.Unmarshal(b, &r) != nil {
 		return ""
 	}

@@ -25,8 +25,8 @@ import (
 	"github.com/google/go-attestation/attest"
 	"github.com/google/go-tpm/legacy/tpm2"
 
+	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/siteconfig"
-	"github.com/skerry/skerry/services/tower/enrollapi"
 )
 
 // testTower is an in-process stand-in for the tower's enrollment and status

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/google/go-attestation/attest"
+
+	"github.com/skerry/skerry/services/internal/tpm"
 )
 
 // TPM is the box's TPM as the agent uses it. One mutex serializes all use:
@@ -27,7 +29,7 @@ type TPM struct {
 // OpenTPM opens the TPM at path: a device such as /dev/tpmrm0, or
 // "unix:PATH" for a simulator's command socket.
 func OpenTPM(path string) (*TPM, error) {
-	ch, err := openChannel(path)
+	ch, err := tpm.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoTPM, err)
 	}

@@ -15,7 +15,6 @@ import (
 // activation binds the AK to the EK, the AK certifies the TLS key, and the
 // key signs the CSR.
 func TestTPMEnrollmentProofs(t *testing.T) {
-	requireSWTPM(t)
 	for _, tc := range []struct {
 		name   string
 		ekCert bool
@@ -24,8 +23,8 @@ func TestTPMEnrollmentProofs(t *testing.T) {
 		{name: "manufactured EK with certificate", ekCert: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sw := startSWTPM(t, newTPMState(t, tc.ekCert))
-			tpm, err := OpenTPM(sw.path())
+			sw := newSWTPM(t, tc.ekCert)
+			tpm, err := OpenTPM(sw.Path())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,24 +17,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // Status is GET /v1/health.
 type Status struct {
-	Hostname      string                  `json:"hostname"`
-	UptimeSeconds float64                 `json:"uptimeSeconds"`
-	BootID        string                  `json:"bootId"`
-	Ready         bool                    `json:"ready"`
-	ReadySeconds  float64                 `json:"readySeconds,omitempty"`
-	Image         initapi.Release         `json:"image"`
-	Services      []initapi.ServiceStatus `json:"services"`
-	Memory        Memory                  `json:"memory"`
-	Perm          Perm                    `json:"perm"`
-	TPM           TPM                     `json:"tpm"`
-	Network       initapi.Network         `json:"network"`
-	Modules       []string                `json:"modules,omitempty"`
-	Errors        []string                `json:"errors,omitempty"` // what could not be read
+	Hostname      string                   `json:"hostname"`
+	UptimeSeconds float64                  `json:"uptimeSeconds"`
+	BootID        string                   `json:"bootId"`
+	Ready         bool                     `json:"ready"`
+	ReadySeconds  float64                  `json:"readySeconds,omitempty"`
+	Image         contract.Release         `json:"image"`
+	Services      []contract.ServiceStatus `json:"services"`
+	Memory        Memory                   `json:"memory"`
+	Perm          Perm                     `json:"perm"`
+	TPM           TPM                      `json:"tpm"`
+	Network       contract.Network         `json:"network"`
+	Modules       []string                 `json:"modules,omitempty"`
+	Errors        []string                 `json:"errors,omitempty"` // what could not be read
 }
 
 // Server collects and serves the status.
@@ -51,7 +51,7 @@ type Server struct {
 // Option configures a Server.
 type Option func(*Server)
 
-// WithInitSocket sets init's control socket (default initapi.SocketPath).
+// WithInitSocket sets init's control socket (default contract.InitSocket).
 func WithInitSocket(p string) Option { return func(s *Server) { s.initSocket = p } }
 
 // WithBootFile sets the file init records the boot in.
@@ -73,7 +73,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // New returns a Server.
 func New(opts ...Option) *Server {
-	s := &Server{initSocket: initapi.SocketPath, bootFile: initapi.BootFile, tpmPath: "/dev/tpmrm0", permDir: "/perm", log: slog.Default()}
+	s := &Server{initSocket: contract.InitSocket, bootFile: contract.BootFile, tpmPath: "/dev/tpmrm0", permDir: contract.PermMount, log: slog.Default()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -119,7 +119,7 @@ func (s *Server) Collect(ctx context.Context) *Status {
 	st := &Status{}
 	st.Hostname, _ = os.Hostname()
 	st.UptimeSeconds = uptime().Seconds()
-	var boot initapi.Boot
+	var boot contract.Boot
 	if data, err := os.ReadFile(s.bootFile); err != nil {
 		st.Errors = append(st.Errors, fmt.Sprintf("boot record: %v", err))
 	} else if err := json.Unmarshal(data, &boot); err != nil {
@@ -129,7 +129,7 @@ func (s *Server) Collect(ctx context.Context) *Status {
 	if st.BootID == "" {
 		st.BootID = readTrim("/proc/sys/kernel/random/boot_id")
 	}
-	var is initapi.Status
+	var is contract.Status
 	if err := s.get(ctx, "/v1/status", &is); err != nil {
 		st.Errors = append(st.Errors, fmt.Sprintf("init status: %v", err))
 	} else {

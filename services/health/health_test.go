@@ -8,21 +8,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/qemu/swtpm"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // fakeInit serves init's side of the initapi contract on a unix socket:
 // the status and a reboot request. It stands in for PID 1, which a test
 // process cannot be.
-func fakeInit(t *testing.T, st initapi.Status, rebooted chan<- struct{}) string {
+func fakeInit(t *testing.T, st contract.Status, rebooted chan<- struct{}) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "init.sock")
 	l, err := net.Listen("unix", sock)
@@ -41,42 +40,17 @@ func fakeInit(t *testing.T, st initapi.Status, rebooted chan<- struct{}) string 
 	return sock
 }
 
-// swtpm starts a software TPM with its command channel on a unix socket.
-func swtpm(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("swtpm"); err != nil {
-		t.Skip("swtpm not installed (ci/install-deps installs it)")
-	}
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "tpm.sock")
-	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+dir,
-		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
-		"--flags", "not-need-init,startup-clear")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			return "unix:" + sock
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("swtpm did not create its socket")
-	return ""
-}
-
 func TestCollect(t *testing.T) {
-	services := []initapi.ServiceStatus{{Name: "containerd", State: initapi.StateRunning, PID: os.Getpid(), Restarts: 2}}
-	sock := fakeInit(t, initapi.Status{Ready: true, Services: services}, nil)
+	services := []contract.ServiceStatus{{Name: "containerd", State: contract.StateRunning, PID: os.Getpid(), Restarts: 2}}
+	sock := fakeInit(t, contract.Status{Ready: true, Services: services}, nil)
 	bootFile := filepath.Join(t.TempDir(), "boot.json")
-	boot := initapi.Boot{BootID: "b00t", Image: initapi.Release{Version: "v1", Board: "qemu-x86_64", Arch: "amd64"},
-		Perm: initapi.Perm{Mounted: true, Boots: 3}, Network: initapi.Network{Address: "192.0.2.10/24"}}
+	boot := contract.Boot{BootID: "b00t", Image: contract.Release{Version: "v1", Board: "qemu-x86_64", Arch: "amd64"},
+		Perm: contract.Perm{Mounted: true, Boots: 3}, Network: contract.Network{Address: "192.0.2.10/24"}}
 	data, _ := json.Marshal(boot)
 	if err := os.WriteFile(bootFile, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := New(WithInitSocket(sock), WithBootFile(bootFile), WithTPM(swtpm(t)), WithPermDir(t.TempDir()))
+	s := New(WithInitSocket(sock), WithBootFile(bootFile), WithTPM(swtpm.New(t, swtpm.Options{}).Path()), WithPermDir(t.TempDir()))
 	st := s.Collect(context.Background())
 	if len(st.Errors) > 0 {
 		t.Errorf("errors: %v", st.Errors)
@@ -127,7 +101,7 @@ func TestCollectReportsWhatIsMissing(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	rebooted := make(chan struct{}, 1)
-	sock := fakeInit(t, initapi.Status{}, rebooted)
+	sock := fakeInit(t, contract.Status{}, rebooted)
 	for _, tc := range []struct {
 		name         string
 		debug        bool

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // Memory is the machine's memory and what Skerry itself uses.
@@ -35,7 +35,7 @@ type Memory struct {
 
 // Perm is /perm's state and usage.
 type Perm struct {
-	initapi.Perm
+	contract.Perm
 	TotalBytes int64 `json:"totalBytes,omitempty"`
 	UsedBytes  int64 `json:"usedBytes,omitempty"`
 	FreeBytes  int64 `json:"freeBytes,omitempty"`
@@ -44,7 +44,7 @@ type Perm struct {
 // thirdParty are supervised programs that are not Skerry's own.
 var thirdParty = map[string]bool{"containerd": true}
 
-func memory(services []initapi.ServiceStatus) Memory {
+func memory(services []contract.ServiceStatus) Memory {
 	m := Memory{RSSBytes: map[string]int64{}, PSSBytes: map[string]int64{}, AnonBytes: map[string]int64{}}
 	if f, err := os.Open("/proc/meminfo"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -115,7 +115,7 @@ func kb(v string) int64 {
 	return n * 1024
 }
 
-func perm(dir string, p initapi.Perm) Perm {
+func perm(dir string, p contract.Perm) Perm {
 	out := Perm{Perm: p}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err == nil {

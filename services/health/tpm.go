@@ -2,14 +2,11 @@ package health
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport"
-	"github.com/google/go-tpm/tpm2/transport/linuxudstpm"
 
-	"github.com/skerry/skerry/services/internal/tpmdev"
+	"github.com/skerry/skerry/services/internal/tpm"
 )
 
 // TPM is what the status API says of the TPM.
@@ -27,16 +24,7 @@ type TPM struct {
 // a status call must not hold it.
 func readTPM(path string) TPM {
 	t := TPM{Device: path}
-	var tr transport.TPMCloser
-	var err error
-	if p, ok := strings.CutPrefix(path, "unix:"); ok {
-		tr, err = linuxudstpm.Open(p)
-	} else {
-		var f *os.File
-		if f, err = tpmdev.Open(path); err == nil {
-			tr = transport.FromReadWriteCloser(f)
-		}
-	}
+	tr, err := tpm.OpenTransport(path)
 	if err != nil {
 		t.Error = fmt.Sprintf("open %s: %v", path, err)
 		return t

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/store"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // Claim IDs say what they match on.

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-attestation/attest"
 	"github.com/google/go-tpm/legacy/tpm2"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/tower/store"
 )
 

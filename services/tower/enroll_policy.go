@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/tower/store"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-attestation/attest"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/tower/store"
 )
 

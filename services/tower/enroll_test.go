@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/skerry/skerry/services/api/enrollapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower"
-	"github.com/skerry/skerry/services/tower/enrollapi"
-	"github.com/skerry/skerry/services/tower/towerapi"
 	"github.com/skerry/skerry/services/tower/towertest"
 )
 

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/store"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // maxTokenTTL bounds enrollment tokens: a token baked into an image is a

@@ -8,8 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/tower"
-	"github.com/skerry/skerry/services/tower/enrollapi"
 )
 
 // FuzzEnrollBody posts untrusted bytes to the unauthenticated enrollment

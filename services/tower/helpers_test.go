@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/towertest"
 )
 

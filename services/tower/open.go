@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/ca"
 	"github.com/skerry/skerry/services/tower/store"
 	"github.com/skerry/skerry/services/tower/store/boltstore"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // Files in the data directory, besides the CA's.

@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/store"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // CreateOperatorToken creates an operator token and returns its secret.

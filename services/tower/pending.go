@@ -3,8 +3,8 @@ package tower
 import (
 	"net/http"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/store"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // The pending queue belongs to no tenant until an operator approves an

@@ -3,8 +3,8 @@ package tower
 import (
 	"net/http"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/store"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // listSites filters by tenant and by name (skerryctl resolves names with

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/store"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // whoami tells a client which token it holds; skerryctl login uses it to

@@ -3,8 +3,8 @@ package tower
 import (
 	"time"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/store"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // Conversions from stored records to wire types: what is shown never

@@ -10,7 +10,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/tools/skerryctl/internal/blockdev"
 	"golang.org/x/sys/unix"
 )
@@ -114,7 +114,7 @@ func runFlash(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 		if err := site.writeTo(t.Path); err != nil {
 			return fmt.Errorf("%s holds the image, but its site config could not be written (%w); the box would boot with the image's baked-in config: run the same command again", t.Name, err)
 		}
-		fmt.Fprintf(stdout, "site config: %s (%d bytes) written to %s's EFI system partition as %s and read back\n", site.source, len(site.data), t.Name, layout.ESPSiteConfig)
+		fmt.Fprintf(stdout, "site config: %s (%d bytes) written to %s's EFI system partition as %s and read back\n", site.source, len(site.data), t.Name, contract.ESPSiteConfig)
 	}
 	if t.Block && t.Disk == "" {
 		// So that /dev/sdb1... match the new table at once. EINVAL means

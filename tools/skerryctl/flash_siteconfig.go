@@ -14,7 +14,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
-	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/siteconfig"
 )
 
@@ -59,7 +59,7 @@ func loadSiteConfig(src, imagePath string, sectorSize int) (*siteConfig, error) 
 	return &siteConfig{source: src, data: data, esp: esp}, nil
 }
 
-// findESP finds the partition named layout.ESPLabel in the image's GPT.
+// findESP finds the partition named contract.ESPLabel in the image's GPT.
 func findESP(imagePath string, sectorSize int) (espLocation, error) {
 	d, err := diskfs.Open(imagePath, diskfs.WithOpenMode(diskfs.ReadOnly), diskfs.WithSectorSize(diskfs.SectorSize(sectorSize)))
 	if err != nil {
@@ -71,11 +71,11 @@ func findESP(imagePath string, sectorSize int) (espLocation, error) {
 		return espLocation{}, fmt.Errorf("no GPT partition table")
 	}
 	for _, p := range t.Partitions {
-		if p != nil && p.Name == layout.ESPLabel {
+		if p != nil && p.Name == contract.ESPLabel {
 			return espLocation{start: p.GetStart(), size: p.GetSize(), sectorSize: int64(sectorSize)}, nil
 		}
 	}
-	return espLocation{}, fmt.Errorf("no partition named %q (the EFI system partition)", layout.ESPLabel)
+	return espLocation{}, fmt.Errorf("no partition named %q (the EFI system partition)", contract.ESPLabel)
 }
 
 // writeTo writes the site config onto the EFI system partition of the
@@ -91,11 +91,11 @@ func (c *siteConfig) writeTo(device string) error {
 	if err != nil {
 		return fmt.Errorf("read the EFI system partition: %w", err)
 	}
-	dir := "/" + path.Dir(layout.ESPSiteConfig)
+	dir := "/" + path.Dir(contract.ESPSiteConfig)
 	if err := fsys.Mkdir(dir); err != nil {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
-	name := "/" + layout.ESPSiteConfig
+	name := "/" + contract.ESPSiteConfig
 	w, err := fsys.OpenFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)

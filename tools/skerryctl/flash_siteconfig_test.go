@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/skerry/skerry/image"
-	"github.com/skerry/skerry/image/layout"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/tools/skerryctl/internal/blockdev/blockdevtest"
 )
 
@@ -37,7 +37,7 @@ func espImage(t *testing.T) string {
 	}
 	img := filepath.Join(dir, "disk.img")
 	spec := image.DiskSpec{ESPMiB: 64, PermMiB: 2, Seed: "test",
-		ESP: map[string]string{layout.ESPSiteConfig: baked, "EFI/BOOT/BOOTX64.EFI": loader}}
+		ESP: map[string]string{contract.ESPSiteConfig: baked, "EFI/BOOT/BOOTX64.EFI": loader}}
 	if err := image.WriteDisk(context.Background(), img, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestFlashSiteConfig(t *testing.T) {
 	if !strings.Contains(stdout, "site config: "+site) || !strings.Contains(stdout, "ok: ") {
 		t.Errorf("stdout does not report the site config and success:\n%s", stdout)
 	}
-	if got := espFile(t, target, esp.start, layout.ESPSiteConfig); got != want {
+	if got := espFile(t, target, esp.start, contract.ESPSiteConfig); got != want {
 		t.Errorf("ESP skerry/site.json on the device = %q, want %q", got, want)
 	}
 	// The rest of the ESP is untouched, and the file system is clean.
@@ -99,7 +99,7 @@ func TestFlashSiteConfig(t *testing.T) {
 		t.Errorf("fsck.fat -n on the ESP after writing the site config: %v\n%s", err, out)
 	}
 	// The image itself is left as it was.
-	if got := espFile(t, img, esp.start, layout.ESPSiteConfig); !strings.Contains(got, "baked-in") {
+	if got := espFile(t, img, esp.start, contract.ESPSiteConfig); !strings.Contains(got, "baked-in") {
 		t.Errorf("the image's own site config changed: %q", got)
 	}
 }

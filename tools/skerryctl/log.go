@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/streamlog/client"
 )
 
@@ -46,7 +47,7 @@ func runLogIO(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ar
 	fs := flag.NewFlagSet("log", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", envOr("SKERRY_LOG_ADDR", client.DefaultSocket), "stream log API: socket path or loopback host:port ($SKERRY_LOG_ADDR)")
-	tokenFile := fs.String("token-file", "/perm/streamlog/system.token", "file holding the API token ($SKERRY_LOG_TOKEN overrides it)")
+	tokenFile := fs.String("token-file", contract.Home("streamlog")+"/system.token", "file holding the API token ($SKERRY_LOG_TOKEN overrides it)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: skerryctl log [-addr A] [-token-file F] <command> [flags] [args]\n\ncommands:")
 		for _, c := range logCommands {

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 )
 
 // towerConfigVersion is the newest tower config format this build reads.

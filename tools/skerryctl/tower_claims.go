@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/url"
 
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 )
 
 // claimCommands are the "skerryctl claims" subcommands. A claim names the

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 )
 
 // towerCmd is one subcommand of a tower resource ("tenants create").

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 )
 
 // siteCommands are the "skerryctl sites" subcommands. Pending boxes are

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 )
 
 // tenantCommands are the "skerryctl tenants" subcommands. Creating a

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 )
 
 // tokenCommands are the "skerryctl tokens" subcommands: enrollment

@@ -12,13 +12,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
-// Control serves init's control socket (initapi.SocketPath): HTTP over a
+// Control serves init's control socket (contract.InitSocket): HTTP over a
 // unix socket that only root may connect to.
 //
-//	GET  /v1/status                   initapi.Status as JSON
+//	GET  /v1/status                   contract.Status as JSON
 //	GET  /v1/services/{name}/logs     the service's output ring, as text
 //	POST /v1/services/{name}/stop     Supervisor.Stop, 202
 //	POST /v1/services/{name}/restart  Supervisor.Restart, 202
@@ -118,7 +118,7 @@ func (c *Control) Handler() http.Handler {
 }
 
 func (c *Control) status(w http.ResponseWriter, r *http.Request) {
-	st := initapi.Status{BootID: c.BootID, Services: c.Supervisor.Status()}
+	st := contract.Status{BootID: c.BootID, Services: c.Supervisor.Status()}
 	if c.Ready != nil {
 		st.Ready, st.ReadyAt = c.Ready()
 	} else {

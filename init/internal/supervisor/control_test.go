@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 func TestControl(t *testing.T) {
@@ -107,16 +107,16 @@ func TestControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got initapi.Status
+	var got contract.Status
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	want := initapi.Status{
+	want := contract.Status{
 		BootID: "boot-1", Ready: true, ReadyAt: s.ReadyAt(),
-		Services: []initapi.ServiceStatus{{Name: "web", State: initapi.StateRunning}},
+		Services: []contract.ServiceStatus{{Name: "web", State: contract.StateRunning}},
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(initapi.ServiceStatus{}, "PID", "StartedAt")); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(contract.ServiceStatus{}, "PID", "StartedAt")); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
 	if got.Services[0].PID == 0 || got.Services[0].StartedAt.IsZero() {

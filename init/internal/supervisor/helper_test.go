@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // The test binary doubles as the services under test: re-executed with
@@ -206,7 +206,7 @@ func waitReady(t *testing.T, s *Supervisor) {
 	}
 }
 
-func statusOf(t *testing.T, s *Supervisor, name string) initapi.ServiceStatus {
+func statusOf(t *testing.T, s *Supervisor, name string) contract.ServiceStatus {
 	t.Helper()
 	for _, st := range s.Status() {
 		if st.Name == name {
@@ -214,7 +214,7 @@ func statusOf(t *testing.T, s *Supervisor, name string) initapi.ServiceStatus {
 		}
 	}
 	t.Fatalf("no status for %q", name)
-	return initapi.ServiceStatus{}
+	return contract.ServiceStatus{}
 }
 
 func readEvents(t *testing.T, path string) []string {

@@ -7,12 +7,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // readyFDEnv is where a service finds its ready fd (the contract lives in
 // initapi, shared with services/internal/daemon).
-const readyFDEnv = initapi.ReadyFDEnv
+const readyFDEnv = contract.ReadyFDEnv
 
 // run is one start of a service's process.
 type run struct {
@@ -99,8 +99,8 @@ func (s *Supervisor) startProcess(svc *service) (*run, error) {
 	default:
 		r.ready = readyNow()
 	}
-	svc.update(func(st *initapi.ServiceStatus) {
-		st.State, st.PID, st.StartedAt = initapi.StateStarting, p.pid, r.startedAt
+	svc.update(func(st *contract.ServiceStatus) {
+		st.State, st.PID, st.StartedAt = contract.StateStarting, p.pid, r.startedAt
 	})
 	return r, nil
 }

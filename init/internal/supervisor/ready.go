@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"os"
 	"time"
+
+	"github.com/skerry/skerry/services/contract"
 )
 
 // pathPoll is how often a Spec.ReadyPath is checked. Polling one stat is cheaper
@@ -41,7 +43,7 @@ func watchNotify(f *os.File) readiness {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			if sc.Text() == "READY" {
+			if sc.Text() == contract.ReadyWord {
 				close(ready)
 				return
 			}

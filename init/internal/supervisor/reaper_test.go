@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 	"golang.org/x/sys/unix"
 )
 
@@ -112,7 +112,7 @@ func TestSupervisorWithReaper(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runSupervisor(t, s)
-	waitFor(t, 5*time.Second, "once to stop", func() bool { return statusOf(t, s, "once").State == initapi.StateStopped })
+	waitFor(t, 5*time.Second, "once to stop", func() bool { return statusOf(t, s, "once").State == contract.StateStopped })
 	waitReady(t, s)
 
 	// RunCommand passes on this process's environment: the test binary
@@ -128,7 +128,7 @@ func TestSupervisorWithReaper(t *testing.T) {
 	stop()
 	for _, st := range s.Status() {
 		want := map[string]string{"serve": "exit status 0", "once": "exit status 125"}[st.Name]
-		if st.State != initapi.StateStopped || st.LastExit != want {
+		if st.State != contract.StateStopped || st.LastExit != want {
 			t.Errorf("%s: got %q, %q, want stopped, %q", st.Name, st.State, st.LastExit, want)
 		}
 	}

@@ -3,7 +3,7 @@ package supervisor
 import (
 	"time"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // why a run of a service's process ended.
@@ -25,7 +25,7 @@ func (s *Supervisor) supervise(svc *service) {
 		select {
 		case <-d.ready:
 		case <-svc.quit:
-			svc.update(func(st *initapi.ServiceStatus) { st.State = initapi.StateStopped })
+			svc.update(func(st *contract.ServiceStatus) { st.State = contract.StateStopped })
 			return
 		}
 	}
@@ -42,8 +42,8 @@ func (s *Supervisor) supervise(svc *service) {
 		r, err := s.startProcess(svc)
 		if err != nil {
 			log.Error("start service", "err", err, "retry", delay)
-			svc.update(func(st *initapi.ServiceStatus) {
-				st.State, st.PID, st.LastExit = initapi.StateFailed, 0, err.Error()
+			svc.update(func(st *contract.ServiceStatus) {
+				st.State, st.PID, st.LastExit = contract.StateFailed, 0, err.Error()
 			})
 		} else {
 			log.Info("service started", "pid", r.proc.pid)
@@ -52,17 +52,17 @@ func (s *Supervisor) supervise(svc *service) {
 			exit := exitString(r.proc.status)
 			ran := time.Since(r.startedAt)
 			log.Info("service exited", "pid", r.proc.pid, "status", exit, "ran", ran.Round(time.Millisecond))
-			svc.update(func(st *initapi.ServiceStatus) { st.PID, st.LastExit = 0, exit })
+			svc.update(func(st *contract.ServiceStatus) { st.PID, st.LastExit = 0, exit })
 			switch {
 			case why == endedByQuit:
-				svc.update(func(st *initapi.ServiceStatus) { st.State = initapi.StateStopped })
+				svc.update(func(st *contract.ServiceStatus) { st.State = contract.StateStopped })
 				return
 			case why == endedByRestart:
 				// Straight back to the top: a requested restart is not a
 				// failure and gets no backoff.
 				delay = b.Min
 				continue
-			case why == endedByStop || r.proc.status.Exited() && r.proc.status.ExitStatus() == ExitNoRestart:
+			case why == endedByStop || r.proc.status.Exited() && r.proc.status.ExitStatus() == contract.ExitDoNotRestart:
 				if !s.stayStopped(svc) {
 					return
 				}
@@ -75,11 +75,11 @@ func (s *Supervisor) supervise(svc *service) {
 				delay = b.Min
 			}
 			log.Info("restarting service", "in", delay)
-			svc.update(func(st *initapi.ServiceStatus) { st.State = initapi.StateBackoff })
+			svc.update(func(st *contract.ServiceStatus) { st.State = contract.StateBackoff })
 		}
 		switch s.pause(svc, delay) {
 		case endedByQuit:
-			svc.update(func(st *initapi.ServiceStatus) { st.State = initapi.StateStopped })
+			svc.update(func(st *contract.ServiceStatus) { st.State = contract.StateStopped })
 			return
 		case endedByStop:
 			if !s.stayStopped(svc) {
@@ -90,7 +90,7 @@ func (s *Supervisor) supervise(svc *service) {
 		}
 		// Counted when the restart happens, so a Stop during the backoff
 		// does not show a restart that never was.
-		svc.update(func(st *initapi.ServiceStatus) { st.Restarts++ })
+		svc.update(func(st *contract.ServiceStatus) { st.Restarts++ })
 		delay = b.next(delay)
 	}
 }
@@ -121,7 +121,7 @@ func (s *Supervisor) pause(svc *service, d time.Duration) endReason {
 // stayStopped holds a stopped service until Restart (true) or until Run
 // shuts down (false).
 func (s *Supervisor) stayStopped(svc *service) bool {
-	svc.update(func(st *initapi.ServiceStatus) { st.State, st.PID = initapi.StateStopped, 0 })
+	svc.update(func(st *contract.ServiceStatus) { st.State, st.PID = contract.StateStopped, 0 })
 	for {
 		select {
 		case <-svc.quit:
@@ -165,11 +165,11 @@ func (s *Supervisor) watch(svc *service, r *run) endReason {
 // markReady records that the service's current run is ready. The first time
 // also releases its dependants and counts towards AllReady.
 func (s *Supervisor) markReady(svc *service) {
-	svc.update(func(st *initapi.ServiceStatus) {
+	svc.update(func(st *contract.ServiceStatus) {
 		// After an exit (a READY read late, in cleanup) the state is about
 		// to become backoff or stopped; do not flash running.
-		if st.State == initapi.StateStarting {
-			st.State = initapi.StateRunning
+		if st.State == contract.StateStarting {
+			st.State = contract.StateRunning
 		}
 	})
 	svc.readyOnce.Do(func() {

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // service is one supervised service: its spec, its output ring, the
@@ -28,7 +28,7 @@ type service struct {
 	// Status reads, and the pending op, which Stop and Restart write from
 	// any goroutine.
 	mu sync.Mutex
-	st initapi.ServiceStatus
+	st contract.ServiceStatus
 	op op
 }
 
@@ -50,9 +50,9 @@ func newService(sp Spec, ringSize int) *service {
 		wake:  make(chan struct{}, 1),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
-		st: initapi.ServiceStatus{
+		st: contract.ServiceStatus{
 			Name:      sp.Name,
-			State:     initapi.StateWaiting,
+			State:     contract.StateWaiting,
 			DependsOn: slices.Clone(sp.DependsOn),
 			MemoryMax: sp.MemoryMax,
 		},
@@ -79,13 +79,13 @@ func (svc *service) takeOp() op {
 	return o
 }
 
-func (svc *service) update(f func(st *initapi.ServiceStatus)) {
+func (svc *service) update(f func(st *contract.ServiceStatus)) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	f(&svc.st)
 }
 
-func (svc *service) status() initapi.ServiceStatus {
+func (svc *service) status() contract.ServiceStatus {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	st := svc.st

@@ -12,12 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
-
-// ExitNoRestart is the exit status with which a service asks not to be
-// restarted; it is then reported as stopped.
-const ExitNoRestart = 125
 
 // Supervisor runs a fixed set of services; see the package doc.
 type Supervisor struct {
@@ -133,7 +129,7 @@ func (s *Supervisor) specs() []Spec {
 }
 
 // AllReady is closed once every service has been ready at least once. A
-// service that exits before it was ever ready (even with ExitNoRestart)
+// service that exits before it was ever ready (even with contract.ExitDoNotRestart)
 // holds it open.
 func (s *Supervisor) AllReady() <-chan struct{} { return s.allReady }
 
@@ -156,8 +152,8 @@ func (s *Supervisor) oneReady() {
 }
 
 // Status reports every service, dependencies first.
-func (s *Supervisor) Status() []initapi.ServiceStatus {
-	out := make([]initapi.ServiceStatus, 0, len(s.services))
+func (s *Supervisor) Status() []contract.ServiceStatus {
+	out := make([]contract.ServiceStatus, 0, len(s.services))
 	for _, svc := range s.services {
 		st := svc.status()
 		// Read on demand: one small file per service, only when asked.

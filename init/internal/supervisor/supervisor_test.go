@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
 // TestDependencyOrder checks that each service starts only once its
@@ -39,7 +39,7 @@ func TestDependencyOrder(t *testing.T) {
 	stop := runSupervisor(t, s)
 	waitReady(t, s)
 	for _, st := range s.Status() {
-		if st.State != initapi.StateRunning || st.PID == 0 {
+		if st.State != contract.StateRunning || st.PID == 0 {
 			t.Errorf("%s: got state %q pid %d, want running with a pid", st.Name, st.State, st.PID)
 		}
 	}
@@ -50,7 +50,7 @@ func TestDependencyOrder(t *testing.T) {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 	for _, st := range s.Status() {
-		if st.State != initapi.StateStopped || st.LastExit != "exit status 0" || st.Restarts != 0 {
+		if st.State != contract.StateStopped || st.LastExit != "exit status 0" || st.Restarts != 0 {
 			t.Errorf("%s after shutdown: got state %q, last exit %q, restarts %d, want stopped, exit status 0, 0", st.Name, st.State, st.LastExit, st.Restarts)
 		}
 	}
@@ -130,9 +130,9 @@ func TestExitNoRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	runSupervisor(t, s)
-	want := initapi.ServiceStatus{Name: "once", State: initapi.StateStopped, LastExit: "exit status 125"}
-	ignore := func(st initapi.ServiceStatus) initapi.ServiceStatus { st.StartedAt = time.Time{}; return st }
-	waitFor(t, 5*time.Second, "stopped", func() bool { return statusOf(t, s, "once").State == initapi.StateStopped })
+	want := contract.ServiceStatus{Name: "once", State: contract.StateStopped, LastExit: "exit status 125"}
+	ignore := func(st contract.ServiceStatus) contract.ServiceStatus { st.StartedAt = time.Time{}; return st }
+	waitFor(t, 5*time.Second, "stopped", func() bool { return statusOf(t, s, "once").State == contract.StateStopped })
 	time.Sleep(200 * time.Millisecond) // many backoff periods
 	if diff := cmp.Diff(want, ignore(statusOf(t, s, "once"))); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
@@ -145,7 +145,7 @@ func TestExitNoRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "second start", func() bool { return len(readEvents(t, events)) == 2 })
-	waitFor(t, 5*time.Second, "stopped again", func() bool { return statusOf(t, s, "once").State == initapi.StateStopped })
+	waitFor(t, 5*time.Second, "stopped again", func() bool { return statusOf(t, s, "once").State == contract.StateStopped })
 	if diff := cmp.Diff(want, ignore(statusOf(t, s, "once"))); diff != "" {
 		t.Errorf("status after Restart (-want +got):\n%s", diff)
 	}
@@ -259,7 +259,7 @@ func TestStopTimeout(t *testing.T) {
 				t.Errorf("shutdown took %v, want %v to %v", took, tt.wantMin, tt.wantMax)
 			}
 			st := statusOf(t, s, "svc")
-			if st.State != initapi.StateStopped || st.LastExit != tt.wantExit {
+			if st.State != contract.StateStopped || st.LastExit != tt.wantExit {
 				t.Errorf("got state %q, last exit %q, want stopped, %q", st.State, st.LastExit, tt.wantExit)
 			}
 		})
@@ -319,7 +319,7 @@ func TestStopAndRestart(t *testing.T) {
 	if err := s.Stop("svc"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "stopped", func() bool { return statusOf(t, s, "svc").State == initapi.StateStopped })
+	waitFor(t, 5*time.Second, "stopped", func() bool { return statusOf(t, s, "svc").State == contract.StateStopped })
 	if st := statusOf(t, s, "svc"); st.PID != 0 || st.LastExit != "exit status 0" || !dead(first) {
 		t.Errorf("after Stop: got pid %d, last exit %q, process dead %v; want 0, exit status 0, true", st.PID, st.LastExit, dead(first))
 	}
@@ -327,14 +327,14 @@ func TestStopAndRestart(t *testing.T) {
 	if err := s.Restart("svc"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "running", func() bool { return statusOf(t, s, "svc").State == initapi.StateRunning })
+	waitFor(t, 5*time.Second, "running", func() bool { return statusOf(t, s, "svc").State == contract.StateRunning })
 	second := statusOf(t, s, "svc").PID
 	if err := s.Restart("svc"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "restarted", func() bool {
 		st := statusOf(t, s, "svc")
-		return st.State == initapi.StateRunning && st.PID != second
+		return st.State == contract.StateRunning && st.PID != second
 	})
 	if st := statusOf(t, s, "svc"); st.Restarts != 0 {
 		t.Errorf("got %d restarts, want 0: operator restarts are not failures", st.Restarts)
@@ -359,7 +359,7 @@ func TestStartFailure(t *testing.T) {
 	runSupervisor(t, s)
 	waitFor(t, 5*time.Second, "retries", func() bool { return statusOf(t, s, "ghost").Restarts >= 2 })
 	st := statusOf(t, s, "ghost")
-	if st.State != initapi.StateFailed && st.State != initapi.StateBackoff || !strings.Contains(st.LastExit, missing) {
+	if st.State != contract.StateFailed && st.State != contract.StateBackoff || !strings.Contains(st.LastExit, missing) {
 		t.Errorf("got state %q, last exit %q, want failed naming %s", st.State, st.LastExit, missing)
 	}
 }

@@ -6,31 +6,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/skerry/skerry/image/layout"
 	"github.com/skerry/skerry/services/agent"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/internal/daemon"
 	"github.com/skerry/skerry/services/siteconfig"
 )
-
-// exitNoRestart asks init's supervisor not to restart the service: the
-// agent uses it for refusals only a new site config or a TPM can cure.
-const exitNoRestart = 125
-
-// espMount is where init mounts the EFI system partition, read-only.
-const espMount = "/boot"
 
 // agentMain runs the registration agent.
 func agentMain(_ context.Context, _, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	siteConfig := fs.String("site-config", "", `site config file (default: the ESP's `+filepath.Join(espMount, layout.ESPSiteConfig)+` if present, else `+layout.SiteConfigFile+`)`)
+	siteConfig := fs.String("site-config", "", `site config file (default: `+siteconfig.ESPPath+` if present and valid, else `+siteconfig.BakedPath+`)`)
 	towerURL := fs.String("tower-url", "", "tower URL, overriding the site config's tower.url")
 	towerCA := fs.String("tower-ca", "", "PEM file of the CA that verifies the tower, overriding tower.ca")
 	token := fs.String("token", "", "enrollment token, overriding tower.enrollmentToken")
@@ -44,7 +35,7 @@ func agentMain(_ context.Context, _, stderr io.Writer, args []string) int {
 		return 2
 	}
 	log := daemon.Logger("agent")
-	cfg, err := loadAgentConfig(log, *siteConfig, filepath.Join(espMount, layout.ESPSiteConfig), layout.SiteConfigFile)
+	cfg, err := loadAgentConfig(log, *siteConfig, siteconfig.ESPPath, siteconfig.BakedPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "skerry agent: %v\n", err)
 		return 2
@@ -87,33 +78,19 @@ func agentMain(_ context.Context, _, stderr io.Writer, args []string) int {
 		return 0
 	case errors.Is(err, agent.ErrConfig), errors.Is(err, agent.ErrNoTPM):
 		// Already logged, and ready was signalled, so the box boots on.
-		return exitNoRestart
+		return contract.ExitDoNotRestart // only a new site config or a TPM can cure it
 	}
 	fmt.Fprintf(stderr, "skerry agent: %v\n", err)
 	return 1
 }
 
-// loadAgentConfig reads the site config: the named file, or the way init
-// does, the ESP's copy when present and good, else the image's. Only a
-// named file that is bad is an error; otherwise a bad file is logged and
-// the agent falls back, as init does, so a typo cannot keep a box off.
-func loadAgentConfig(log *slog.Logger, path, esp, baked string) (*siteconfig.Config, error) {
+// loadAgentConfig reads the site config: the named file, or the one init
+// resolved (see siteconfig.Resolve). Only a named file that is bad is an
+// error; otherwise a bad file is logged and the next one used.
+func loadAgentConfig(log *slog.Logger, path string, fallbacks ...string) (*siteconfig.Config, error) {
 	if path != "" {
 		return siteconfig.Load(path)
 	}
-	cfg, err := siteconfig.Load(esp)
-	if err == nil {
-		return cfg, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		log.Warn(fmt.Sprintf("site config: %v; using the image's", err))
-	}
-	cfg, err = siteconfig.Load(baked)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			log.Warn(fmt.Sprintf("site config: %v; using defaults", err))
-		}
-		return siteconfig.Default(), nil
-	}
+	cfg, _ := siteconfig.Resolve(func(msg string) { log.Warn("site config: " + msg) }, fallbacks...)
 	return cfg, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/health"
 	"github.com/skerry/skerry/services/internal/daemon"
 )
@@ -19,7 +20,7 @@ import (
 func healthMain(_ context.Context, _, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	socket := fs.String("socket", "/run/skerry/health.sock", "unix socket of the status API")
+	socket := fs.String("socket", contract.HealthSocket, "unix socket of the status API")
 	listen := fs.String("listen", ":8080", `TCP address of the status API ("" for none)`)
 	tpm := fs.String("tpm", "/dev/tpmrm0", `TPM device, or "unix:PATH" for a simulator's socket`)
 	debugControl := fs.Bool("debug-control", false, "allow POST /v1/debug/{poweroff,reboot} (test benches only)")

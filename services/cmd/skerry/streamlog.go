@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/internal/daemon"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/api"
@@ -23,8 +24,8 @@ import (
 func streamlogMain(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("streamlog", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "/perm/streamlog", "data directory (segments, meta.db, tokens)")
-	sock := fs.String("socket", "/run/skerry/streamlog.sock", "unix socket of the API")
+	dir := fs.String("dir", contract.Home("streamlog"), "data directory (segments, meta.db, tokens)")
+	sock := fs.String("socket", contract.StreamlogSocket, "unix socket of the API")
 	listen := fs.String("listen", "", "also serve on this loopback TCP address, e.g. 127.0.0.1:7070")
 	segBytes := fs.Int64("segment-bytes", 32<<20, "size at which a segment file is sealed")
 	memLimit := fs.Int64("memory-limit", 40<<20, "soft limit of the Go heap in bytes (runtime/debug.SetMemoryLimit); 0 disables it")
@@ -42,7 +43,7 @@ func streamlogMain(ctx context.Context, stdout, stderr io.Writer, args []string)
 	if err != nil {
 		fmt.Fprintf(stderr, "skerry streamlog: %v\n", err)
 		if errors.Is(err, streamlog.ErrDataDirInUse) {
-			return 125 // another instance holds the data: restarting will not help
+			return contract.ExitDoNotRestart // another instance holds the data: restarting will not help
 		}
 		return 1
 	}

@@ -17,11 +17,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/skerry/skerry/services/initapi"
+	"github.com/skerry/skerry/services/contract"
 )
 
-// ReadyFDEnv is initapi.ReadyFDEnv, the fd init passes for readiness.
-const ReadyFDEnv = initapi.ReadyFDEnv
+// ReadyFDEnv is contract.ReadyFDEnv, the fd init passes for readiness.
+const ReadyFDEnv = contract.ReadyFDEnv
 
 // ShutdownTimeout bounds how long Run waits for goroutines after the context
 // ends; init's supervisor kills a service that takes longer than its own
@@ -70,7 +70,7 @@ func Ready() error {
 	f := os.NewFile(uintptr(fd), "ready")
 	defer f.Close()
 	os.Unsetenv(ReadyFDEnv)
-	if _, err := f.WriteString("READY\n"); err != nil {
+	if _, err := f.WriteString(contract.ReadyMessage); err != nil {
 		return fmt.Errorf("notify ready: %w", err)
 	}
 	return nil

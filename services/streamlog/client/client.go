@@ -15,11 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
 // DefaultSocket is where the site's stream log listens.
-const DefaultSocket = "/run/skerry/streamlog.sock"
+const DefaultSocket = contract.StreamlogSocket
 
 // Client talks to one stream log service.
 type Client struct {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-attestation/attest"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 )
 
 // Agent is the site side of enrollment, reduced to the protocol: it holds

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 )
 
 // SoftwareAgent enrolls a box without a TPM: its key is in memory.

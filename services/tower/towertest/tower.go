@@ -11,8 +11,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower"
-	"github.com/skerry/skerry/services/tower/towerapi"
 )
 
 // Tower is a running tower.

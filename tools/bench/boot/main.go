@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,10 +31,11 @@ import (
 	"github.com/skerry/skerry/board"
 	"github.com/skerry/skerry/image"
 	"github.com/skerry/skerry/qemu"
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/health"
 )
 
-var readyRE = regexp.MustCompile(`init: ready: .*, ([0-9.]+)s since kernel start, ([0-9.]+)s since /init started`)
+var readyRE = contract.ReadyLineRE
 
 type sample struct {
 	qemuToReady, kernelToReady, initToReady float64
@@ -182,8 +182,8 @@ func boot(b *board.Board, dir string, direct bool, extra, state string) (sample,
 		return sample{}, err
 	}
 	s := sample{qemuToReady: m.Since.Seconds()}
-	s.kernelToReady, _ = strconv.ParseFloat(m.Groups[1], 64)
-	s.initToReady, _ = strconv.ParseFloat(m.Groups[2], 64)
+	s.kernelToReady, _ = strconv.ParseFloat(m.Groups[3], 64)
+	s.initToReady, _ = strconv.ParseFloat(m.Groups[4], 64)
 	// Idle: after the boot's burst settles.
 	time.Sleep(10 * time.Second)
 	st, err := status(ctx, vm.HostAddr(8080))

@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
-	"github.com/skerry/skerry/services/tower/towerapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/towertest"
 )
 

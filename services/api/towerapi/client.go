@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skerry/skerry/services/tower/enrollapi"
+	"github.com/skerry/skerry/services/api/enrollapi"
 )
 
 // ErrCA is returned when the CA PEM given to NewClient holds no certificate.

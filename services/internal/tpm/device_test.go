@@ -1,4 +1,4 @@
-package tpmdev
+package tpm
 
 import (
 	"path/filepath"
@@ -14,8 +14,8 @@ func TestOpenRefusesNonDevices(t *testing.T) {
 		{filepath.Join(dir, "missing"), "no such file"},
 		{dir, "not a character device"},
 	} {
-		if _, err := Open(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Open(%s): got %v, want an error containing %q", tc.path, err, tc.want)
+		if _, err := openDevice(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("openDevice(%s): got %v, want an error containing %q", tc.path, err, tc.want)
 		}
 	}
 }
@@ -23,7 +23,7 @@ func TestOpenRefusesNonDevices(t *testing.T) {
 // TestOpenIsBlocking checks the property the package exists for, on a
 // character device every machine has.
 func TestOpenIsBlocking(t *testing.T) {
-	f, err := Open("/dev/null")
+	f, err := openDevice("/dev/null")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,23 +1,13 @@
-// Package initapi is the contract between init (PID 1) and the services it
-// supervises: the status it reports for each service and the control socket
-// that serves it. init implements it; services such as health read it.
-package initapi
+package contract
 
 import "time"
 
-// ReadyFDEnv names the environment variable in which init passes the file
-// descriptor a service writes "READY\n" to once it serves requests.
-const ReadyFDEnv = "SKERRY_READY_FD"
-
-// SocketPath is init's control socket: HTTP over a unix socket, root only.
-const SocketPath = "/run/skerry/init.sock"
-
-// Service states.
+// Service states as init reports them.
 const (
 	StateStarting = "starting" // process started, not yet ready
 	StateRunning  = "running"  // ready
 	StateBackoff  = "backoff"  // exited, waiting to restart
-	StateStopped  = "stopped"  // stopped on purpose, or exit 125
+	StateStopped  = "stopped"  // stopped on purpose, or exited ExitDoNotRestart
 	StateFailed   = "failed"   // could not be started at all
 	StateWaiting  = "waiting"  // waiting for its dependencies
 )
@@ -35,17 +25,13 @@ type ServiceStatus struct {
 	MemoryNow int64     `json:"memoryBytes,omitempty"` // cgroup memory.current
 }
 
-// Status is what GET /v1/status on the control socket returns.
+// Status is what GET /v1/status on InitSocket returns.
 type Status struct {
 	BootID   string          `json:"bootId"`
 	Ready    bool            `json:"ready"`
 	ReadyAt  time.Time       `json:"readyAt,omitzero"`
 	Services []ServiceStatus `json:"services"`
 }
-
-// BootFile is where init records what it found while booting, for the
-// status API: the image, /perm, the network, the modules.
-const BootFile = "/run/skerry/boot.json"
 
 // Boot is the content of BootFile.
 type Boot struct {
@@ -56,14 +42,6 @@ type Boot struct {
 	Perm         Perm     `json:"perm"`
 	Network      Network  `json:"network"`
 	Modules      []string `json:"modules"`
-}
-
-// Release mirrors the image's release file.
-type Release struct {
-	Version string `json:"version"`
-	Board   string `json:"board"`
-	Arch    string `json:"arch"`
-	Kernel  string `json:"kernel"`
 }
 
 // Perm says how the persistent partition was found.
