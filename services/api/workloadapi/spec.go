@@ -196,7 +196,7 @@ func Parse(data []byte) (*AppSpec, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
-	s.fillDefaults()
+	s.Normalize()
 	return &s, nil
 }
 
@@ -206,7 +206,10 @@ func (s *AppSpec) Marshal() ([]byte, error) {
 	return append(b, '\n'), err
 }
 
-func (s *AppSpec) fillDefaults() {
+// Normalize fills the defaults and gives empty lists and maps one form.
+// Parse does it; a spec decoded another way must be Checked and
+// Normalized before use.
+func (s *AppSpec) Normalize() {
 	// Empty and absent are the same spec: one form, so a spec and its
 	// re-encoding compare equal.
 	if len(s.Env) == 0 {
