@@ -16,6 +16,7 @@ type options struct {
 	snapshot   string
 	minBackoff time.Duration
 	stopGrace  time.Duration
+	registry   func(tenant string) Registry
 }
 
 func defaults() options {

@@ -17,7 +17,7 @@ import (
 
 // newRunner returns a runner on a real containerd, with the probe image
 // as an OCI archive and every directory private to the test.
-func newRunner(t *testing.T) (*Runner, func() *Runner, string, string) {
+func newRunner(t *testing.T, extra ...Option) (*Runner, func() *Runner, string, string) {
 	t.Helper()
 	c := startContainerd(t)
 	src, err := os.ReadFile("testdata/probe.go.txt")
@@ -31,9 +31,10 @@ func newRunner(t *testing.T) (*Runner, func() *Runner, string, string) {
 	}
 	logs := filepath.Join(dir, "logs")
 	mk := func() *Runner {
-		return New(c, WithSnapshotter("native"), WithVolumeRoot(filepath.Join(dir, "volumes")), WithLogRoot(logs),
-			WithBackoff(100*time.Millisecond), WithStopGrace(2*time.Second),
-			WithCgroupRoot(fmt.Sprintf("/skerry-test-%d", time.Now().UnixNano())))
+		opts := append([]Option{WithSnapshotter("native"), WithVolumeRoot(filepath.Join(dir, "volumes")), WithLogRoot(logs),
+			WithBackoff(100 * time.Millisecond), WithStopGrace(2 * time.Second),
+			WithCgroupRoot(fmt.Sprintf("/skerry-test-%d", time.Now().UnixNano()))}, extra...)
+		return New(c, opts...)
 	}
 	r := mk()
 	t.Cleanup(func() {
