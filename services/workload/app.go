@@ -200,6 +200,9 @@ func (a *app) supervise(ctx context.Context, ctr containerd.Container, task cont
 	}
 	started := time.Now()
 	a.set(func(s *Status) { s.State, s.PID, s.StartedAt, s.Error = StateRunning, task.Pid(), started, "" })
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	go a.watchHealth(hctx, ctr, task)
 	select {
 	case st := <-exitC:
 		code, _, err := st.Result()

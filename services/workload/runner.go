@@ -48,6 +48,12 @@ type Status struct {
 	StartedAt time.Time `json:"startedAt,omitzero"`
 	LastExit  string    `json:"lastExit,omitempty"`
 	Error     string    `json:"error,omitempty"`
+	// Health is "" without a health check, else starting, healthy or
+	// unhealthy; HealthFailures counts consecutive failed checks and
+	// HealthError says why the last one failed.
+	Health         string `json:"health,omitempty"`
+	HealthFailures int    `json:"healthFailures,omitempty"`
+	HealthError    string `json:"healthError,omitempty"`
 }
 
 // Runner runs apps in containerd.

@@ -162,3 +162,41 @@ func TestMemoryHogKilledInItsCgroup(t *testing.T) {
 		t.Errorf("containerd after the hog: %v", err)
 	}
 }
+
+// TestHealthChecks runs four apps at once: an HTTP check and an exec check
+// that pass (healthy), an HTTP check that fails with onUnhealthy "mark"
+// (unhealthy, still running, not restarted), and an exec check that fails
+// with "restart" (killed and restarted).
+func TestHealthChecks(t *testing.T) {
+	r, _, archive, _ := newRunner(t)
+	ms := func(d time.Duration) workloadapi.Duration { return workloadapi.Duration{Duration: d} }
+	check := func(name string, env map[string]string, h workloadapi.Health) {
+		s := probeSpec("acme", name, archive, env)
+		s.Restart.Policy = workloadapi.RestartAlways
+		h.Interval, h.Timeout, h.FailureThreshold = ms(300*time.Millisecond), ms(2*time.Second), 2
+		if h.Timeout.Duration > h.Interval.Duration {
+			h.Interval = h.Timeout
+		}
+		s.Health = &h
+		s.Normalize()
+		if err := r.Apply(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("http-ok", map[string]string{"SERVE": ":8080", "SLEEP": "1h"}, workloadapi.Health{HTTP: &workloadapi.HTTPHealth{Port: 8080, Path: "/healthz"}})
+	check("exec-ok", map[string]string{"SLEEP": "1h"}, workloadapi.Health{Exec: []string{"/app", "check"}})
+	check("http-sick", map[string]string{"SERVE": ":8080", "SLEEP": "1h", "HTTP_FAIL": "1"}, workloadapi.Health{HTTP: &workloadapi.HTTPHealth{Port: 8080}, OnUnhealthy: "mark"})
+	check("exec-sick", map[string]string{"SLEEP": "1h", "CHECK_FAIL": "1"}, workloadapi.Health{Exec: []string{"/app", "check"}, OnUnhealthy: "restart"})
+
+	waitFor(t, "http-ok and exec-ok healthy", 2*time.Minute, func() bool {
+		return statusOf(r, "acme", "http-ok").Health == HealthHealthy && statusOf(r, "acme", "exec-ok").Health == HealthHealthy
+	})
+	waitFor(t, "http-sick unhealthy", 2*time.Minute, func() bool { return statusOf(r, "acme", "http-sick").Health == HealthUnhealthy })
+	if st := statusOf(r, "acme", "http-sick"); st.State != StateRunning || st.Restarts != 0 || !strings.Contains(st.HealthError, "500") {
+		t.Errorf("http-sick: %+v, want running, not restarted, failing with 500", st)
+	}
+	waitFor(t, "exec-sick restarted", 2*time.Minute, func() bool { return statusOf(r, "acme", "exec-sick").Restarts >= 1 })
+	if st := statusOf(r, "acme", "exec-sick"); st.LastExit != "exit status 137" {
+		t.Errorf("exec-sick: %+v, want killed (137) by the health check", st)
+	}
+}
