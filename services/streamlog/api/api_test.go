@@ -78,7 +78,7 @@ func TestProduceConsume(t *testing.T) {
 	if _, err := acme.CreateTopic(ctx, "acme/events", wire.TopicConfig{MaxAge: "24h"}); err != nil {
 		t.Fatal(err)
 	}
-	p := acme.NewProducer("acme/events", client.ProducerOptions{})
+	p := acme.NewProducer(ctx, "acme/events", client.ProducerOptions{})
 	var results []*client.Result
 	for i := 0; i < 100; i++ {
 		results = append(results, p.Send(wire.Record{Key: []byte("k"), Headers: []wire.Header{{Key: "h", Value: []byte("v")}}, Value: []byte{byte(i)}}))
