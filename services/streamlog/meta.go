@@ -22,12 +22,27 @@ type topicMeta struct {
 }
 
 func (s *Store) loadTopics() error {
-	return s.meta.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktTopics, bktCursors} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
+	// Only a new meta.db is written to: a write transaction on a full disk
+	// can fail, and the store must start read-only on one.
+	var missing bool
+	s.meta.View(func(tx *bolt.Tx) error {
+		missing = tx.Bucket(bktTopics) == nil || tx.Bucket(bktCursors) == nil
+		return nil
+	})
+	if missing {
+		err := s.meta.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bktTopics, bktCursors} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return fmt.Errorf("create bucket %s: %w", b, err)
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("init meta: %w", mapDiskErr(err))
 		}
+	}
+	return s.meta.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktTopics).ForEach(func(k, v []byte) error {
 			var m topicMeta
 			if err := json.Unmarshal(v, &m); err != nil {

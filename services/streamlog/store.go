@@ -123,22 +123,32 @@ func (s *Store) load() error {
 	}
 	// A small newest file goes on as the active one; a large one stays
 	// sealed and a fresh file takes over, initialized by the first commit.
-	if newest.size < s.o.segmentBytes/4 {
-		newest.db.Close()
-		seg, _, err := openSegment(s.segDir, newest.id, false)
-		if err != nil {
-			return err
-		}
-		seg.db.AllocSize = s.o.allocSize
-		s.segs = append(s.segs, seg)
-	} else {
+	// On a full disk there is no room for a fresh file: the newest goes on
+	// as the active one whatever its size (opening it for writing scans
+	// it, which costs milliseconds at segment sizes), appends are refused
+	// with ErrDiskFull until space returns, and reads, retention and
+	// deletes go on; rotation happens by itself once there is room.
+	if newest.size >= s.o.segmentBytes/4 {
 		seg, err := newEmptySegment(s.segDir, newest.id+1, s.o.allocSize)
-		if err != nil {
+		switch {
+		case err == nil:
+			s.segs = append(s.segs, newest, seg)
+			s.needInit = true
+			s.dropDead()
+			return nil
+		case !errors.Is(err, ErrDiskFull):
 			return err
 		}
-		s.segs = append(s.segs, newest, seg)
-		s.needInit = true
+		s.o.log.Error("disk full at start: refusing appends until space returns", "err", err)
+		s.diskFull.Store(true)
 	}
+	newest.db.Close()
+	seg, _, err := openSegment(s.segDir, newest.id, false)
+	if err != nil {
+		return err
+	}
+	seg.db.AllocSize = s.o.allocSize
+	s.segs = append(s.segs, seg)
 	s.dropDead()
 	return nil
 }

@@ -16,7 +16,9 @@ func (s *Store) writer() {
 	for {
 		var batch []*appendReq
 		maintenance := false
-		idle := s.job == nil
+		// A compaction chunk cannot commit on a full disk: wait for the
+		// tick rather than spin on it.
+		idle := s.job == nil || s.diskFull.Load()
 		if !idle {
 			// Compaction pending: take appends if any, else copy a chunk.
 			select {
@@ -108,6 +110,12 @@ func (s *Store) commit(batch []*appendReq, ageAll bool) {
 	w.compactStep(s.o.compactChunk)
 	if !w.changed && !w.fresh {
 		tx.Rollback()
+		if ageAll {
+			// Deleted topics free their segments even when nothing
+			// else commits (a full disk, an idle log).
+			s.dropDead()
+			s.planCompaction()
+		}
 		return
 	}
 	if err := w.persist(); err != nil {

@@ -161,7 +161,11 @@ func TestCrashSIGKILL(t *testing.T) {
 }
 
 // TestDiskFull fills a tmpfs of its own: producers get disk_full, reads go
-// on, and appends succeed again once space is freed.
+// on, and appends succeed again once space is freed. Then it fills the
+// disk again and restarts the service while it is full: the service must
+// start, refuse appends with disk_full, serve reads and status, delete a
+// topic, and take appends again, with no restart, once the deletion gave
+// space back.
 func TestDiskFull(t *testing.T) {
 	integration(t)
 	dir := t.TempDir()
@@ -180,30 +184,43 @@ func TestDiskFull(t *testing.T) {
 	tok, _ := readToken(filepath.Join(data, "system.token"))
 	c, _ := client.New(sock, client.WithToken(tok))
 	ctx := context.Background()
-	if _, err := c.CreateTopic(ctx, "system/fill", wire.TopicConfig{MaxBytes: 1 << 30}); err != nil {
+	for _, name := range []string{"system/fill", "system/keep"} {
+		if _, err := c.CreateTopic(ctx, name, wire.TopicConfig{MaxBytes: 1 << 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := []wire.Record{{Value: []byte("keep")}}
+	if _, err := c.Append(ctx, "system/keep", "", 0, small); err != nil {
 		t.Fatal(err)
 	}
 	batch := make([]wire.Record, 64)
 	for i := range batch {
 		batch[i].Value = make([]byte, 1000)
 	}
-	var acked uint64
-	var fullErr error
-	for i := 0; i < 1000 && fullErr == nil; i++ {
-		ack, err := c.Append(ctx, "system/fill", "", 0, batch)
-		switch {
-		case errors.Is(err, wire.ErrDiskFull):
-			fullErr = err
-		case err != nil:
-			t.Fatalf("append %d: got %v, want success or disk_full", i, err)
-		default:
-			acked = ack.Last + 1
+	// fill appends until disk_full and returns the next offset.
+	fill := func() uint64 {
+		t.Helper()
+		info, err := c.Topic(ctx, "system/fill")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if fullErr == nil {
+		next := info.Next
+		for i := 0; i < 1000; i++ {
+			ack, err := c.Append(ctx, "system/fill", "", 0, batch)
+			switch {
+			case errors.Is(err, wire.ErrDiskFull):
+				t.Logf("full at offset %d: %v", next, err)
+				return next
+			case err != nil:
+				t.Fatalf("append %d: got %v, want success or disk_full", i, err)
+			default:
+				next = ack.Last + 1
+			}
+		}
 		t.Fatal("the filesystem never filled")
+		return 0
 	}
-	t.Logf("full after %d records: %v", acked, fullErr)
+	acked := fill()
 	recs, err := c.Read(ctx, "system/fill", client.From{}, 100)
 	if err != nil || len(recs) != 100 {
 		t.Fatalf("read while full: %d records, %v", len(recs), err)
@@ -219,11 +236,52 @@ func TestDiskFull(t *testing.T) {
 	if ack.First != acked {
 		t.Errorf("first offset after recovery: got %d, want %d (dense)", ack.First, acked)
 	}
+
+	// Full again, then killed and restarted while full.
+	acked = fill()
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	cmd, _ = startChild(t, data, sock)
+	if info, err := c.Topic(ctx, "system/fill"); err != nil || info.Next != acked {
+		t.Errorf("after a restart while full: next %d, %v; want %d", info.Next, err, acked)
+	}
+	// What bbolt's free pages still hold may go in; then disk_full.
+	acked = fill()
+	recs, err = c.Read(ctx, "system/fill", client.From{Offset: acked - 10}, 100)
+	if err != nil || len(recs) != 10 {
+		t.Errorf("read after a restart while full: %d records, %v; want 10", len(recs), err)
+	}
+	if st, err := c.Status(ctx); err != nil || !st.DiskFull {
+		t.Errorf("status after a restart while full: disk_full=%v, %v", st.DiskFull, err)
+	}
+	// Deleting the large topic frees its segments; appends resume by
+	// themselves.
+	keep, err := c.Topic(ctx, "system/keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteTopic(ctx, "system/fill"); err != nil {
+		t.Fatalf("delete a topic while full: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ack, err = c.Append(ctx, "system/keep", "", 0, small)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, wire.ErrDiskFull) || time.Now().After(deadline) {
+			t.Fatalf("append after deleting the large topic: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ack.First != keep.Next {
+		t.Errorf("first offset after space returned: got %d, want %d (dense)", ack.First, keep.Next)
+	}
 	// Everything acknowledged survives a restart too.
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	cmd, _ = startChild(t, data, sock)
-	info, err := c.Topic(ctx, "system/fill")
+	info, err := c.Topic(ctx, "system/keep")
 	if err != nil || info.Next != ack.Last+1 {
 		t.Errorf("after restart: next %d, %v; want %d", info.Next, err, ack.Last+1)
 	}
