@@ -52,7 +52,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 && e.Status != http.StatusInsufficientStorage {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if e.Code == wire.ErrTopicFull.Code {
+	if e.Code == wire.ErrTopicFull.Code || e.Code == wire.ErrBusy.Code {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, e.Status, e)

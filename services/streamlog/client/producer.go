@@ -197,7 +197,7 @@ func (p *Producer) send(seq uint64, recs []wire.Record) (wire.Ack, error) {
 	for attempt := 0; ; attempt++ {
 		ack, err := p.c.Append(p.ctx, p.topic, p.id, seq, recs)
 		var we *wire.Error
-		if err == nil || (errors.As(err, &we) && we.Code != wire.ErrUnavailable.Code && we.Code != codeBusy) {
+		if err == nil || (errors.As(err, &we) && we.Code != wire.ErrUnavailable.Code && we.Code != wire.ErrBusy.Code) {
 			return ack, err
 		}
 		wait := min(time.Duration(attempt*attempt+1)*50*time.Millisecond, p.o.MaxBackoff)
@@ -210,6 +210,3 @@ func (p *Producer) send(seq uint64, recs []wire.Record) (wire.Ack, error) {
 		}
 	}
 }
-
-// codeBusy is the answer of a server at its bound of requests in flight.
-const codeBusy = "busy"

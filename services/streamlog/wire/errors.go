@@ -41,4 +41,6 @@ var (
 	ErrUnavailable      = &Error{Code: "unavailable"}
 	ErrTooManyTails     = &Error{Code: "too_many_tails"}
 	ErrInternal         = &Error{Code: "internal"}
+	ErrBusy             = &Error{Code: "busy"}
+	ErrTimeout          = &Error{Code: "timeout"}
 )
