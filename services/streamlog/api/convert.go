@@ -42,33 +42,3 @@ func infoToWire(i streamlog.TopicInfo) wire.TopicInfo {
 		Start: i.Start, Next: i.Next, Bytes: i.Bytes,
 	}
 }
-
-// recordsFromWire converts without copying the bytes: they live in the
-// request body, which the store copies into its stored form.
-func recordsFromWire(in []wire.Record) []streamlog.Record {
-	out := make([]streamlog.Record, len(in))
-	for i, r := range in {
-		out[i] = streamlog.Record{Key: r.Key, Value: r.Value}
-		if len(r.Headers) > 0 {
-			out[i].Headers = make([]streamlog.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				out[i].Headers[j] = streamlog.Header{Key: h.Key, Value: h.Value}
-			}
-		}
-	}
-	return out
-}
-
-func recordsToWire(in []streamlog.Record) []wire.Record {
-	out := make([]wire.Record, len(in))
-	for i, r := range in {
-		out[i] = wire.Record{Offset: r.Offset, Time: r.Time, Key: r.Key, Value: r.Value}
-		if len(r.Headers) > 0 {
-			out[i].Headers = make([]wire.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				out[i].Headers[j] = wire.Header{Key: h.Key, Value: h.Value}
-			}
-		}
-	}
-	return out
-}

@@ -34,7 +34,7 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request, p Principal) er
 	if err != nil {
 		return err
 	}
-	ack, err := s.store.Append(r.Context(), name, streamlog.Batch{Producer: b.Producer, Seq: b.Seq, Records: recordsFromWire(recs)})
+	ack, err := s.store.Append(r.Context(), name, streamlog.Batch{Producer: b.Producer, Seq: b.Seq, Records: recs})
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 		w.Header().Set("Content-Type", wire.ContentType)
 		// A client that stops reading must not hold the frame for ever.
 		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.o.tailDeadline))
-		_, err = w.Write(wire.AppendFrame(nil, recordsToWire(recs)))
+		_, err = w.Write(wire.AppendFrame(nil, recs))
 		return err
 	}
 	// Check the topic before taking a slot and sending the status line:
@@ -147,7 +147,7 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 			continue
 		}
 		from = recs[len(recs)-1].Offset + 1
-		buf = wire.AppendFrame(buf[:0], recordsToWire(recs))
+		buf = wire.AppendFrame(buf[:0], recs)
 		// The deadline is per frame: a consumer that reads slowly but
 		// steadily is served; one that stopped reading is cut.
 		rc.SetWriteDeadline(time.Now().Add(s.o.tailDeadline))

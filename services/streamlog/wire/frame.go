@@ -25,8 +25,8 @@ var frameMagic = [4]byte{'S', 'K', 'L', '1'}
 // ErrBadFrame is returned for bytes that are not a valid frame.
 var ErrBadFrame = errors.New("bad record frame")
 
-// Record is one record on the wire. Producers leave Offset and Time zero;
-// the server sets them.
+// Record is one record of a topic, in the store and on the wire. Producers
+// leave Offset and Time zero; the server sets them.
 type Record struct {
 	Offset  uint64
 	Time    time.Time
@@ -39,6 +39,16 @@ type Record struct {
 type Header struct {
 	Key   string
 	Value []byte
+}
+
+// Size is what counts against a topic's max record bytes: key, header keys
+// and values, and value.
+func (r *Record) Size() int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // AppendFrame appends one frame holding recs to dst:
