@@ -37,12 +37,7 @@ func (s *Store) Append(ctx context.Context, name string, b Batch) (Ack, error) {
 				ErrRecordTooLarge, i, n, t.name, t.cfg.MaxRecordBytes)
 		}
 	}
-	var ack Ack
-	if t.mem != nil {
-		ack, err = t.mem.append(t, s.o.now().UnixNano(), b)
-	} else {
-		ack, err = s.appendPersistent(ctx, t, b)
-	}
+	ack, err := t.log.append(ctx, t, b)
 	if err != nil {
 		return Ack{}, err
 	}

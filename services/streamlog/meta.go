@@ -60,9 +60,9 @@ func (s *Store) loadTopics() error {
 
 // addTopic registers a topic in memory; the caller holds mu or is loading.
 func (s *Store) addTopic(n Name, m topicMeta) *topic {
-	t := &topic{name: n, id: m.ID, cfg: m.Config, created: m.Created, producers: map[string]*producerState{}}
+	t := &topic{name: n, id: m.ID, cfg: m.Config, created: m.Created, producers: map[string]*producerState{}, log: segLog{s}}
 	if m.Config.Volatile {
-		t.mem = newMemLog()
+		t.log = newMemLog(s.o.now)
 	}
 	s.topics[n.String()] = t
 	s.byID[m.ID] = t

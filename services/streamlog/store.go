@@ -161,7 +161,7 @@ func (s *Store) loadState(seg *segment) error {
 			if len(k) != 8 || !ok {
 				return fmt.Errorf("load topic state: %w", errCorrupt)
 			}
-			if t := s.byID[be64(k)]; t != nil && t.mem == nil {
+			if t := s.segTopic(be64(k)); t != nil {
 				t.st = st
 			}
 			return nil
@@ -173,8 +173,8 @@ func (s *Store) loadState(seg *segment) error {
 			if len(k) < 8 {
 				return fmt.Errorf("load producer: %w", errCorrupt)
 			}
-			t := s.byID[be64(k)]
-			if t == nil || t.mem != nil {
+			t := s.segTopic(be64(k))
+			if t == nil {
 				return nil
 			}
 			p, err := decodeProducer(v)

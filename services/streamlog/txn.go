@@ -173,11 +173,7 @@ func (w *txn) trimAll(ageAll bool) {
 	}
 	w.s.mu.RUnlock()
 	for _, t := range aged {
-		if t.mem != nil {
-			t.mem.trim(t.cfg, w.now)
-			continue
-		}
-		w.trim(t, false)
+		t.log.trimAged(t, w)
 	}
 }
 
@@ -295,8 +291,8 @@ func (w *txn) publish() {
 func (w *txn) carryOver() error {
 	w.s.mu.RLock()
 	var ts []*topic
-	for _, t := range w.s.byID {
-		if t.mem == nil {
+	for id := range w.s.byID {
+		if t := w.s.segTopic(id); t != nil {
 			ts = append(ts, t)
 		}
 	}

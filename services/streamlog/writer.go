@@ -205,8 +205,8 @@ func (s *Store) isDead(seg *segment) bool {
 		return true
 	}
 	for id, sum := range seg.sum {
-		t := s.byID[id]
-		if t == nil || t.mem != nil {
+		t := s.segTopic(id)
+		if t == nil {
 			continue
 		}
 		if sum.Count > 0 && sum.Max >= t.st.Start {
