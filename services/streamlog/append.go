@@ -33,7 +33,7 @@ func (s *Store) Append(ctx context.Context, name string, b Batch) (Ack, error) {
 	}
 	for i := range b.Records {
 		if n := b.Records[i].Size(); n > t.cfg.MaxRecordBytes {
-			return Ack{}, fmt.Errorf("%w: record %d is %d bytes, %s allows %d (max_record_bytes)",
+			return Ack{}, fmt.Errorf("%w: record %d is %d bytes, %s allows %d (maxRecordBytes)",
 				ErrRecordTooLarge, i, n, t.name, t.cfg.MaxRecordBytes)
 		}
 	}

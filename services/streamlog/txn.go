@@ -91,7 +91,7 @@ func (w *txn) apply(r *appendReq) {
 	if t.cfg.OnFull == RejectNew && over(t.cfg, w.state(t), int64(n), r.size) {
 		w.trim(t, false) // expired records may go even under back-pressure
 		if st := w.state(t); over(t.cfg, st, int64(n), r.size) {
-			r.err = fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records of %d bytes exceed its limits (max_records %d, max_bytes %d): consume and retry later",
+			r.err = fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records of %d bytes exceed its limits (maxRecords %d, maxBytes %d): consume and retry later",
 				ErrTopicFull, t.name, st.Next-st.Start, st.Bytes, n, r.size, t.cfg.MaxRecords, t.cfg.MaxBytes)
 			return
 		}

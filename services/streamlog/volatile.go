@@ -55,7 +55,7 @@ func (m *memLog) append(_ context.Context, t *topic, b Batch) (Ack, error) {
 	if t.cfg.OnFull == RejectNew {
 		m.trimLocked(t.cfg, now, false)
 		if over(t.cfg, m.st, int64(n), size) {
-			return Ack{}, fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records exceed its limits (max_records %d, max_bytes %d): consume and retry later",
+			return Ack{}, fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records exceed its limits (maxRecords %d, maxBytes %d): consume and retry later",
 				ErrTopicFull, t.name, m.st.Next-m.st.Start, m.st.Bytes, n, t.cfg.MaxRecords, t.cfg.MaxBytes)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
-// configFromWire converts the JSON config. max_age travels as a duration
+// configFromWire converts the JSON config. maxAge travels as a duration
 // string: nanosecond integers in JSON are an easy way to set 1 ms by mistake.
 func configFromWire(c wire.TopicConfig) (streamlog.TopicConfig, error) {
 	out := streamlog.TopicConfig{
@@ -18,7 +18,7 @@ func configFromWire(c wire.TopicConfig) (streamlog.TopicConfig, error) {
 	if c.MaxAge != "" {
 		d, err := time.ParseDuration(c.MaxAge)
 		if err != nil {
-			return out, fmt.Errorf("%w: max_age %q: use a duration such as 24h", streamlog.ErrInvalidConfig, c.MaxAge)
+			return out, fmt.Errorf("%w: maxAge %q: use a duration such as 24h", streamlog.ErrInvalidConfig, c.MaxAge)
 		}
 		out.MaxAge = d
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/skerry/skerry/services/httpjson"
 	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
@@ -38,7 +39,7 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request, p Principal) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wire.Ack{First: ack.First, Last: ack.Last, Duplicate: ack.Duplicate})
+	httpjson.Write(w, http.StatusOK, wire.Ack{First: ack.First, Last: ack.Last, Duplicate: ack.Duplicate})
 	return nil
 }
 

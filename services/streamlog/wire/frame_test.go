@@ -99,15 +99,6 @@ func FuzzDecodeFrames(f *testing.F) {
 	})
 }
 
-func FuzzDecodeJSON(f *testing.F) {
-	seedCorpus(f, "json")
-	f.Add([]byte(`{"name":"acme/x","config":{"max_bytes":10,"max_age":"1h","on_full":"reject-new"}}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var req CreateTopicRequest
-		_ = DecodeJSON(bytes.NewReader(b), &req)
-	})
-}
-
 // TestReadBatchCharges: ReadBatch charges every payload byte before reading
 // it, in chunks of at most 64 KiB, and a frame that declares more than the
 // body holds costs only what arrived.
