@@ -13,16 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skerry/skerry/qemu/testenv"
 	"github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
-
-func integration(t *testing.T) {
-	t.Helper()
-	if os.Getenv("SKERRY_INTEGRATION") != "1" {
-		t.Skip("set SKERRY_INTEGRATION=1 to run (kills child processes, mounts filesystems as root)")
-	}
-}
 
 // startChild starts the test binary as the service and waits until it
 // listens; it returns how long that took.
@@ -52,7 +46,7 @@ func startChild(t *testing.T, dir, sock string) (*exec.Cmd, time.Duration) {
 // acknowledged record is there at its offset, offsets are dense, every
 // record decodes, and the producers' retries stored nothing twice.
 func TestCrashSIGKILL(t *testing.T) {
-	integration(t)
+	testenv.Integration(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s.sock")
 	cmd, _ := startChild(t, dir, sock)
@@ -167,10 +161,10 @@ func TestCrashSIGKILL(t *testing.T) {
 // topic, and take appends again, with no restart, once the deletion gave
 // space back.
 func TestDiskFull(t *testing.T) {
-	integration(t)
+	testenv.Integration(t, testenv.Root())
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=12m"); err != nil {
-		t.Skipf("mount tmpfs (needs root): %v", err)
+		t.Fatalf("mount a tmpfs of 12 MiB on %s: %v", dir, err)
 	}
 	defer syscall.Unmount(dir, syscall.MNT_DETACH)
 	// Ballast that is deleted later to give space back.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skerry/skerry/qemu/testenv"
 	"github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
@@ -18,7 +19,7 @@ import (
 // and restarts it: every record sent must be stored exactly once, with
 // dense offsets, and the producer must go on sending afterwards.
 func TestProducerSurvivesSlowRestart(t *testing.T) {
-	integration(t)
+	testenv.Integration(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s.sock")
 	cmd, _ := startChild(t, dir, sock)
