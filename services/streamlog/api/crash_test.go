@@ -18,27 +18,61 @@ import (
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
-// startChild starts the test binary as the service and waits until it
-// listens; it returns how long that took.
-func startChild(t *testing.T, dir, sock string) (*exec.Cmd, time.Duration) {
+// child is the service running as a child process: the test binary with
+// STREAMLOG_TEST_SERVE set (see TestMain).
+type child struct {
+	t         *testing.T
+	dir, sock string
+	cmd       *exec.Cmd
+}
+
+// startChild starts the service on dir and sock, waits until it listens,
+// and returns it with a client holding the system token. The child is
+// killed at the end of the test.
+func startChild(t *testing.T, dir, sock string) (*child, *client.Client) {
 	t.Helper()
-	begin := time.Now()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "STREAMLOG_TEST_SERVE="+dir+" "+sock)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	ch := &child{t: t, dir: dir, sock: sock}
+	ch.start()
+	t.Cleanup(ch.kill)
+	tok, err := readToken(filepath.Join(dir, "system.token"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, _ := client.New(sock, client.WithToken(tok))
+	return ch, c
+}
+
+// start starts the child and returns how long it took until it listened.
+func (ch *child) start() time.Duration {
+	ch.t.Helper()
+	begin := time.Now()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "STREAMLOG_TEST_SERVE="+ch.dir+" "+ch.sock)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		ch.t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		ch.t.Fatal(err)
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || line != "READY\n" {
 		cmd.Process.Kill()
-		t.Fatalf("service child did not start: %q, %v", line, err)
+		cmd.Wait()
+		ch.t.Fatalf("service child did not start: %q, %v", line, err)
 	}
-	return cmd, time.Since(begin)
+	ch.cmd = cmd
+	return time.Since(begin)
+}
+
+// kill kills the child with SIGKILL and waits for it.
+func (ch *child) kill() {
+	if ch.cmd != nil {
+		ch.cmd.Process.Signal(syscall.SIGKILL)
+		ch.cmd.Wait()
+		ch.cmd = nil
+	}
 }
 
 // TestCrashSIGKILL kills the service with SIGKILL in the middle of a write
@@ -49,13 +83,7 @@ func TestCrashSIGKILL(t *testing.T) {
 	testenv.Integration(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s.sock")
-	cmd, _ := startChild(t, dir, sock)
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	tok, err := readToken(filepath.Join(dir, "system.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := client.New(sock, client.WithToken(tok))
+	svc, c := startChild(t, dir, sock)
 	ctx := context.Background()
 	if _, err := c.CreateTopic(ctx, "system/crash", wire.TopicConfig{MaxBytes: 1 << 30}); err != nil {
 		t.Fatal(err)
@@ -97,12 +125,10 @@ func TestCrashSIGKILL(t *testing.T) {
 			}()
 		}
 		time.Sleep(700 * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		svc.kill()
 		close(stop)
 		wg.Wait()
-		var took time.Duration
-		cmd, took = startChild(t, dir, sock)
+		took := svc.start()
 		t.Logf("round %d: %d records acknowledged so far, restart took %v", round, len(acked), took)
 		if took > 5*time.Second {
 			t.Errorf("restart took %v", took)
@@ -173,10 +199,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	sock := filepath.Join(t.TempDir(), "s.sock")
-	cmd, _ := startChild(t, data, sock)
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	tok, _ := readToken(filepath.Join(data, "system.token"))
-	c, _ := client.New(sock, client.WithToken(tok))
+	svc, c := startChild(t, data, sock)
 	ctx := context.Background()
 	for _, name := range []string{"system/fill", "system/keep"} {
 		if _, err := c.CreateTopic(ctx, name, wire.TopicConfig{MaxBytes: 1 << 30}); err != nil {
@@ -233,9 +256,8 @@ func TestDiskFull(t *testing.T) {
 
 	// Full again, then killed and restarted while full.
 	acked = fill()
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	cmd, _ = startChild(t, data, sock)
+	svc.kill()
+	svc.start()
 	if info, err := c.Topic(ctx, "system/fill"); err != nil || info.Next != acked {
 		t.Errorf("after a restart while full: next %d, %v; want %d", info.Next, err, acked)
 	}
@@ -272,9 +294,8 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("first offset after space returned: got %d, want %d (dense)", ack.First, keep.Next)
 	}
 	// Everything acknowledged survives a restart too.
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	cmd, _ = startChild(t, data, sock)
+	svc.kill()
+	svc.start()
 	info, err := c.Topic(ctx, "system/keep")
 	if err != nil || info.Next != ack.Last+1 {
 		t.Errorf("after restart: next %d, %v; want %d", info.Next, err, ack.Last+1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,13 +21,7 @@ func TestProducerSurvivesSlowRestart(t *testing.T) {
 	testenv.Integration(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s.sock")
-	cmd, _ := startChild(t, dir, sock)
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	tok, err := readToken(filepath.Join(dir, "system.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := client.New(sock, client.WithToken(tok))
+	svc, c := startChild(t, dir, sock)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := c.CreateTopic(ctx, "system/restart", wire.TopicConfig{}); err != nil {
@@ -45,12 +38,11 @@ func TestProducerSurvivesSlowRestart(t *testing.T) {
 	if _, err := results[len(results)-1].Wait(ctx); err != nil {
 		t.Fatalf("before the restart: %v", err)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	svc.kill()
 	send(100) // while the service is away
 	time.Sleep(5 * time.Second)
 	send(100)
-	cmd, _ = startChild(t, dir, sock)
+	svc.start()
 	send(100) // after it is back
 	p.Close()
 	for i, r := range results {
