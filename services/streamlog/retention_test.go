@@ -64,7 +64,7 @@ func TestRetention(t *testing.T) {
 
 // TestDiskBound churns topics at their byte limits through many segment
 // rotations, writing several times the bound README.md states (2 x (sum of
-// max_bytes) + 2 segments + 1 MiB), and checks that segments were dropped
+// maxBytes) + 2 segments + 1 MiB), and checks that segments were dropped
 // and the files never exceeded the bound. With retention or segment
 // dropping turned off the disk grows with what was written and it fails.
 func TestDiskBound(t *testing.T) {

@@ -264,7 +264,7 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: got %d %s; want %d %s mentioning %q", tt.name, resp.StatusCode, b, tt.wantStatus, tt.wantCode, tt.wantIn)
 		}
 	}
-	// Back-pressure: the second record exceeds max_records under reject-new.
+	// Back-pressure: the second record exceeds maxRecords under reject-new.
 	if _, err := e.system.Append(ctx, "acme/small", "", 0, []wire.Record{{Value: []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
