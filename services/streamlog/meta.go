@@ -125,7 +125,7 @@ func (s *Store) DeleteTopic(name string) error {
 		}
 		c := tx.Bucket(bktCursors).Cursor()
 		prefix := u64(t.id)
-		for k, _ := c.Seek(prefix); k != nil && len(k) >= 8 && be64(k) == t.id; k, _ = c.Seek(prefix) {
+		for k, _ := c.Seek(prefix); len(k) >= 8 && be64(k) == t.id; k, _ = c.Seek(prefix) {
 			if err := c.Delete(); err != nil {
 				return err
 			}

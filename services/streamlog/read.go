@@ -7,6 +7,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // errMissing means an offset inside a topic's retained range was found in
@@ -57,7 +58,7 @@ func (s *Store) walk(id, from, end uint64, w *txn, fn func(off uint64, v []byte)
 			} else {
 				err = seg.db.View(run)
 			}
-			if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 				continue // dropped under us
 			}
 			if err != nil {

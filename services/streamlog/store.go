@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store is an open stream log in one data directory.
@@ -61,7 +62,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	meta, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", dir, ErrDataDirInUse)
 		}
 		return nil, fmt.Errorf("open meta: %w", err)
