@@ -152,7 +152,7 @@ func (p *Producer) run() {
 			select {
 			case <-p.kick:
 			case <-p.ctx.Done():
-				p.stop(nil)
+				p.stop()
 				return
 			}
 			continue
@@ -166,7 +166,7 @@ func (p *Producer) run() {
 			close(w.done)
 		}
 		if p.ctx.Err() != nil {
-			p.stop(err)
+			p.stop()
 			return
 		}
 	}
@@ -174,10 +174,8 @@ func (p *Producer) run() {
 
 // stop refuses further records and fails the queued ones with the
 // context's error.
-func (p *Producer) stop(err error) {
-	if err == nil {
-		err = fmt.Errorf("produce to %s: %w", p.topic, p.ctx.Err())
-	}
+func (p *Producer) stop() {
+	err := fmt.Errorf("produce to %s: %w", p.topic, p.ctx.Err())
 	p.mu.Lock()
 	p.closed, p.err = true, err
 	waiters := p.waiters
