@@ -210,6 +210,13 @@ func TestDiskFull(t *testing.T) {
 	if _, err := c.Append(ctx, "system/keep", "", 0, small); err != nil {
 		t.Fatal(err)
 	}
+	// Records that expire while the disk is full: retention must run.
+	if _, err := c.CreateTopic(ctx, "system/aged", wire.TopicConfig{MaxAge: "2s"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Append(ctx, "system/aged", "", 0, []wire.Record{{Value: []byte("old")}, {Value: []byte("older")}}); err != nil {
+		t.Fatal(err)
+	}
 	batch := make([]wire.Record, 64)
 	for i := range batch {
 		batch[i].Value = make([]byte, 1000)
@@ -269,6 +276,16 @@ func TestDiskFull(t *testing.T) {
 	}
 	if st, err := c.Status(ctx); err != nil || !st.DiskFull {
 		t.Errorf("status after a restart while full: disk_full=%v, %v", st.DiskFull, err)
+	}
+	// Age retention goes on while full.
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		info, err := c.Topic(ctx, "system/aged")
+		if err == nil && info.Start == info.Next && info.Next == 2 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("expired records not dropped while full: %+v, %v", info, err)
+		}
 	}
 	// Deleting the large topic frees its segments; appends resume by
 	// themselves.
