@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -32,7 +33,13 @@ const ShutdownTimeout = 5 * time.Second
 // return soon after ctx is done. A nil error and context.Canceled are both a
 // clean exit.
 func Run(name string, fn func(ctx context.Context, g *errgroup.Group) error) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return RunContext(context.Background(), Logger(name), name, fn)
+}
+
+// RunContext is Run for a main that is given its context and stderr: the
+// service also stops when parent ends, and log (see LoggerTo) says so.
+func RunContext(parent context.Context, log *slog.Logger, name string, fn func(ctx context.Context, g *errgroup.Group) error) error {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return fn(gctx, g) })
@@ -42,7 +49,7 @@ func Run(name string, fn func(ctx context.Context, g *errgroup.Group) error) err
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		Logger(name).Info("shutting down")
+		log.Info("shutting down")
 		select {
 		case err = <-done:
 		case <-time.After(ShutdownTimeout):
@@ -78,6 +85,9 @@ func Ready() error {
 
 // Logger returns the structured logger services use: text to stderr, which
 // init's supervisor captures into the service's log ring.
-func Logger(service string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", service)
+func Logger(service string) *slog.Logger { return LoggerTo(os.Stderr, service) }
+
+// LoggerTo is Logger writing to w, for mains given their stderr.
+func LoggerTo(w io.Writer, service string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", service)
 }
