@@ -1,4 +1,7 @@
-package workload
+// Package workloadtest runs a real containerd for tests: containerd, its
+// shim and runc built from the versions go.mod pins, with a root, state
+// and socket private to the test.
+package workloadtest
 
 import (
 	"context"
@@ -6,10 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,9 +39,9 @@ var binaries = sync.OnceValues(func() (string, error) {
 	return dir, nil
 })
 
-// startContainerd runs a real containerd for the test, with its own root,
+// Containerd runs a real containerd for the test, with its own root,
 // state and socket, and returns a client.
-func startContainerd(t *testing.T) *containerd.Client {
+func Containerd(t testing.TB) *containerd.Client {
 	t.Helper()
 	testenv.Integration(t, testenv.Root(), testenv.Tools("go", "gcc"))
 	bin, err := binaries()
@@ -116,31 +116,4 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
-}
-
-// hostArch is the GOARCH images for this host's containers are built for.
-var hostArch = runtime.GOARCH
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
-}
-
-func readLog(path string) string {
-	b, _ := os.ReadFile(path)
-	return strings.TrimSpace(string(b))
-}
-
-// syscallKill0 reports whether a process exists (signal 0).
-func syscallKill0(pid int) error {
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return err
-	}
-	return p.Signal(syscall.Signal(0))
 }
