@@ -22,13 +22,9 @@ func Handler(s *State) http.Handler {
 		for _, a := range s.r.Status() {
 			st[key(a.Tenant, a.Name)] = a
 		}
-		type app struct {
-			Spec   *workloadapi.AppSpec `json:"spec"`
-			Status Status               `json:"status"`
-		}
-		out := []app{}
+		out := []workloadapi.App{}
 		for _, a := range s.Apps() {
-			out = append(out, app{Spec: a, Status: st[key(a.Tenant, a.Name)]})
+			out = append(out, workloadapi.App{Spec: a, Status: st[key(a.Tenant, a.Name)]})
 		}
 		httpjson.Write(w, http.StatusOK, out)
 	})

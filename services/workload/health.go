@@ -20,9 +20,9 @@ import (
 
 // Health states of an app with a health check.
 const (
-	HealthStarting  = "starting" // within the start period, or no verdict yet
-	HealthHealthy   = "healthy"
-	HealthUnhealthy = "unhealthy"
+	HealthStarting  = workloadapi.HealthStarting
+	HealthHealthy   = workloadapi.HealthHealthy
+	HealthUnhealthy = workloadapi.HealthUnhealthy
 )
 
 // watchHealth runs the app's health check while task runs, until ctx

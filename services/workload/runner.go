@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -28,33 +27,18 @@ var (
 	ErrNotFound = errors.New("app not found")
 )
 
-// App states.
+// App states and status, as the API reports them (workloadapi).
 const (
-	StatePulling  = "pulling"
-	StateStarting = "starting"
-	StateRunning  = "running"
-	StateBackoff  = "backoff" // exited, waiting to restart
-	StateExited   = "exited"  // exited, and the policy says not to restart
-	StateFailed   = "failed"  // could not be created or started
+	StatePulling  = workloadapi.StatePulling
+	StateStarting = workloadapi.StateStarting
+	StateRunning  = workloadapi.StateRunning
+	StateBackoff  = workloadapi.StateBackoff
+	StateExited   = workloadapi.StateExited
+	StateFailed   = workloadapi.StateFailed
 )
 
 // Status is one app as the runner sees it.
-type Status struct {
-	Tenant    string    `json:"tenant"`
-	Name      string    `json:"name"`
-	State     string    `json:"state"`
-	PID       uint32    `json:"pid,omitempty"`
-	Restarts  int       `json:"restarts"`
-	StartedAt time.Time `json:"startedAt,omitzero"`
-	LastExit  string    `json:"lastExit,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	// Health is "" without a health check, else starting, healthy or
-	// unhealthy; HealthFailures counts consecutive failed checks and
-	// HealthError says why the last one failed.
-	Health         string `json:"health,omitempty"`
-	HealthFailures int    `json:"healthFailures,omitempty"`
-	HealthError    string `json:"healthError,omitempty"`
-}
+type Status = workloadapi.Status
 
 // Runner runs apps in containerd.
 type Runner struct {
