@@ -22,7 +22,7 @@ type options struct {
 func defaults() options {
 	return options{
 		log:        slog.New(slog.DiscardHandler),
-		cgroupRoot: "/skerry/tenants",
+		cgroupRoot: "/tenants",
 		volumeRoot: "/perm/workload/volumes",
 		logRoot:    "/perm/workload/logs",
 		minBackoff: time.Second,

@@ -34,7 +34,7 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	home := fs.String("home", contract.Home("workload"), "directory of the desired state, volumes and logs")
 	sock := fs.String("socket", contract.WorkloadSocket, "unix socket of the API (root only)")
 	ctrd := fs.String("containerd", "/run/containerd/containerd.sock", "containerd's socket")
-	cgroups := fs.String("cgroup-root", "/skerry/tenants", "cgroup under which each tenant gets a subtree")
+	cgroups := fs.String("cgroup-root", "/tenants", "cgroup under which each tenant gets a subtree")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
