@@ -56,6 +56,12 @@ var (
 	ErrSoftwareNotAllowed = errors.New("software identity not allowed")
 	// ErrSiteRevoked is returned for a revoked site's certificate or EK.
 	ErrSiteRevoked = errors.New("site revoked")
+	// ErrTenantConflict is returned when what speaks for a box names more
+	// than one tenant.
+	ErrTenantConflict = errors.New("tenant conflict")
+	// ErrRateLimited is returned when a source sends enrollment requests
+	// faster than the tower takes them.
+	ErrRateLimited = errors.New("rate limited")
 	// ErrPendingFull is returned when the pending queue holds its maximum.
 	ErrPendingFull = errors.New("pending queue full")
 )
@@ -90,6 +96,8 @@ var errTable = []struct {
 	{ErrSoftwareNotAllowed, errInfo{http.StatusForbidden, enrollapi.CodeSoftwareNotOK}},
 	{ErrSiteRevoked, errInfo{http.StatusForbidden, enrollapi.CodeSiteRevoked}},
 	{ErrPendingFull, errInfo{http.StatusServiceUnavailable, enrollapi.CodePendingFull}},
+	{ErrTenantConflict, errInfo{http.StatusConflict, enrollapi.CodeTenantConflict}},
+	{ErrRateLimited, errInfo{http.StatusTooManyRequests, enrollapi.CodeRateLimited}},
 }
 
 // apiError is a refusal: a sentinel plus the message for a person.

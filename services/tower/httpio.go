@@ -101,8 +101,8 @@ func checkLabels(labels map[string]string) error {
 		if !labelKeyRE.MatchString(k) {
 			return refuse(ErrBadRequest, "label key %q: use letters, digits, '.', '_', '/', '-', at most 64", k)
 		}
-		if len(v) > 256 {
-			return refuse(ErrBadRequest, "label %s: value longer than 256 bytes", k)
+		if err := checkText("label "+k, v, 256); err != nil {
+			return err
 		}
 	}
 	return nil

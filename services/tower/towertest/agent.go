@@ -122,7 +122,13 @@ func (a *Agent) Signer() (crypto.Signer, error) {
 
 // Enroll runs start, answer and finish.
 func (a *Agent) Enroll(ctx context.Context, token string) (enrollapi.EnrollResult, error) {
-	ch, err := a.Start(ctx, a.StartRequest(token))
+	return a.EnrollWith(ctx, a.StartRequest(token))
+}
+
+// EnrollWith runs start (with in, which may say a serial, say), answer
+// and finish.
+func (a *Agent) EnrollWith(ctx context.Context, in enrollapi.EnrollStart) (enrollapi.EnrollResult, error) {
+	ch, err := a.Start(ctx, in)
 	if err != nil {
 		return enrollapi.EnrollResult{}, err
 	}
