@@ -216,7 +216,7 @@ func (s *Server) tokenUsable(t store.EnrollToken) error {
 // allowSoftware refuses a software identity in a tenant that does not
 // allow it.
 func allowSoftware(tx store.Tx, ch store.Challenge, tenant string) error {
-	if !ch.Software {
+	if !softwareIdentity(ch) {
 		return nil
 	}
 	t, err := tenantExists(tx, tenant)
@@ -224,9 +224,20 @@ func allowSoftware(tx store.Tx, ch store.Challenge, tenant string) error {
 		return err
 	}
 	if !t.AllowSoftwareIdentity {
-		return refuse(ErrSoftwareNotAllowed, "tenant %s does not allow boxes without a TPM; an operator can allow it: skerryctl tenants update %s --allow-software-identity", tenant, tenant)
+		what := "boxes without a TPM"
+		if ch.EKHash != "" {
+			what = "TPMs whose EK certificate no trusted TPM maker signed (software identities)"
+		}
+		return refuse(ErrSoftwareNotAllowed, "tenant %s takes hardware identities only, not %s; an operator can allow them: skerryctl tenants update %s --allow-software-identity, or trust the TPM's maker: tower -ek-roots", tenant, what, tenant)
 	}
 	return nil
+}
+
+// softwareIdentity reports whether the box is a software identity: no
+// TPM, or a TPM whose EK no trusted maker certified (any software TPM can
+// make an EK).
+func softwareIdentity(ch store.Challenge) bool {
+	return ch.Software || !ch.EKTrusted
 }
 
 // newSite makes the record of a site that registers now; the certificate
@@ -234,7 +245,7 @@ func allowSoftware(tx store.Tx, ch store.Challenge, tenant string) error {
 func (s *Server) newSite(ch store.Challenge, tenant, name string, labels map[string]string, via string) store.Site {
 	return store.Site{
 		ID: newID("site-"), Name: name, Tenant: tenant, Labels: labels, EKHash: ch.EKHash,
-		Serial: ch.Serial, Hostname: ch.Hostname, Software: ch.Software, EnrolledVia: via,
+		Serial: ch.Serial, Hostname: ch.Hostname, Software: softwareIdentity(ch), EnrolledVia: via,
 		AgentVersion: ch.Agent, ImageVersion: ch.Image, Enrollments: 1,
 	}
 }
@@ -287,6 +298,9 @@ func (s *Server) queue(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (e
 	case err != nil:
 		return enrollapi.EnrollResult{}, err
 	case e.State == store.PendingApproved:
+		if err := allowSoftware(tx, ch, e.Tenant); err != nil {
+			return enrollapi.EnrollResult{}, err
+		}
 		site := s.newSite(ch, e.Tenant, e.SiteName, e.Labels, "approval")
 		return s.register(tx, ch, site, pub, "registered by approval of "+e.DecidedBy)
 	}

@@ -52,6 +52,13 @@ func (s *Server) enrollStart(w http.ResponseWriter, r *http.Request, _ principal
 		sum := sha256.Sum256(in.EKPublic)
 		ch.EKHash = hex.EncodeToString(sum[:])
 		ch.HasEKCert = len(in.EKCertificate) > 0
+		if ch.HasEKCert {
+			if err := s.ekRoots.Verify(in.EKCertificate); err != nil {
+				s.log.Info("EK not certified by a trusted TPM maker: a software identity", "ek_hash", ch.EKHash, "why", err)
+			} else {
+				ch.EKTrusted = true
+			}
+		}
 		ap := attest.ActivationParameters{EK: ekPub, AK: in.AK.Attest()}
 		secret, cred, err := ap.Generate()
 		if err != nil {
@@ -98,8 +105,8 @@ func checkStartFields(in enrollapi.EnrollStart) error {
 }
 
 // parseEK decodes the EK and, when present, checks that the EK certificate
-// is for the same key. The certificate's chain is not verified in this
-// version (swtpm and many boards have none); it is recorded.
+// is for the same key. Whether its chain leads to a trusted TPM maker is
+// decided by the caller (ektrust).
 func parseEK(in enrollapi.EnrollStart) (any, error) {
 	pub, err := x509.ParsePKIXPublicKey(in.EKPublic)
 	if err != nil {

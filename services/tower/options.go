@@ -3,10 +3,16 @@ package tower
 import (
 	"log/slog"
 	"time"
+
+	"github.com/skerry/skerry/services/tower/ektrust"
 )
 
 // Option configures a Server.
 type Option func(*Server)
+
+// WithEKRoots sets the TPM makers whose EK certificates the tower trusts.
+// Without it every TPM is a software identity.
+func WithEKRoots(p *ektrust.Pool) Option { return func(s *Server) { s.ekRoots = p } }
 
 // WithLogger sets the logger; every refusal is logged at level WARN.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skerry/skerry/services/tower/ca"
+	"github.com/skerry/skerry/services/tower/ektrust"
 	"github.com/skerry/skerry/services/tower/store"
 )
 
@@ -32,6 +33,7 @@ type Server struct {
 	pendingRetry     time.Duration
 	siteCertValidity time.Duration
 	maxPending       int
+	ekRoots          *ektrust.Pool
 
 	registry *prometheus.Registry
 	metrics  *metrics

@@ -118,11 +118,14 @@ type Site struct {
 // Challenge is an issued credential-activation challenge, kept until it
 // expires so that a replay is told apart from an unknown ID.
 type Challenge struct {
-	ID        string    `json:"id"`
-	Secret    []byte    `json:"secret,omitempty"` // expected activated secret
-	EKHash    string    `json:"ekHash,omitempty"`
-	AKPublic  []byte    `json:"akPublic,omitempty"` // TPMT_PUBLIC
-	HasEKCert bool      `json:"hasEKCertificate,omitempty"`
+	ID        string `json:"id"`
+	Secret    []byte `json:"secret,omitempty"` // expected activated secret
+	EKHash    string `json:"ekHash,omitempty"`
+	AKPublic  []byte `json:"akPublic,omitempty"` // TPMT_PUBLIC
+	HasEKCert bool   `json:"hasEKCertificate,omitempty"`
+	// EKTrusted: the EK certificate chains to a TPM maker the tower
+	// trusts. A TPM without it is a software identity.
+	EKTrusted bool      `json:"ekTrusted,omitempty"`
 	Software  bool      `json:"software,omitempty"`
 	Serial    string    `json:"serial,omitempty"`
 	Hostname  string    `json:"hostname,omitempty"`
