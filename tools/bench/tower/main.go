@@ -89,7 +89,7 @@ func run(clients int, dur time.Duration, work string) error {
 	if err != nil {
 		return err
 	}
-	if err := op.Do(ctx, "POST", "/v1/tenants", towerapi.Tenant{ID: "bench"}, nil); err != nil {
+	if err := op.Do(ctx, "POST", "/v1/tenants", towerapi.Tenant{ID: "bench", AllowSoftwareIdentity: true}, nil); err != nil { // swtpms without a trusted maker: software identities
 		return err
 	}
 	var tok towerapi.EnrollTokenCreated
