@@ -37,6 +37,13 @@ func WithPendingRetry(d time.Duration) Option { return func(s *Server) { s.pendi
 // one year).
 func WithSiteCertValidity(d time.Duration) Option { return func(s *Server) { s.siteCertValidity = d } }
 
+// WithEnrollRateLimit limits the enrollment endpoints per source address:
+// burst requests at once, then rate a second (default 1/s, burst 30);
+// rate 0 turns the limit off.
+func WithEnrollRateLimit(rate float64, burst int) Option {
+	return func(s *Server) { s.enrollRate, s.enrollBurst = rate, burst }
+}
+
 // WithMaxPending bounds the pending queue (default 10000): a box with a TPM
 // but no claim or token can add itself, so the queue needs a limit.
 func WithMaxPending(n int) Option { return func(s *Server) { s.maxPending = n } }

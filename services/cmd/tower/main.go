@@ -63,6 +63,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	challenge := fs.Duration("challenge-ttl", 5*time.Minute, "how long an enrollment challenge can be answered")
 	var ekRoots sans
 	fs.Var(&ekRoots, "ek-roots", "`path`s (files or directories of PEM/DER certificates) of the TPM makers whose EK certificates the tower trusts (repeatable); a TPM without such a certificate is a software identity")
+	rate := fs.Float64("enroll-rate", 1, "enrollment requests a second per source address, after the burst (0: no limit)")
+	burst := fs.Int("enroll-burst", 30, "enrollment requests a source address may send at once")
+	maxPending := fs.Int("max-pending", 10000, "most boxes in the pending queue; more are refused pending_full")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,7 +84,8 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		log.Warn("no TPM maker roots (-ek-roots): every box is a software identity, which only tenants with allowSoftwareIdentity take")
 	}
 	o, err := tower.Open(ctx, *data, tower.WithLogger(log), tower.WithReportInterval(*report),
-		tower.WithPendingRetry(*pending), tower.WithChallengeTTL(*challenge), tower.WithEKRoots(roots))
+		tower.WithPendingRetry(*pending), tower.WithChallengeTTL(*challenge), tower.WithEKRoots(roots),
+		tower.WithEnrollRateLimit(*rate, *burst), tower.WithMaxPending(*maxPending))
 	if err != nil {
 		return err
 	}
