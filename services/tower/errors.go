@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
+	"github.com/skerry/skerry/services/httpjson"
 )
 
 // Errors of the tower, each one refusal an API client can see. Handlers
@@ -119,6 +120,10 @@ func refuse(err error, format string, args ...any) error {
 // that is no refusal is a fault of the tower: the client gets a generic
 // message and the log gets the cause.
 func classify(err error) (errInfo, string, bool) {
+	// httpjson.Decode's refusals carry their own status and code.
+	if he, ok := errors.AsType[*httpjson.Error](err); ok && he.Status != 0 {
+		return errInfo{he.Status, he.Code}, he.Message, true
+	}
 	for _, e := range errTable {
 		if errors.Is(err, e.err) {
 			msg := err.Error()

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/tower/ektrust"
 )
 
@@ -43,6 +44,10 @@ func WithSiteCertValidity(d time.Duration) Option { return func(s *Server) { s.s
 func WithEnrollRateLimit(rate float64, burst int) Option {
 	return func(s *Server) { s.enrollRate, s.enrollBurst = rate, burst }
 }
+
+// WithLimits replaces serve.TowerLimits, for tests and benchmarks of
+// slow clients.
+func WithLimits(l serve.Limits) Option { return func(s *Server) { s.limits = l } }
 
 // WithMaxPending bounds the pending queue (default 10000): a box with a TPM
 // but no claim or token can add itself, so the queue needs a limit.

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/tower/ca"
 	"github.com/skerry/skerry/services/tower/ektrust"
 	"github.com/skerry/skerry/services/tower/store"
@@ -38,6 +39,7 @@ type Server struct {
 	enrollRate       float64
 	enrollBurst      int
 	limiter          *limiter
+	limits           serve.Limits
 
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -63,6 +65,7 @@ func New(st store.Store, authority *ca.CA, opts ...Option) *Server {
 		maxPending:       10000,
 		enrollRate:       1,
 		enrollBurst:      30,
+		limits:           serve.TowerLimits,
 		registry:         prometheus.NewRegistry(),
 	}
 	for _, o := range opts {
