@@ -257,7 +257,7 @@ func (s *Server) register(tx store.Tx, ch store.Challenge, site store.Site, pub 
 		return enrollapi.EnrollResult{}, err
 	}
 	site.CertSerial, site.CertNotAfter = cert.SerialNumber.Text(16), cert.NotAfter
-	site.EnrolledAt, site.ReenrollAllowed = s.now(), false
+	site.EnrolledAt, site.ReenrollAllowed, site.NextCert = s.now(), false, nil
 	if ch.Hostname != "" {
 		site.Hostname = ch.Hostname
 	}

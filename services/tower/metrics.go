@@ -16,6 +16,7 @@ type metrics struct {
 	refusals    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	reports     prometheus.Counter
+	renewals    prometheus.Counter
 }
 
 // newMetrics registers the tower's collectors, plus the Go runtime's and
@@ -39,6 +40,10 @@ func newMetrics(s *Server) *metrics {
 			Name: "tower_status_reports_total",
 			Help: "Status reports accepted from sites.",
 		}),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tower_certificate_renewals_total",
+			Help: "Site certificates renewed.",
+		}),
 	}
 	online := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tower_sites_online",
@@ -48,7 +53,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "tower_pending_entries",
 		Help: "Boxes in the pending queue; at -max-pending new boxes are refused pending_full.",
 	}, func() float64 { return float64(s.countPending()) })
-	s.registry.MustRegister(m.enrollments, m.refusals, m.latency, m.reports, online, pending,
+	s.registry.MustRegister(m.enrollments, m.refusals, m.latency, m.reports, m.renewals, online, pending,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -36,6 +36,7 @@ var routeTable = []route{
 	{"POST", "/v1/enroll/start", authNone, (*Server).enrollStart},
 	{"POST", "/v1/enroll/finish", authNone, (*Server).enrollFinish},
 	{"POST", "/v1/sites/self/status", authSite, (*Server).siteStatus},
+	{"POST", "/v1/sites/self/renew", authSite, (*Server).renew},
 
 	{"GET", "/v1/whoami", authToken, (*Server).whoami},
 	{"GET", "/v1/tenants", authToken, (*Server).listTenants},

@@ -100,6 +100,8 @@ type Site struct {
 	Software     bool      `json:"softwareIdentity"`
 	CertSerial   string    `json:"certificateSerial"` // hex; only this certificate is accepted
 	CertNotAfter time.Time `json:"certificateNotAfter"`
+	// NextCert is a renewal not yet used (see Server.renew).
+	NextCert *NextCert `json:"nextCert,omitempty"`
 	// EnrolledVia is "claim", "token:<id>" or "approval".
 	EnrolledVia     string    `json:"enrolledVia"`
 	EnrolledAt      time.Time `json:"enrolledAt"`
@@ -113,6 +115,13 @@ type Site struct {
 	Revoked         bool      `json:"revoked,omitempty"`
 	RevokedAt       time.Time `json:"revokedAt,omitzero"`
 	ReenrollAllowed bool      `json:"reenrollAllowed,omitempty"`
+}
+
+// NextCert is a renewed certificate not yet used: the site's current
+// certificate stays valid until the site first uses this one.
+type NextCert struct {
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"notAfter"`
 }
 
 // Challenge is an issued credential-activation challenge, kept until it
