@@ -168,6 +168,13 @@ func (a *Agent) Report(ctx context.Context, cert tls.Certificate, r enrollapi.St
 	return Post(ctx, a.client(&cert), a.URL+enrollapi.PathStatus, r, nil)
 }
 
+// Renew asks for a new certificate with csr over mutual TLS with cert.
+func (a *Agent) Renew(ctx context.Context, cert tls.Certificate, csr []byte) (enrollapi.EnrollResult, error) {
+	var out enrollapi.EnrollResult
+	_, err := Post(ctx, a.client(&cert), a.URL+enrollapi.PathRenew, enrollapi.Renew{CSR: csr}, &out)
+	return out, err
+}
+
 func (a *Agent) client(cert *tls.Certificate) *http.Client {
 	conf := &tls.Config{RootCAs: a.CAPool, MinVersion: tls.VersionTLS12}
 	if cert != nil {
