@@ -52,6 +52,13 @@ func TestEKTrust(t *testing.T) {
 		if err != nil || res.Status != enrollapi.StatusPending {
 			t.Fatalf("enroll: %+v, %v; want pending", res, err)
 		}
+		var ps towerapi.List[towerapi.Pending]
+		if err := op.Do(ctx, "GET", "/v1/pending", nil, &ps); err != nil {
+			t.Fatal(err)
+		}
+		if len(ps.Items) != 1 || !ps.Items[0].SoftwareIdentity {
+			t.Errorf("pending %+v: want the box shown as a software identity", ps.Items)
+		}
 		if err := op.Do(ctx, "POST", "/v1/pending/"+a.EKHash()+"/approve", towerapi.Approve{Tenant: "hw", SiteName: "soft"}, nil); err != nil {
 			t.Fatal(err)
 		}

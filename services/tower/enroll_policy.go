@@ -305,6 +305,7 @@ func (s *Server) queue(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (e
 		return s.register(tx, ch, site, pub, "registered by approval of "+e.DecidedBy)
 	}
 	e.Serial, e.Hostname, e.AgentVersion, e.ImageVersion, e.HasEKCert = ch.Serial, ch.Hostname, ch.Agent, ch.Image, ch.HasEKCert
+	e.EKTrusted = ch.EKTrusted
 	e.LastSeen = now
 	e.Attempts++
 	if err := tx.PutPending(e); err != nil {

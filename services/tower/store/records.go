@@ -76,6 +76,7 @@ type Pending struct {
 	AgentVersion string    `json:"agentVersion,omitempty"`
 	ImageVersion string    `json:"imageVersion,omitempty"`
 	HasEKCert    bool      `json:"hasEKCertificate"`
+	EKTrusted    bool      `json:"ekTrusted,omitempty"` // a hardware identity (see ektrust)
 	FirstSeen    time.Time `json:"firstSeen"`
 	LastSeen     time.Time `json:"lastSeen"`
 	Attempts     int       `json:"attempts"`
