@@ -15,8 +15,8 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 	if err != nil {
 		return err
 	}
-	if len(in.AgentVersion) > 128 || len(in.ImageVersion) > 128 || len(in.BootID) > 64 {
-		return refuse(ErrBadRequest, "agentVersion, imageVersion (128) or bootId (64) too long")
+	if err := checkTexts(textField{"agentVersion", in.AgentVersion, 128}, textField{"imageVersion", in.ImageVersion, 128}, textField{"bootId", in.BootID, 64}); err != nil {
+		return err
 	}
 	now := s.now()
 	var wasOnline bool

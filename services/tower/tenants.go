@@ -57,6 +57,9 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p principa
 	if err := checkSlug("tenant id", in.ID); err != nil {
 		return err
 	}
+	if err := checkText("tenant name", in.Name, maxNameBytes); err != nil {
+		return err
+	}
 	t := store.Tenant{ID: in.ID, Name: in.Name, AllowSoftwareIdentity: in.AllowSoftwareIdentity, CreatedAt: s.now()}
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
 		if _, err := tx.Tenant(t.ID); err == nil {
@@ -109,6 +112,9 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, p principa
 			return notFound(err, "tenant %q not found", id)
 		}
 		if in.Name != nil {
+			if err := checkText("tenant name", *in.Name, maxNameBytes); err != nil {
+				return err
+			}
 			t.Name = *in.Name
 		}
 		if in.AllowSoftwareIdentity != nil {

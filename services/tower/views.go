@@ -52,7 +52,7 @@ func claimView(c store.Claim) towerapi.Claim {
 func pendingView(p store.Pending) towerapi.Pending {
 	return towerapi.Pending{
 		EKHash: p.EKHash, Serial: p.Serial, Hostname: p.Hostname, AgentVersion: p.AgentVersion,
-		ImageVersion: p.ImageVersion, HasEKCertificate: p.HasEKCert, FirstSeen: p.FirstSeen,
+		ImageVersion: p.ImageVersion, HasEKCertificate: p.HasEKCert, SoftwareIdentity: !p.EKTrusted, FirstSeen: p.FirstSeen,
 		LastSeen: p.LastSeen, Attempts: p.Attempts, State: p.State, Tenant: p.Tenant,
 		SiteName: p.SiteName, Labels: p.Labels,
 	}

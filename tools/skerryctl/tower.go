@@ -102,7 +102,7 @@ func runLogin(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	}
 	var who towerapi.WhoAmI
 	if err := c.Do(ctx, "GET", "/v1/whoami", nil, &who); err != nil {
-		return fmt.Errorf("check token: %w", err)
+		return escapeErr(fmt.Errorf("check token: %w", err))
 	}
 	path, err := towerConfigPath()
 	if err != nil {
@@ -119,6 +119,6 @@ func runLogin(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	if who.Tenant != "" {
 		tenant = " of tenant " + who.Tenant
 	}
-	fmt.Fprintf(stdout, "logged in to %s as %s%s (token %s); saved to %s\n", cfg.URL, who.Role, tenant, who.TokenID, path)
+	fmt.Fprintf(escapeWriter{stdout}, "logged in to %s as %s%s (token %s); saved to %s\n", cfg.URL, who.Role, tenant, who.TokenID, path)
 	return nil
 }

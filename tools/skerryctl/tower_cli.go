@@ -43,7 +43,7 @@ func runTowerGroup(ctx context.Context, stdout, stderr io.Writer, group string, 
 	}
 	for _, c := range cmds {
 		if c.name == args[0] {
-			return c.run(ctx, &towerCtx{stdout: stdout, stderr: stderr, cmd: group + " " + c.name}, args[1:])
+			return escapeErr(c.run(ctx, &towerCtx{stdout: escapeWriter{stdout}, stderr: stderr, cmd: group + " " + c.name}, args[1:]))
 		}
 	}
 	usage()

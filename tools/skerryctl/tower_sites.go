@@ -121,13 +121,17 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 }
 
 func showPending(tc *towerCtx, v any, ps ...towerapi.Pending) error {
-	return tc.show(v, "EK HASH\tSTATE\tHOSTNAME\tSERIAL\tATTEMPTS\tLAST SEEN\tAPPROVED AS", func(w io.Writer) {
+	return tc.show(v, "EK HASH\tSTATE\tIDENTITY\tHOSTNAME\tSERIAL\tATTEMPTS\tLAST SEEN\tAPPROVED AS", func(w io.Writer) {
 		for _, p := range ps {
 			as := ""
 			if p.Tenant != "" {
 				as = p.Tenant + "/" + p.SiteName
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.EKHash, p.State, p.Hostname, p.Serial, p.Attempts, ago(p.LastSeen), as)
+			id := "hardware"
+			if p.SoftwareIdentity {
+				id = "software"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.EKHash, p.State, id, p.Hostname, p.Serial, p.Attempts, ago(p.LastSeen), as)
 		}
 	})
 }

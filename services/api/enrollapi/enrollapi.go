@@ -37,7 +37,21 @@ const (
 	// PathStatus is served only over mutual TLS: "self" is the site named by
 	// the client certificate, so a site can never report for another.
 	PathStatus = "/v1/sites/self/status"
+	// PathRenew is served only over mutual TLS: the site asks for a new
+	// certificate for the key of its current one ([Renew]).
+	PathRenew = "/v1/sites/self/renew"
 )
+
+// Renew asks for a new site certificate before the current one expires.
+// The CSR must be signed by, and for, the key of the certificate the
+// request is made with: the TPM-held key stays, only the certificate is
+// new. The tower answers an [EnrollResult] with Certificate and
+// CACertificate. The old certificate keeps working until the new one is
+// first used, so an agent that dies before saving the new one is not
+// locked out.
+type Renew struct {
+	CSR []byte `json:"csr"`
+}
 
 // HeaderReportInterval is set on every answer to a status report: the
 // number of seconds the tower wants between reports. The tower counts a

@@ -115,12 +115,15 @@ type ClaimCreate struct {
 
 // Pending is a box waiting for approval.
 type Pending struct {
-	EKHash           string            `json:"ekHash"`
-	Serial           string            `json:"serial,omitempty"`
-	Hostname         string            `json:"hostname,omitempty"`
-	AgentVersion     string            `json:"agentVersion,omitempty"`
-	ImageVersion     string            `json:"imageVersion,omitempty"`
-	HasEKCertificate bool              `json:"hasEKCertificate"`
+	EKHash           string `json:"ekHash"`
+	Serial           string `json:"serial,omitempty"`
+	Hostname         string `json:"hostname,omitempty"`
+	AgentVersion     string `json:"agentVersion,omitempty"`
+	ImageVersion     string `json:"imageVersion,omitempty"`
+	HasEKCertificate bool   `json:"hasEKCertificate"`
+	// SoftwareIdentity: no EK certificate from a TPM maker the tower
+	// trusts; only a tenant that allows software identity takes the box.
+	SoftwareIdentity bool              `json:"softwareIdentity"`
 	FirstSeen        time.Time         `json:"firstSeen"`
 	LastSeen         time.Time         `json:"lastSeen"`
 	Attempts         int               `json:"attempts"`

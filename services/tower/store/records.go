@@ -76,6 +76,7 @@ type Pending struct {
 	AgentVersion string    `json:"agentVersion,omitempty"`
 	ImageVersion string    `json:"imageVersion,omitempty"`
 	HasEKCert    bool      `json:"hasEKCertificate"`
+	EKTrusted    bool      `json:"ekTrusted,omitempty"` // a hardware identity (see ektrust)
 	FirstSeen    time.Time `json:"firstSeen"`
 	LastSeen     time.Time `json:"lastSeen"`
 	Attempts     int       `json:"attempts"`
@@ -100,6 +101,8 @@ type Site struct {
 	Software     bool      `json:"softwareIdentity"`
 	CertSerial   string    `json:"certificateSerial"` // hex; only this certificate is accepted
 	CertNotAfter time.Time `json:"certificateNotAfter"`
+	// NextCert is a renewal not yet used (see Server.renew).
+	NextCert *NextCert `json:"nextCert,omitempty"`
 	// EnrolledVia is "claim", "token:<id>" or "approval".
 	EnrolledVia     string    `json:"enrolledVia"`
 	EnrolledAt      time.Time `json:"enrolledAt"`
@@ -115,14 +118,24 @@ type Site struct {
 	ReenrollAllowed bool      `json:"reenrollAllowed,omitempty"`
 }
 
+// NextCert is a renewed certificate not yet used: the site's current
+// certificate stays valid until the site first uses this one.
+type NextCert struct {
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"notAfter"`
+}
+
 // Challenge is an issued credential-activation challenge, kept until it
 // expires so that a replay is told apart from an unknown ID.
 type Challenge struct {
-	ID        string    `json:"id"`
-	Secret    []byte    `json:"secret,omitempty"` // expected activated secret
-	EKHash    string    `json:"ekHash,omitempty"`
-	AKPublic  []byte    `json:"akPublic,omitempty"` // TPMT_PUBLIC
-	HasEKCert bool      `json:"hasEKCertificate,omitempty"`
+	ID        string `json:"id"`
+	Secret    []byte `json:"secret,omitempty"` // expected activated secret
+	EKHash    string `json:"ekHash,omitempty"`
+	AKPublic  []byte `json:"akPublic,omitempty"` // TPMT_PUBLIC
+	HasEKCert bool   `json:"hasEKCertificate,omitempty"`
+	// EKTrusted: the EK certificate chains to a TPM maker the tower
+	// trusts. A TPM without it is a software identity.
+	EKTrusted bool      `json:"ekTrusted,omitempty"`
 	Software  bool      `json:"software,omitempty"`
 	Serial    string    `json:"serial,omitempty"`
 	Hostname  string    `json:"hostname,omitempty"`

@@ -39,9 +39,13 @@ type Tx interface {
 	PutEnrollToken(EnrollToken) error
 	EnrollTokens(f Filter, p Page) ([]EnrollToken, string, error)
 
-	Claim(id string) (Claim, error)
+	// Claims are per tenant: tenants may claim the same EK hash or serial
+	// without learning of each other; the enrollment policy decides
+	// between them (ClaimsOn returns every tenant's claim on one ID).
+	Claim(tenant, id string) (Claim, error)
 	PutClaim(Claim) error
-	DeleteClaim(id string) error
+	DeleteClaim(tenant, id string) error
+	ClaimsOn(id string) ([]Claim, error)
 	Claims(f Filter, p Page) ([]Claim, string, error)
 
 	Pending(ekHash string) (Pending, error)
