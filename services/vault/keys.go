@@ -98,7 +98,7 @@ func (s *Store) addVersion(tx *bbolt.Tx, tenant, name string, nb *bbolt.Bucket) 
 		return err
 	}
 	m.Latest++
-	sealed, err := seal(dk, material, recordAAD(string(bKeys), tenant, name, m.Latest))
+	sealed, err := sealGCM(dk, material, recordAAD(string(bKeys), tenant, name, m.Latest))
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (s *Store) material(tenant, name string, v int, types ...string) (any, int,
 		if err != nil {
 			return err
 		}
-		plain, err := open(dk, r.Sealed, recordAAD(string(bKeys), tenant, name, v))
+		plain, err := openGCM(dk, r.Sealed, recordAAD(string(bKeys), tenant, name, v))
 		if err != nil {
 			return err
 		}

@@ -36,7 +36,7 @@ func (s *Store) PutSecret(tenant, name string, value []byte) (vaultapi.Secret, e
 			return err
 		}
 		v := latest(nb) + 1
-		sealed, err := seal(dk, value, recordAAD(string(bSecrets), tenant, name, v))
+		sealed, err := sealGCM(dk, value, recordAAD(string(bSecrets), tenant, name, v))
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func (s *Store) Secret(tenant, name string, v int) (vaultapi.Secret, error) {
 		if err != nil {
 			return err
 		}
-		plain, err := open(dk, r.Sealed, recordAAD(string(bSecrets), tenant, name, v))
+		plain, err := openGCM(dk, r.Sealed, recordAAD(string(bSecrets), tenant, name, v))
 		if err != nil {
 			return err
 		}

@@ -121,7 +121,7 @@ func (s *Store) Unlock(master []byte, gen int) error {
 		if check == nil {
 			return putMaster(meta, aead, gen)
 		}
-		if _, err := open(aead, check, checkAAD); err != nil {
+		if _, err := openGCM(aead, check, checkAAD); err != nil {
 			return ErrWrongMaster
 		}
 		if v := meta.Get(kGen); len(v) != 8 || int(binary.BigEndian.Uint64(v)) != gen {
@@ -139,7 +139,7 @@ func (s *Store) Unlock(master []byte, gen int) error {
 }
 
 func putMaster(meta *bbolt.Bucket, aead cipher.AEAD, gen int) error {
-	check, err := seal(aead, nil, checkAAD)
+	check, err := sealGCM(aead, nil, checkAAD)
 	if err != nil {
 		return err
 	}
@@ -170,11 +170,11 @@ func (s *Store) RotateMaster(master []byte, gen int) error {
 				return fmt.Errorf("tenant %s: data key: %w", name, err)
 			}
 			aad := dkAAD(string(name), dk.Version)
-			plain, err := open(s.master, dk.Wrapped, aad)
+			plain, err := openGCM(s.master, dk.Wrapped, aad)
 			if err != nil {
 				return fmt.Errorf("tenant %s: unwrap data key: %w", name, err)
 			}
-			if dk.Wrapped, err = seal(aead, plain, aad); err != nil {
+			if dk.Wrapped, err = sealGCM(aead, plain, aad); err != nil {
 				return err
 			}
 			return putJSON(tb, kDK, dk)
@@ -221,7 +221,7 @@ func (s *Store) tenantDK(tx *bbolt.Tx, tenant string, create bool) (cipher.AEAD,
 		}
 		key := make([]byte, 32)
 		rand.Read(key)
-		wrapped, err := seal(s.master, key, dkAAD(tenant, 1))
+		wrapped, err := sealGCM(s.master, key, dkAAD(tenant, 1))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -236,7 +236,7 @@ func (s *Store) tenantDK(tx *bbolt.Tx, tenant string, create bool) (cipher.AEAD,
 	if a, ok := s.cached(ck); ok {
 		return a.(cipher.AEAD), dk.Version, nil
 	}
-	key, err := open(s.master, dk.Wrapped, dkAAD(tenant, dk.Version))
+	key, err := openGCM(s.master, dk.Wrapped, dkAAD(tenant, dk.Version))
 	if err != nil {
 		return nil, 0, fmt.Errorf("tenant %s: unwrap data key: %w", tenant, err)
 	}
@@ -278,7 +278,7 @@ func (s *Store) RotateDataKey(tenant string) (int, error) {
 		key := make([]byte, 32)
 		rand.Read(key)
 		nv = ov + 1
-		wrapped, err := seal(s.master, key, dkAAD(tenant, nv))
+		wrapped, err := sealGCM(s.master, key, dkAAD(tenant, nv))
 		if err != nil {
 			return err
 		}
@@ -300,11 +300,11 @@ func (s *Store) RotateDataKey(tenant string) (int, error) {
 						return err
 					}
 					aad := recordAAD(string(kind), tenant, string(name), int(binary.BigEndian.Uint64(k)))
-					plain, err := open(old, r.Sealed, aad)
+					plain, err := openGCM(old, r.Sealed, aad)
 					if err != nil {
 						return fmt.Errorf("%s %s: %w", kind, name, err)
 					}
-					if r.Sealed, err = seal(fresh, plain, aad); err != nil {
+					if r.Sealed, err = sealGCM(fresh, plain, aad); err != nil {
 						return err
 					}
 					r.DK = nv
@@ -355,8 +355,8 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// seal encrypts with a random nonce, which it puts first.
-func seal(a cipher.AEAD, plain []byte, aad string) ([]byte, error) {
+// sealGCM encrypts with a random nonce, which it puts first.
+func sealGCM(a cipher.AEAD, plain []byte, aad string) ([]byte, error) {
 	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(plain)+a.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func seal(a cipher.AEAD, plain []byte, aad string) ([]byte, error) {
 	return a.Seal(nonce, nonce, plain, []byte(aad)), nil
 }
 
-func open(a cipher.AEAD, sealed []byte, aad string) ([]byte, error) {
+func openGCM(a cipher.AEAD, sealed []byte, aad string) ([]byte, error) {
 	if len(sealed) < a.NonceSize() {
 		return nil, ErrDecrypt
 	}
