@@ -85,7 +85,10 @@ func start(t testing.TB, dir string, p *swtpm.Process, sl *slclient.Client) *ben
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served, audited := make(chan struct{}), make(chan struct{})
-	go func() { serve.HTTP(ctx, v.Handler(), serve.SiteLimits, slog.New(slog.DiscardHandler), l); close(served) }()
+	go func() {
+		serve.HTTP(ctx, v.Handler(), serve.SiteLimits, slog.New(slog.DiscardHandler), l)
+		close(served)
+	}()
 	go func() {
 		if sl != nil {
 			audit.Run(ctx, sl)
