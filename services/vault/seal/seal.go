@@ -37,17 +37,21 @@ var (
 	ErrBadBlob = errors.New("malformed sealed blob")
 )
 
-// DefaultPCRs is the SHA-256 PCR selection a key is sealed to when the
-// board names none: the UEFI boot path as systemd-boot measures it.
+// DefaultPCRs is the SHA-256 PCR selection a key is sealed to when none
+// is given: the UEFI boot path of firmware, systemd-boot and the kernel.
 //
 //	0  firmware code          4  boot loader and kernel images (EFI apps)
 //	2  option ROMs, drivers   7  Secure Boot state and keys
-//	9  kernel EFI stub: initrd (and, on recent kernels, the command line)
-//	12 systemd-boot: the kernel command line of the boot entry
+//	8  kernel command line (systemd-boot before v254-ish, GRUB)
+//	9  kernel EFI stub: initrd (and the command line on recent kernels)
+//	12 kernel command line of a type #1 entry (recent systemd-boot)
 //
-// PCR 1 (firmware settings, boot order) is left out: it changes when a
-// person reorders boot entries, which is no reason to refuse a boot.
-var DefaultPCRs = []int{0, 2, 4, 7, 9, 12}
+// Both 8 and 12 are in because which of them carries the command line
+// depends on the systemd-boot version; the one not used stays constant
+// and costs nothing. PCR 1 (firmware settings, boot order) is left out:
+// it changes when a person reorders boot entries, which is no reason to
+// refuse a boot.
+var DefaultPCRs = []int{0, 2, 4, 7, 8, 9, 12}
 
 // Blob is a sealed key and what it was sealed to.
 type Blob struct {
