@@ -333,3 +333,42 @@ func TestCopiedToAnotherTPM(t *testing.T) {
 		t.Errorf("on another TPM: status %+v, want sealed and refused", st)
 	}
 }
+
+// TestRotationCutShort: a master rotation that stopped after sealing the
+// new key but before the store switched leaves the store on the old key;
+// the next start unseals the old one, removes the stray file, and loses
+// nothing.
+func TestRotationCutShort(t *testing.T) {
+	p := swtpm.New(t, swtpm.Options{})
+	dir := t.TempDir()
+	v, err := Open(Options{Dir: dir, TPM: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Store.PutSecret("acme", "db", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.m.seal(newMasterKey(), 2); err != nil { // the crash comes here
+		t.Fatal(err)
+	}
+	v.Close()
+
+	v, err = Open(Options{Dir: dir, TPM: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if st := v.Status(); st.State != vaultapi.StateUnsealed || st.MasterGeneration != 1 {
+		t.Fatalf("after the cut-short rotation: %+v", st)
+	}
+	if s, err := v.Store.Secret("acme", "db", 0); err != nil || string(s.Value) != "kept" {
+		t.Errorf("secret: %q, %v", s.Value, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master-2.json")); !os.IsNotExist(err) {
+		t.Errorf("the stray master-2.json is still there: %v", err)
+	}
+	// And a full rotation now works.
+	if st, err := v.RotateMaster(); err != nil || st.MasterGeneration != 2 {
+		t.Errorf("RotateMaster: %+v, %v", st, err)
+	}
+}
