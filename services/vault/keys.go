@@ -156,16 +156,11 @@ func (s *Store) Key(tenant, name string) (vaultapi.Key, error) {
 func (s *Store) Keys(tenant string) ([]vaultapi.Key, error) {
 	out := []vaultapi.Key{}
 	err := s.view(func(tx *bbolt.Tx) error {
-		tb := tx.Bucket(bTenants).Bucket([]byte(tenant))
-		if tb == nil || tb.Bucket(bKeys) == nil {
-			return nil
-		}
-		kb := tb.Bucket(bKeys)
-		return kb.ForEachBucket(func(k []byte) error {
-			if string(k) == maskKey {
+		return eachName(tx, tenant, bKeys, func(name string, b *bbolt.Bucket) error {
+			if name == maskKey {
 				return nil
 			}
-			d, err := describe(string(k), kb.Bucket(k))
+			d, err := describe(name, b)
 			out = append(out, d)
 			return err
 		})

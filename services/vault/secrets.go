@@ -84,17 +84,22 @@ func (s *Store) Secret(tenant, name string, v int) (vaultapi.Secret, error) {
 func (s *Store) Secrets(tenant string) ([]vaultapi.SecretInfo, error) {
 	out := []vaultapi.SecretInfo{}
 	err := s.view(func(tx *bbolt.Tx) error {
-		tb := tx.Bucket(bTenants).Bucket([]byte(tenant))
-		if tb == nil || tb.Bucket(bSecrets) == nil {
-			return nil
-		}
-		sb := tb.Bucket(bSecrets)
-		return sb.ForEachBucket(func(k []byte) error {
-			out = append(out, vaultapi.SecretInfo{Name: string(k), Latest: latest(sb.Bucket(k))})
+		return eachName(tx, tenant, bSecrets, func(name string, b *bbolt.Bucket) error {
+			out = append(out, vaultapi.SecretInfo{Name: name, Latest: latest(b)})
 			return nil
 		})
 	})
 	return out, err
+}
+
+// eachName calls fn with each name in TENANTS/tenant/kind and its bucket.
+func eachName(tx *bbolt.Tx, tenant string, kind []byte, fn func(string, *bbolt.Bucket) error) error {
+	b := tx.Bucket(bTenants).Bucket([]byte(tenant))
+	if b == nil || b.Bucket(kind) == nil {
+		return nil
+	}
+	b = b.Bucket(kind)
+	return b.ForEachBucket(func(k []byte) error { return fn(string(k), b.Bucket(k)) })
 }
 
 // bucketPath is TENANTS/tenant/kind/name, or nil.

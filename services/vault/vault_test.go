@@ -25,6 +25,7 @@ import (
 	slapi "github.com/skerry/skerry/services/streamlog/api"
 	slclient "github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/vault/client"
+	"github.com/skerry/skerry/services/vault/seal"
 )
 
 // bench is a vault on a swtpm, serving on a socket, auditing into a real
@@ -131,17 +132,12 @@ func noLeftovers(t *testing.T, p *swtpm.Process) {
 		t.Fatal(err)
 	}
 	defer tp.Close()
-	for _, ht := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
-		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(ht) << 24, PropertyCount: 64}.Execute(tp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs, _ := rsp.CapabilityData.Data.Handles()
-		for _, h := range hs.Handle {
-			if uint32(h)>>24 == uint32(ht) {
-				t.Errorf("handle %#x left in the TPM", uint32(h))
-			}
-		}
+	hs, err := seal.Loaded(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hs {
+		t.Errorf("handle %#x left in the TPM", uint32(h))
 	}
 }
 

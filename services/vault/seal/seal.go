@@ -235,6 +235,28 @@ func (c *TPM) Read(pcrs []int) ([]PCR, error) {
 	return out, nil
 }
 
+// Loaded lists the transient objects and sessions loaded in the TPM: after
+// the vault's work there must be none of its own.
+func Loaded(t transport.TPM) ([]tpm2.TPMHandle, error) {
+	var out []tpm2.TPMHandle
+	for _, ht := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
+		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(ht) << 24, PropertyCount: 64}.Execute(t)
+		if err != nil {
+			return nil, fmt.Errorf("list loaded handles: %w", err)
+		}
+		hs, err := rsp.CapabilityData.Data.Handles()
+		if err != nil {
+			return nil, fmt.Errorf("list loaded handles: %w", err)
+		}
+		for _, h := range hs.Handle {
+			if uint32(h)>>24 == uint32(ht) {
+				out = append(out, h)
+			}
+		}
+	}
+	return out, nil
+}
+
 // srk creates the SRK from the standard ECC template and returns it, its
 // public area and the function that flushes it.
 func (c *TPM) srk() (*tpm2.CreatePrimaryResponse, *tpm2.TPMTPublic, func() error, error) {

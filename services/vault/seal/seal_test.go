@@ -27,25 +27,13 @@ func open(t *testing.T, p *swtpm.Process) transport.TPMCloser {
 }
 
 // leftovers lists the objects and sessions left loaded in the TPM.
-func leftovers(t *testing.T, tp transport.TPM) []uint32 {
+func leftovers(t *testing.T, tp transport.TPM) []tpm2.TPMHandle {
 	t.Helper()
-	var out []uint32
-	for _, ht := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
-		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(ht) << 24, PropertyCount: 64}.Execute(tp)
-		if err != nil {
-			t.Fatalf("get handles %#x: %v", ht, err)
-		}
-		hs, err := rsp.CapabilityData.Data.Handles()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, h := range hs.Handle {
-			if uint32(h)>>24 == uint32(ht) {
-				out = append(out, uint32(h))
-			}
-		}
+	hs, err := Loaded(tp)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return hs
 }
 
 func extend(t *testing.T, tp transport.TPM, pcr int) {
