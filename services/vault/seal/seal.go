@@ -235,10 +235,13 @@ func (c *TPM) Read(pcrs []int) ([]PCR, error) {
 	return out, nil
 }
 
-// Loaded lists the transient objects and sessions loaded in the TPM: after
-// the vault's work there must be none of its own.
+// Loaded lists the transient objects and the sessions (loaded or saved)
+// in the TPM: after the vault's work there must be none of its own.
+// Sessions are asked for by range 0x02 (loaded) and 0x03 (saved); a
+// loaded policy session answers in the first with a 0x03 handle.
 func Loaded(t transport.TPM) ([]tpm2.TPMHandle, error) {
 	var out []tpm2.TPMHandle
+	seen := map[tpm2.TPMHandle]bool{}
 	for _, ht := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
 		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(ht) << 24, PropertyCount: 64}.Execute(t)
 		if err != nil {
@@ -249,8 +252,12 @@ func Loaded(t transport.TPM) ([]tpm2.TPMHandle, error) {
 			return nil, fmt.Errorf("list loaded handles: %w", err)
 		}
 		for _, h := range hs.Handle {
-			if uint32(h)>>24 == uint32(ht) {
-				out = append(out, h)
+			switch tpm2.TPMHT(uint32(h) >> 24) {
+			case tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession:
+				if !seen[h] {
+					seen[h] = true
+					out = append(out, h)
+				}
 			}
 		}
 	}
