@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -67,6 +68,7 @@ var routes = []route{
 	{"POST /v1/keys/{name}/sign", "key.sign", tenantOf, sign},
 	{"POST /v1/keys/{name}/verify", "key.verify", tenantOf, verify},
 	{"POST /v1/mask", "mask", tenantOf, mask},
+	{"PUT /v1/apps/{app}/files", "files.set", systemOnly, setAppFiles},
 }
 
 // Handler is the vault's HTTP API.
@@ -91,7 +93,7 @@ func (v *Vault) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	status, code, msg := errorStatus(err)
 	if rt.access != anyone {
 		object := ""
-		if n := r.PathValue("name"); n != "" {
+		if n := cmp.Or(r.PathValue("name"), r.PathValue("app")); n != "" {
 			kind, _, _ := strings.Cut(rt.action, ".")
 			object = kind + "/" + n
 		}
@@ -131,7 +133,7 @@ func (v *Vault) authorize(r *http.Request, rt route, c *call) (any, error) {
 	case rt.access == systemOnly && !p.System:
 		return nil, errSystemOnly
 	case rt.access == systemOnly:
-		c.tenant = r.PathValue("tenant")
+		c.tenant = cmp.Or(r.PathValue("tenant"), q)
 	case p.System && q == "":
 		return nil, errNeedTenant
 	case p.System:
@@ -178,7 +180,7 @@ func errorStatus(err error) (int, string, string) {
 		return http.StatusOK, "", ""
 	}
 	if he, ok := errors.AsType[*httpjson.Error](err); ok {
-		return cmpOr(he.Status, http.StatusBadRequest), he.Code, he.Message
+		return cmp.Or(he.Status, http.StatusBadRequest), he.Code, he.Message
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
@@ -190,13 +192,6 @@ func errorStatus(err error) (int, string, string) {
 		}
 	}
 	return http.StatusInternalServerError, httpjson.CodeInternal, "internal error: the vault's log has the cause"
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 func decode[T any](r *http.Request) (T, error) {
@@ -225,7 +220,30 @@ func putSecret(v *Vault, r *http.Request, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.Store.PutSecret(c.tenant, r.PathValue("name"), req.Value)
+	s, err := v.Store.PutSecret(c.tenant, r.PathValue("name"), req.Value)
+	if err == nil {
+		// The secret is stored; a file that could not be rewritten is
+		// the runner's problem to see, not a failed write.
+		if ferr := v.refreshFiles(c.tenant, s.Name); ferr != nil {
+			v.log.Error("rewrite secret files", "tenant", c.tenant, "secret", s.Name, "err", ferr)
+		}
+	}
+	return s, err
+}
+
+func setAppFiles(v *Vault, r *http.Request, c *call) (any, error) {
+	if c.tenant == "" {
+		return nil, errNeedTenant
+	}
+	if err := ValidTenant(c.tenant); err != nil {
+		return nil, err
+	}
+	req, err := decode[vaultapi.AppFiles](r)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := v.SetAppFiles(c.tenant, r.PathValue("app"), req)
+	return vaultapi.AppFilesDir{Dir: dir}, err
 }
 
 func getSecret(v *Vault, r *http.Request, c *call) (any, error) {

@@ -15,7 +15,7 @@ import (
 
 // memVault is a vault whose master key is given, not sealed: for
 // benchmarks of the API, which do not touch the TPM.
-func memVault(tb testing.TB) (*Vault, *client.Client) {
+func memVault(tb testing.TB) (*Vault, *client.Client, string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	store, err := OpenStore(filepath.Join(dir, "vault.db"))
@@ -29,7 +29,8 @@ func memVault(tb testing.TB) (*Vault, *client.Client) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v := &Vault{Store: store, Auth: auth, log: slog.New(slog.DiscardHandler), status: vaultapi.Status{State: vaultapi.StateUnsealed}}
+	v := &Vault{Store: store, Auth: auth, log: slog.New(slog.DiscardHandler), status: vaultapi.Status{State: vaultapi.StateUnsealed},
+		filesRoot: filepath.Join(dir, "files")}
 	sock := filepath.Join(tb.TempDir(), "vault.sock")
 	l, err := serve.Unix(sock, 0o600)
 	if err != nil {
@@ -41,11 +42,11 @@ func memVault(tb testing.TB) (*Vault, *client.Client) {
 	tok, _ := os.ReadFile(auth.SystemTokenPath())
 	c := client.New(sock, string(tok)).ForTenant("acme")
 	tb.Cleanup(func() { c.Close(); cancel(); <-done; store.Close() })
-	return v, c
+	return v, c, sock
 }
 
 func BenchmarkEncrypt1KiB(b *testing.B) {
-	v, c := memVault(b)
+	v, c, _ := memVault(b)
 	ctx := context.Background()
 	if _, err := c.CreateKey(ctx, "k", vaultapi.KeyAES256GCM); err != nil {
 		b.Fatal(err)
@@ -83,7 +84,7 @@ func BenchmarkEncrypt1KiB(b *testing.B) {
 }
 
 func BenchmarkFF1Digits16(b *testing.B) {
-	v, c := memVault(b)
+	v, c, _ := memVault(b)
 	ctx := context.Background()
 	if _, err := c.CreateKey(ctx, "cards", vaultapi.KeyFF1); err != nil {
 		b.Fatal(err)

@@ -20,7 +20,7 @@ func FuzzAPI(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	v, _ := memVault(f)
+	v, _, _ := memVault(f)
 	tok, err := v.Auth.NewTenantToken("acme")
 	if err != nil {
 		f.Fatal(err)

@@ -27,6 +27,9 @@ type Options struct {
 	Log  *slog.Logger
 	// Audit receives every access; nil records nothing.
 	Audit *Auditor
+	// FilesRoot is where apps' secrets are written as files (default
+	// DefaultFilesRoot).
+	FilesRoot string
 }
 
 // Vault is the service's state: the store, the master key's sealed files,
@@ -37,6 +40,8 @@ type Vault struct {
 	audit *Auditor
 	log   *slog.Logger
 	m     master
+
+	filesRoot string
 
 	mu     sync.Mutex // serialises master key changes; guards status
 	status vaultapi.Status
@@ -53,6 +58,9 @@ func Open(o Options) (*Vault, error) {
 	if len(o.PCRs) == 0 {
 		o.PCRs = seal.DefaultPCRs
 	}
+	if o.FilesRoot == "" {
+		o.FilesRoot = DefaultFilesRoot
+	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
@@ -65,8 +73,14 @@ func Open(o Options) (*Vault, error) {
 		store.Close()
 		return nil, err
 	}
-	v := &Vault{Store: store, Auth: auth, audit: o.Audit, log: o.Log, m: master{dir: o.Dir, tpm: o.TPM, pcrs: o.PCRs}}
+	v := &Vault{Store: store, Auth: auth, audit: o.Audit, log: o.Log, m: master{dir: o.Dir, tpm: o.TPM, pcrs: o.PCRs}, filesRoot: o.FilesRoot}
 	v.unseal()
+	if v.Store.Unlocked() {
+		// The tmpfs is empty after a reboot: write the apps' files again.
+		if err := v.refreshFiles("", ""); err != nil {
+			v.log.Error("write apps' secret files", "err", err)
+		}
+	}
 	return v, nil
 }
 

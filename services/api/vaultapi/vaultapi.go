@@ -213,3 +213,18 @@ var (
 	ErrWrongKeyType = &httpjson.Error{Code: CodeWrongKeyType}
 	ErrDecrypt      = &httpjson.Error{Code: CodeDecrypt}
 )
+
+// AppFiles is the body of PUT /v1/apps/{app}/files (system token, with
+// ?tenant=): the workload runner asks for an app's secrets as files,
+// owned by the app's user. The answer is AppFilesDir.
+type AppFiles struct {
+	UID     int      `json:"uid"`
+	GID     int      `json:"gid"`
+	Secrets []string `json:"secrets"`
+}
+
+// AppFilesDir is the answer of PUT /v1/apps/{app}/files: the directory to
+// mount read-only into the app's containers.
+type AppFilesDir struct {
+	Dir string `json:"dir"`
+}

@@ -210,3 +210,11 @@ func (c *Client) Mask(ctx context.Context, req vaultapi.Mask) (string, error) {
 	m, err := call[vaultapi.Masked](c, ctx, "POST", "/v1/mask", req)
 	return m.Value, err
 }
+
+// SetAppFiles has the vault write the tenant's secrets for app as files
+// owned by f.UID:f.GID (system token, with ForTenant); it returns the
+// directory to mount read-only into the app's containers.
+func (c *Client) SetAppFiles(ctx context.Context, app string, f vaultapi.AppFiles) (string, error) {
+	d, err := call[vaultapi.AppFilesDir](c, ctx, "PUT", "/v1/apps/"+esc(app)+"/files", f)
+	return d.Dir, err
+}
