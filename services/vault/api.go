@@ -41,6 +41,10 @@ type call struct {
 var routes = []route{
 	{"GET /v1/status", "status", anyone, func(v *Vault, r *http.Request, c *call) (any, error) { return v.Status(), nil }},
 	{"POST /v1/tokens", "token.create", systemOnly, createToken},
+	{"DELETE /v1/tenants/{tenant}/tokens", "token.revoke", systemOnly, func(v *Vault, r *http.Request, c *call) (any, error) {
+		n, err := v.Auth.RevokeTenant(c.tenant)
+		return vaultapi.Revoked{Tokens: n}, err
+	}},
 	{"POST /v1/rotate", "master.rotate", systemOnly, func(v *Vault, r *http.Request, c *call) (any, error) { return v.RotateMaster() }},
 	{"POST /v1/tenants/{tenant}/rotate", "datakey.rotate", systemOnly, rotateDataKey},
 	{"GET /v1/secrets", "secret.list", tenantOf, func(v *Vault, r *http.Request, c *call) (any, error) {

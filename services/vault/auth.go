@@ -101,3 +101,28 @@ func newToken(prefix string) string {
 	rand.Read(b)
 	return "skv_" + prefix + "_" + hex.EncodeToString(b)
 }
+
+// RevokeTenant removes every token of tenant and returns how many there
+// were; the tenant's secrets and keys stay.
+func (a *Auth) RevokeTenant(tenant string) (int, error) {
+	if err := ValidTenant(tenant); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := a.store.db.Update(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bTokens).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if string(v) == tenant {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of %s: %w", tenant, err)
+	}
+	return n, nil
+}

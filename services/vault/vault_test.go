@@ -219,6 +219,14 @@ func TestVaultOnTPM(t *testing.T) {
 	wantCode(t, "beta makes a token", err, httpjson.ErrForbidden)
 	_, err = client.New(b.sock, "skv_guess").Secrets(ctx)
 	wantCode(t, "a made-up token", err, httpjson.ErrUnauthenticated)
+	if n, err := b.sys.RevokeTokens(ctx, "beta"); err != nil || n != 1 {
+		t.Errorf("RevokeTokens(beta): %d, %v; want 1", n, err)
+	}
+	_, err = beta.Secrets(ctx)
+	wantCode(t, "beta's revoked token", err, httpjson.ErrUnauthenticated)
+	if _, err := acme.Secrets(ctx); err != nil {
+		t.Errorf("acme's token after beta's were revoked: %v", err)
+	}
 
 	// Rotate the master key through the API; restart: the box unseals by
 	// itself, with generation 2, and everything reads.
@@ -273,6 +281,7 @@ func TestVaultOnTPM(t *testing.T) {
 		"tenant:beta secret.get acme secret/db",
 		"tenant:beta secret.list acme ",
 		"tenant:beta token.create  ",
+		"anonymous secret.list  ",
 		"anonymous secret.list  ",
 	}
 	if diff := cmp.Diff(want, refused); diff != "" {

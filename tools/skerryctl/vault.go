@@ -23,6 +23,7 @@ var vaultCommands = []struct {
 }{
 	{"status", "print the vault's state (sealed or not, why, which PCRs changed)", vaultStatus},
 	{"token", "create a tenant token (system token only): token tenant", vaultToken},
+	{"revoke", "remove every token of a tenant (system token only): revoke tenant", vaultRevoke},
 	{"rotate", "rotate the master key and reseal it to the current PCRs (system token only)", vaultRotate},
 	{"rotate-datakey", "rotate a tenant's data key (system token only): rotate-datakey tenant", vaultRotateDK},
 	{"put", "store stdin as the next version of a secret: put name", vaultPut},
@@ -185,4 +186,17 @@ func vaultKey(ctx context.Context, vc *vaultCtx, args []string) error {
 		return errors.New("want two arguments: the key's name and type")
 	}
 	return vc.print(vc.c.CreateKey(ctx, args[0], args[1]))
+}
+
+func vaultRevoke(ctx context.Context, vc *vaultCtx, args []string) error {
+	t, err := oneArg(args, "the tenant")
+	if err != nil {
+		return err
+	}
+	n, err := vc.c.RevokeTokens(ctx, t)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(vc.stdout, "revoked %d token(s) of %s\n", n, t)
+	return err
 }

@@ -228,3 +228,9 @@ type AppFiles struct {
 type AppFilesDir struct {
 	Dir string `json:"dir"`
 }
+
+// Revoked is the answer of DELETE /v1/tenants/{tenant}/tokens (system
+// token only): how many of the tenant's tokens were removed.
+type Revoked struct {
+	Tokens int `json:"tokens"`
+}

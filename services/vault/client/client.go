@@ -218,3 +218,9 @@ func (c *Client) SetAppFiles(ctx context.Context, app string, f vaultapi.AppFile
 	d, err := call[vaultapi.AppFilesDir](c, ctx, "PUT", "/v1/apps/"+esc(app)+"/files", f)
 	return d.Dir, err
 }
+
+// RevokeTokens removes every token of tenant (system token only).
+func (c *Client) RevokeTokens(ctx context.Context, tenant string) (int, error) {
+	r, err := call[vaultapi.Revoked](c, ctx, "DELETE", "/v1/tenants/"+esc(tenant)+"/tokens", nil)
+	return r.Tokens, err
+}
