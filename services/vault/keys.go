@@ -211,19 +211,7 @@ func (s *Store) material(tenant, name string, v int, types ...string) (any, int,
 			out = c
 			return nil
 		}
-		raw := nb.Get(verKey(v))
-		if raw == nil {
-			return fmt.Errorf("%w: key %s version %d", ErrNotFound, name, v)
-		}
-		var r record
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return err
-		}
-		dk, _, err := s.tenantDK(tx, tenant, false)
-		if err != nil {
-			return err
-		}
-		plain, err := openGCM(dk, r.Sealed, recordAAD(string(bKeys), tenant, name, v))
+		_, plain, err := s.openRecord(tx, tenant, bKeys, name, nb, v)
 		if err != nil {
 			return err
 		}

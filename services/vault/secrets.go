@@ -3,6 +3,7 @@ package vault
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -53,24 +54,12 @@ func (s *Store) Secret(tenant, name string, v int) (vaultapi.Secret, error) {
 	err := s.view(func(tx *bbolt.Tx) error {
 		nb := bucketPath(tx, tenant, bSecrets, name)
 		if nb == nil {
-			return ErrNotFound
+			return fmt.Errorf("%w: secret %s", ErrNotFound, name)
 		}
 		if v == 0 {
 			v = latest(nb)
 		}
-		raw := nb.Get(verKey(v))
-		if raw == nil {
-			return ErrNotFound
-		}
-		var r record
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return err
-		}
-		dk, _, err := s.tenantDK(tx, tenant, false)
-		if err != nil {
-			return err
-		}
-		plain, err := openGCM(dk, r.Sealed, recordAAD(string(bSecrets), tenant, name, v))
+		r, plain, err := s.openRecord(tx, tenant, bSecrets, name, nb, v)
 		if err != nil {
 			return err
 		}
@@ -78,6 +67,24 @@ func (s *Store) Secret(tenant, name string, v int) (vaultapi.Secret, error) {
 		return nil
 	})
 	return out, err
+}
+
+// openRecord reads and opens version v of a secret or key in nb.
+func (s *Store) openRecord(tx *bbolt.Tx, tenant string, kind []byte, name string, nb *bbolt.Bucket, v int) (record, []byte, error) {
+	var r record
+	raw := nb.Get(verKey(v))
+	if raw == nil {
+		return r, nil, fmt.Errorf("%w: %s %s version %d", ErrNotFound, kind, name, v)
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return r, nil, err
+	}
+	dk, _, err := s.tenantDK(tx, tenant, false)
+	if err != nil {
+		return r, nil, err
+	}
+	plain, err := openGCM(dk, r.Sealed, recordAAD(string(kind), tenant, name, v))
+	return r, plain, err
 }
 
 // Secrets lists tenant's secrets, without values.
