@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,8 +44,12 @@ type Vault struct {
 
 	filesRoot string
 
-	mu     sync.Mutex // serialises master key changes; guards status
+	mu     sync.Mutex // serialises master key changes; guards status, retry
 	status vaultapi.Status
+	// retry says the vault is sealed for a reason another try may cure:
+	// the TPM could not be reached (a driver still loading), not a
+	// changed PCR or a refused blob.
+	retry bool
 }
 
 // Open opens the vault in o.Dir and unseals its master key (making and
@@ -93,8 +98,11 @@ func (v *Vault) unseal() {
 	defer v.mu.Unlock()
 	start := time.Now()
 	st, err := v.unsealLocked()
+	v.retry = false
 	if err != nil {
 		st.State, st.Reason = vaultapi.StateSealed, err.Error()
+		v.retry = !errors.Is(err, seal.ErrPCRMismatch) && !errors.Is(err, seal.ErrRefused) &&
+			!errors.Is(err, seal.ErrBadBlob) && !errors.Is(err, ErrWrongMaster)
 		var me *seal.MismatchError
 		if errors.As(err, &me) {
 			st.ChangedPCRs = me.Changed
@@ -139,6 +147,32 @@ func (v *Vault) unsealLocked() (vaultapi.Status, error) {
 		v.log.Warn("remove stale sealed master keys", "err", err)
 	}
 	return st, nil
+}
+
+// KeepUnsealing tries the unseal again every interval while the vault is
+// sealed for a reason a retry may cure, until it unseals or ctx ends.
+func (v *Vault) KeepUnsealing(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		v.mu.Lock()
+		again := v.retry
+		v.mu.Unlock()
+		if !again {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v.unseal()
+		if v.Store.Unlocked() {
+			if err := v.refreshFiles("", ""); err != nil {
+				v.log.Error("write apps' secret files", "err", err)
+			}
+		}
+	}
 }
 
 // Status is the vault's state.

@@ -318,6 +318,12 @@ func TestSealedWhenPCRsChange(t *testing.T) {
 	_, err = acme.Secret(t.Context(), "db", 0)
 	wantCode(t, "secret while sealed", err, vaultapi.ErrSealed)
 	noLeftovers(t, p)
+	// A changed PCR is no reason to try again and again.
+	start := time.Now()
+	b.v.KeepUnsealing(t.Context(), time.Hour)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("KeepUnsealing with changed PCRs took %v, want an immediate return", d)
+	}
 }
 
 // TestCopiedToAnotherTPM: the vault's directory copied to a box with
@@ -375,5 +381,31 @@ func TestRotationCutShort(t *testing.T) {
 	// And a full rotation now works.
 	if st, err := v.RotateMaster(); err != nil || st.MasterGeneration != 2 {
 		t.Errorf("RotateMaster: %+v, %v", st, err)
+	}
+}
+
+// TestKeepUnsealing: a TPM that is not there yet at start (its driver
+// still loading) leaves the vault sealed; it unseals once the TPM comes.
+func TestKeepUnsealing(t *testing.T) {
+	swtpm.New(t, swtpm.Options{}) // gates the test; the TPM under test starts later
+	cfg := swtpm.Config{State: filepath.Join(t.TempDir(), "state"), Dir: t.TempDir()}
+	v, err := Open(Options{Dir: t.TempDir(), TPM: "unix:" + cfg.SocketPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if st := v.Status(); st.State != vaultapi.StateSealed {
+		t.Fatalf("with no TPM: %+v, want sealed", st)
+	}
+	p, err := swtpm.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	v.KeepUnsealing(ctx, 50*time.Millisecond)
+	if st := v.Status(); st.State != vaultapi.StateUnsealed {
+		t.Errorf("after the TPM came: %+v, want unsealed", st)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -65,6 +66,7 @@ func vaultMain(_ context.Context, _, stderr io.Writer, args []string) int {
 			return err
 		}
 		g.Go(func() error { audit.Run(ctx, sc); return nil })
+		g.Go(func() error { v.KeepUnsealing(ctx, 5*time.Second); return nil })
 		l, err := serve.Unix(*sock, 0o666) // tenants' apps connect; tokens authenticate
 		if err != nil {
 			v.Close()
