@@ -29,6 +29,7 @@ var commands = []command{
 	{"tokens", "tower enrollment tokens: create, list, revoke", runTokens},
 	{"claims", "tower claims of boxes by EK or serial: create, list, delete", runClaims},
 	{"sites", "tower sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
+	{"vault", "the site's vault: status, tokens, secrets, keys, rotation", runVault},
 }
 
 func main() {
