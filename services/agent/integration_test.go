@@ -204,7 +204,7 @@ func testLostIdentity(t *testing.T) {
 
 	b := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.Path()))
 	b.wait(t, "the agent reports the refusal", func() bool { return b.log.has("ek_registered") })
-	if !b.log.has("skerryctl sites reenroll " + first.ID) {
+	if !b.log.has("skerryctl tower sites reenroll " + first.ID) {
 		t.Errorf("the log does not carry the tower's advice:\n%s", b.log)
 	}
 	tw.do(t, "POST", "/v1/sites/"+first.ID+"/allow-reenroll", nil, nil)

@@ -41,7 +41,7 @@ func (s *Server) createClaim(w http.ResponseWriter, r *http.Request, p principal
 		id = claimEK + h
 	case in.Serial != "":
 		if !p.operator() {
-			return refuse(ErrForbidden, "only an operator may claim a serial: a serial is only what a box says about itself, and any box can say any serial; claim the box by its EK hash (skerryctl claims create -ek HASH)")
+			return refuse(ErrForbidden, "only an operator may claim a serial: a serial is only what a box says about itself, and any box can say any serial; claim the box by its EK hash (skerryctl tower claims create -ek HASH)")
 		}
 		if err := checkText("serial", in.Serial, 128); err != nil {
 			return err
@@ -117,7 +117,7 @@ func (s *Server) deleteClaim(w http.ResponseWriter, r *http.Request, p principal
 			case 1:
 				tenant = cs[0].Tenant
 			default:
-				return refuse(ErrBadRequest, "%d tenants claim %q; say which claim to delete: ?tenant=TENANT (skerryctl claims delete -tenant TENANT)", len(cs), id)
+				return refuse(ErrBadRequest, "%d tenants claim %q; say which claim to delete: ?tenant=TENANT (skerryctl tower claims delete -tenant TENANT)", len(cs), id)
 			}
 		}
 		c, err := tx.Claim(tenant, id)

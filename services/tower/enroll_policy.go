@@ -144,7 +144,7 @@ func (s *Server) siteForEK(tx store.Tx, ekHash string) (store.Site, error) {
 		return site, refuse(ErrSiteRevoked, "EK %s belongs to site %s (%s/%s), revoked at %s; it cannot enroll again", ekHash, site.ID, site.Tenant, site.Name, site.RevokedAt.Format("2006-01-02 15:04:05Z07:00"))
 	}
 	if !site.ReenrollAllowed {
-		return site, refuse(ErrEKRegistered, "EK %s is already registered as site %s (%s/%s); if that box lost its identity, allow it once: skerryctl sites reenroll %s", ekHash, site.ID, site.Tenant, site.Name, site.ID)
+		return site, refuse(ErrEKRegistered, "EK %s is already registered as site %s (%s/%s); if that box lost its identity, allow it once: skerryctl tower sites reenroll %s", ekHash, site.ID, site.Tenant, site.Name, site.ID)
 	}
 	return site, nil
 }
@@ -194,7 +194,7 @@ func (s *Server) knownToken(tx store.Tx, hash []byte) (store.EnrollToken, error)
 	id := hex.EncodeToString(hash[:8])
 	t, err := tx.EnrollToken(id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !sameHash(t.Hash, hash)) {
-		return t, refuse(ErrTokenUnknown, "the enrollment token in the site config is not known to this tower; create one with skerryctl tokens create and put it in the site config")
+		return t, refuse(ErrTokenUnknown, "the enrollment token in the site config is not known to this tower; create one with skerryctl tower tokens create and put it in the site config")
 	}
 	return t, err
 }
@@ -204,9 +204,9 @@ func (s *Server) knownToken(tx store.Tx, hash []byte) (store.EnrollToken, error)
 func (s *Server) tokenUsable(t store.EnrollToken) error {
 	switch tokenState(t, s.now()) {
 	case "revoked":
-		return refuse(ErrTokenRevoked, "enrollment token %s (tenant %s) was revoked; create a new one with skerryctl tokens create", t.ID, t.Tenant)
+		return refuse(ErrTokenRevoked, "enrollment token %s (tenant %s) was revoked; create a new one with skerryctl tower tokens create", t.ID, t.Tenant)
 	case "expired":
-		return refuse(ErrTokenExpired, "enrollment token %s (tenant %s) expired at %s; create a new one with skerryctl tokens create", t.ID, t.Tenant, t.ExpiresAt.Format("2006-01-02 15:04:05Z07:00"))
+		return refuse(ErrTokenExpired, "enrollment token %s (tenant %s) expired at %s; create a new one with skerryctl tower tokens create", t.ID, t.Tenant, t.ExpiresAt.Format("2006-01-02 15:04:05Z07:00"))
 	case "used-up":
 		return refuse(ErrTokenUsedUp, "enrollment token %s (tenant %s) was used %d of %d times; create a new one or claim the box", t.ID, t.Tenant, t.Uses, t.MaxUses)
 	}
@@ -228,7 +228,7 @@ func allowSoftware(tx store.Tx, ch store.Challenge, tenant string) error {
 		if ch.EKHash != "" {
 			what = "TPMs whose EK certificate no trusted TPM maker signed (software identities)"
 		}
-		return refuse(ErrSoftwareNotAllowed, "tenant %s takes hardware identities only, not %s; an operator can allow them: skerryctl tenants update %s --allow-software-identity, or trust the TPM's maker: tower -ek-roots", tenant, what, tenant)
+		return refuse(ErrSoftwareNotAllowed, "tenant %s takes hardware identities only, not %s; an operator can allow them: skerryctl tower tenants update %s --allow-software-identity, or trust the TPM's maker: tower -ek-roots", tenant, what, tenant)
 	}
 	return nil
 }
@@ -317,7 +317,7 @@ func (s *Server) queue(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (e
 			Message: fmt.Sprintf("an operator rejected EK %s; only a claim or an enrollment token can register this box now", ch.EKHash)}, nil
 	}
 	return enrollapi.EnrollResult{Status: enrollapi.StatusPending, RetryAfterSeconds: retry,
-		Message: fmt.Sprintf("EK %s waits for an operator: skerryctl sites approve %s --tenant TENANT --name NAME; enroll again in %ds", ch.EKHash, ch.EKHash, retry)}, nil
+		Message: fmt.Sprintf("EK %s waits for an operator: skerryctl tower sites approve %s --tenant TENANT --name NAME; enroll again in %ds", ch.EKHash, ch.EKHash, retry)}, nil
 }
 
 // seconds rounds d down to whole seconds for the wire, at least one, so a

@@ -8,7 +8,7 @@ import (
 	"github.com/skerry/skerry/services/tower/store"
 )
 
-// whoami tells a client which token it holds; skerryctl login uses it to
+// whoami tells a client which token it holds; skerryctl tower login uses it to
 // check a token before saving it.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request, p principal) error {
 	writeJSON(w, http.StatusOK, towerapi.WhoAmI{TokenID: p.token.ID, Role: p.token.Role, Tenant: p.token.Tenant})
@@ -133,5 +133,5 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, p principa
 // tenantExists refuses when tenant is not there.
 func tenantExists(tx store.Tx, tenant string) (store.Tenant, error) {
 	t, err := tx.Tenant(tenant)
-	return t, notFound(err, "tenant %q not found; create it with skerryctl tenants create", tenant)
+	return t, notFound(err, "tenant %q not found; create it with skerryctl tower tenants create", tenant)
 }

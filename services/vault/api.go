@@ -156,7 +156,7 @@ func (v *Vault) authorize(r *http.Request, rt route, c *call) (any, error) {
 
 var (
 	errUnauthenticated = &httpjson.Error{Status: http.StatusUnauthorized, Code: httpjson.CodeUnauthenticated,
-		Message: "missing or unknown token: send Authorization: Bearer <token> (skerryctl vault token <tenant> makes one)"}
+		Message: "missing or unknown token: send Authorization: Bearer <token> (skerryctl site vault token <tenant> makes one)"}
 	errSystemOnly = &httpjson.Error{Status: http.StatusForbidden, Code: httpjson.CodeForbidden,
 		Message: "only the system token may do this"}
 	errNeedTenant = &httpjson.Error{Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest,

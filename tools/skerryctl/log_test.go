@@ -16,7 +16,7 @@ import (
 )
 
 // startLog serves a fresh stream log on a socket and returns the flags
-// that point skerryctl log at it.
+// that point skerryctl site log at it.
 func startLog(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()

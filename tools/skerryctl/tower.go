@@ -17,7 +17,7 @@ import (
 // towerConfigVersion is the newest tower config format this build reads.
 const towerConfigVersion = 1
 
-// towerConfig is what "skerryctl login" saves: where the tower is, how to
+// towerConfig is what "skerryctl tower login" saves: where the tower is, how to
 // trust it, and the operator token.
 type towerConfig struct {
 	Version int    `json:"version"`
@@ -50,7 +50,7 @@ func loadTowerConfig() (*towerConfig, error) {
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("not logged in to a tower: run skerryctl login --tower URL --token T first")
+		return nil, fmt.Errorf("not logged in to a tower: run skerryctl tower login --tower URL --token T first")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read tower config: %w", err)

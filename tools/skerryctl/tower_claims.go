@@ -9,7 +9,7 @@ import (
 	"github.com/skerry/skerry/services/api/towerapi"
 )
 
-// claimCommands are the "skerryctl claims" subcommands. A claim names the
+// claimCommands are the "skerryctl tower claims" subcommands. A claim names the
 // box by EK hash (proved by its TPM) or serial (only said by the box).
 var claimCommands = []towerCmd{
 	{"create", "create -tenant T -name SITE (-ek HASH | -serial S) [-label k=v]...   claim a box", claimsCreate},

@@ -16,7 +16,7 @@ import (
 	"github.com/skerry/skerry/services/vault/client"
 )
 
-// vaultCommands are the "skerryctl vault" subcommands.
+// vaultCommands are the "skerryctl site vault" subcommands.
 var vaultCommands = []struct {
 	name, summary string
 	run           func(ctx context.Context, vc *vaultCtx, args []string) error
@@ -50,7 +50,7 @@ func runVaultIO(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 	tokenFile := fs.String("token-file", filepath.Join(contract.Home("vault"), vault.SystemTokenFile), "file holding the API token ($SKERRY_VAULT_TOKEN overrides it)")
 	tenant := fs.String("tenant", "", "the tenant the system token acts for (secrets and keys)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: skerryctl vault [-socket S] [-token-file F] [-tenant T] <command> [args]\n\ncommands:")
+		fmt.Fprintln(stderr, "usage: skerryctl site vault [-socket S] [-token-file F] [-tenant T] <command> [args]\n\ncommands:")
 		for _, c := range vaultCommands {
 			fmt.Fprintf(stderr, "  %-15s %s\n", c.name, c.summary)
 		}

@@ -106,7 +106,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	}
 	fmt.Fprintf(stdout, "tower CA certificate (for site configs and skerryctl --ca): %s\n", filepath.Join(*data, ca.CertFile))
 	fmt.Fprintf(stdout, "serving https://%s (certificate for %s)\n", ln.Addr(), strings.Join(hosts, ", "))
-	fmt.Fprintf(stdout, "log in: skerryctl login --tower https://%s --token $(cat %s) --ca %s\n", ln.Addr(), o.TokenFile, filepath.Join(*data, ca.CertFile))
+	fmt.Fprintf(stdout, "log in: skerryctl tower login --tower https://%s --token $(cat %s) --ca %s\n", ln.Addr(), o.TokenFile, filepath.Join(*data, ca.CertFile))
 	if err := daemon.Ready(); err != nil {
 		return err
 	}
