@@ -22,6 +22,7 @@ var services = map[string]mainFunc{
 	"agent":     agentMain,
 	"streamlog": streamlogMain,
 	"devproxy":  devproxyMain,
+	"uplink":    uplinkMain,
 }
 
 func main() {

@@ -1,0 +1,173 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/skerry/skerry/services/api/uplinkapi"
+	"github.com/skerry/skerry/services/streamlog/client"
+	"github.com/skerry/skerry/services/streamlog/wire"
+)
+
+// replicator sends one topic up for the length of a session.
+type replicator struct {
+	u    *Uplink
+	pc   *paho.Client
+	name string
+	rule Rule
+
+	tenant, topic string
+	backlog       bool // counted in the gate
+	buf           []byte
+}
+
+// errHaveRecords ends a tail once its first frame arrived.
+var errHaveRecords = errors.New("records arrived")
+
+func (r *replicator) run(ctx context.Context) error {
+	var ok bool
+	if r.tenant, r.topic, ok = cutName(r.name); !ok {
+		return fmt.Errorf("topic %q: want tenant/name", r.name)
+	}
+	defer r.setBacklog(false)
+	cur, err := r.u.c.Log.Cursor(ctx, r.name, r.u.c.Consumer)
+	switch {
+	case errors.Is(err, wire.ErrCursorNotFound):
+		cur.Offset = 0
+	case err != nil:
+		return fmt.Errorf("read cursor of %s: %w", r.name, err)
+	}
+	commits := make(chan uint64, 1)
+	go r.committer(ctx, commits)
+	want := cur.Offset
+	for {
+		recs, err := r.fetch(ctx, want)
+		if err != nil {
+			return err
+		}
+		for len(recs) > 0 {
+			n := min(len(recs), r.u.c.MaxBatch)
+			if err := r.u.gate.wait(ctx, r.rule.Priority); err != nil {
+				return err
+			}
+			b := uplinkapi.Batch{Site: r.u.c.Site, Tenant: r.tenant, Topic: r.topic, From: want, Records: recs[:n]}
+			ack, err := r.sendRetrying(ctx, &b)
+			if err != nil {
+				return err
+			}
+			switch ack.Status {
+			case uplinkapi.StatusStored:
+				r.u.acked.Add(uint64(ack.Stored))
+				if ack.Lost > 0 {
+					r.u.c.Logger.Warn("records dropped on the site before they went up", "topic", r.name, "count", ack.Lost)
+				}
+				publish(commits, ack.Next)
+			case uplinkapi.StatusGap:
+				r.u.c.Logger.Info("parent has a gap: resuming at its high-water mark", "topic", r.name, "sent", b.Records[0].Offset, "next", ack.Next)
+			default:
+				// Refused: this batch will never be stored. Stop this topic
+				// (the others go on) rather than skip records silently.
+				r.u.c.Logger.Error("parent refused a batch: topic stopped until restart", "topic", r.name, "code", ack.Code, "err", ack.Message)
+				<-ctx.Done()
+				return nil
+			}
+			// The parent's high-water mark is the truth: after a duplicate
+			// it may be ahead of what we sent, after a gap behind.
+			want = ack.Next
+			last := recs[n-1].Offset
+			if want <= recs[0].Offset || want > last+1 {
+				recs = nil // re-read from want
+				break
+			}
+			recs = recs[want-recs[0].Offset:]
+		}
+	}
+}
+
+// fetch returns the next records from want on: a read when there is a
+// backlog, otherwise it waits on a live tail for the first frame.
+func (r *replicator) fetch(ctx context.Context, want uint64) ([]wire.Record, error) {
+	recs, err := r.u.c.Log.Read(ctx, r.name, client.From{Offset: want}, r.u.c.MaxBatch)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %d: %w", r.name, want, err)
+	}
+	if len(recs) > 0 {
+		r.setBacklog(len(recs) == r.u.c.MaxBatch)
+		return recs, nil
+	}
+	r.setBacklog(false)
+	err = r.u.c.Log.Tail(ctx, r.name, client.From{Offset: want}, func(got []wire.Record) error {
+		recs = got
+		return errHaveRecords
+	})
+	if errors.Is(err, errHaveRecords) {
+		return recs, nil
+	}
+	return nil, fmt.Errorf("tail %s from %d: %w", r.name, want, err)
+}
+
+// sendRetrying sends b until the parent answers anything but retry.
+func (r *replicator) sendRetrying(ctx context.Context, b *uplinkapi.Batch) (uplinkapi.Ack, error) {
+	wait := 200 * time.Millisecond
+	for {
+		var ack uplinkapi.Ack
+		var err error
+		ack, r.buf, err = r.u.send(ctx, r.pc, b, r.buf)
+		if err != nil || ack.Status != uplinkapi.StatusRetry {
+			return ack, err
+		}
+		r.u.c.Logger.Warn("parent could not store; retrying", "topic", r.name, "err", ack.Message, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ack, ctx.Err()
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// committer moves the durable cursor to the newest acknowledged offset. It
+// runs beside the sender so that a cursor commit (an fsync on the site)
+// never holds up the next batch; a cursor that lags after a crash only
+// makes the parent drop a few duplicates.
+func (r *replicator) committer(ctx context.Context, offsets <-chan uint64) {
+	for {
+		select {
+		case off := <-offsets:
+			if err := r.u.c.Log.CommitCursor(ctx, r.name, r.u.c.Consumer, off); err != nil && ctx.Err() == nil {
+				r.u.c.Logger.Warn("commit cursor", "topic", r.name, "offset", off, "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// publish replaces whatever offset is waiting in ch by off.
+func publish(ch chan uint64, off uint64) {
+	select {
+	case <-ch:
+	default:
+	}
+	ch <- off
+}
+
+func (r *replicator) setBacklog(b bool) {
+	if b != r.backlog {
+		r.backlog = b
+		r.u.gate.set(r.rule.Priority, b)
+	}
+}
+
+func cutName(s string) (tenant, topic string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], i > 0 && i < len(s)-1
+		}
+	}
+	return "", "", false
+}
