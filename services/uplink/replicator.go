@@ -69,11 +69,15 @@ func (r *replicator) run(ctx context.Context) error {
 			case uplinkapi.StatusGap:
 				r.u.c.Logger.Info("parent has a gap: resuming at its high-water mark", "topic", r.name, "sent", b.Records[0].Offset, "next", ack.Next)
 			default:
-				// Refused: this batch will never be stored. Stop this topic
-				// (the others go on) rather than skip records silently.
-				r.u.c.Logger.Error("parent refused a batch: topic stopped until restart", "topic", r.name, "code", ack.Code, "err", ack.Message)
-				<-ctx.Done()
-				return nil
+				// Refused: never skip records silently. Hold this topic
+				// (the others go on) and try again later, loudly.
+				r.u.c.Logger.Error("parent refused a batch: holding the topic, trying again in 30 s", "topic", r.name, "offset", b.Records[0].Offset, "code", ack.Code, "err", ack.Message)
+				select {
+				case <-time.After(30 * time.Second):
+				case <-ctx.Done():
+					return nil
+				}
+				ack.Next = want
 			}
 			// The parent's high-water mark is the truth: after a duplicate
 			// it may be ahead of what we sent, after a gap behind.

@@ -48,6 +48,7 @@ type Uplink struct {
 
 	mu      sync.Mutex
 	waiting map[string]chan uplinkapi.Ack
+	wmu     sync.Mutex // held while a batch is written to the connection
 	seq     atomic.Uint64
 
 	sent, acked atomic.Uint64
@@ -131,7 +132,12 @@ func (u *Uplink) session(ctx context.Context) error {
 	defer pc.Disconnect(&paho.Disconnect{})
 	// A clean session each time: the stream log is the queue, and nothing
 	// is owed from an earlier connection.
-	ca, err := pc.Connect(ctx, &paho.Connect{ClientID: u.clientID(), CleanStart: true, KeepAlive: 20})
+	// No MQTT keepalive: paho's pinger writes to the connection from its
+	// own goroutine, and paho writes a PUBLISH in several Write calls, so
+	// a PINGREQ could land inside a batch. Every write goes through
+	// u.send under wmu instead, and a dead link shows as a missing answer
+	// within AckTimeout.
+	ca, err := pc.Connect(ctx, &paho.Connect{ClientID: u.clientID(), CleanStart: true, KeepAlive: 0})
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", u.c.Broker, err)
 	}
@@ -223,7 +229,11 @@ func (u *Uplink) send(ctx context.Context, pc *paho.Client, b *uplinkapi.Batch, 
 	buf = b.AppendPayload(buf[:0])
 	ctx, cancel := context.WithTimeout(ctx, u.c.AckTimeout)
 	defer cancel()
-	_, err := pc.Publish(ctx, &paho.Publish{
+	// Only the write is serialized (paho writes a PUBLISH in several
+	// Write calls, which must not interleave across topics); the answer
+	// is what we wait for, not the PUBACK.
+	u.wmu.Lock()
+	_, err := pc.PublishWithOptions(ctx, &paho.Publish{
 		QoS:     1,
 		Topic:   b.MQTTTopic(),
 		Payload: buf,
@@ -231,7 +241,8 @@ func (u *Uplink) send(ctx context.Context, pc *paho.Client, b *uplinkapi.Batch, 
 			ResponseTopic:   uplinkapi.AckTopic(u.c.Site, u.clientID()),
 			CorrelationData: []byte(corr),
 		},
-	})
+	}, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
+	u.wmu.Unlock()
 	if err != nil {
 		return uplinkapi.Ack{}, buf, fmt.Errorf("publish %s: %w", b.MQTTTopic(), err)
 	}
