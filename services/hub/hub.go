@@ -79,6 +79,20 @@ func New(c Config) (*Hub, error) {
 // Receiver returns the hub's receiver (for its counters).
 func (h *Hub) Receiver() *Receiver { return h.recv }
 
+// Addr is the address the broker listens on (after Serve started).
+func (h *Hub) Addr() string {
+	if l, ok := h.srv.Listeners.Get("sites"); ok {
+		return l.Address()
+	}
+	return ""
+}
+
+// Start starts the broker; Close stops it.
+func (h *Hub) Start() error { return h.srv.Serve() }
+
+// Close stops the broker.
+func (h *Hub) Close() error { return h.srv.Close() }
+
 // Serve runs the broker until ctx ends.
 func (h *Hub) Serve(ctx context.Context) error {
 	if err := h.srv.Serve(); err != nil {
