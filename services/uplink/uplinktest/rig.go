@@ -196,6 +196,9 @@ func (r *Rig) StartUplink(extra ...string) error {
 // UplinkPID is the uplink's process ID.
 func (r *Rig) UplinkPID() int { return r.uplink.Process.Pid }
 
+// HubPID is the hub's process ID.
+func (r *Rig) HubPID() int { return r.hub.Process.Pid }
+
 // KillHub and KillUplink send SIGKILL and reap the process.
 func (r *Rig) KillHub() { kill(r.hub) }
 
