@@ -25,61 +25,8 @@ import (
 // the hub exactly once, in order, with its site offset, time and value.
 func TestKillUplinkAndHub(t *testing.T) {
 	testenv.Integration(t)
-	dir := t.TempDir()
-	skerry, tower, err := uplinktest.Build(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := uplinktest.New(dir, skerry, tower, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.StartStreamlog(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	topics := []string{"system/control", "acme/telemetry"}
-	for _, n := range topics {
-		if _, err := r.Log.CreateTopic(ctx, n, wire.TopicConfig{MaxBytes: 1 << 30}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := r.StartHub(); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.StartUplink(); err != nil {
-		t.Fatal(err)
-	}
-
-	// Producers write the whole time; what the site acknowledged is what
-	// must arrive.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, n := range topics {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				recs := make([]wire.Record, 1+rand.IntN(200))
-				for j := range recs {
-					recs[j] = wire.Record{Key: fmt.Appendf(nil, "k%d", j), Value: fmt.Appendf(nil, "%s %d/%d", n, i, j),
-						Headers: []wire.Header{{Key: "h", Value: []byte{byte(j)}}}}
-				}
-				if _, err := r.Log.Append(ctx, n, "", 0, recs); err != nil {
-					t.Errorf("produce %s: %v", n, err)
-					return
-				}
-				time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
-			}
-		}()
-	}
-
+	r := newRig(t, nil)
+	stop := startProducers(t, r)
 	rounds := 10
 	if testing.Short() {
 		rounds = 3
@@ -95,19 +42,102 @@ func TestKillUplinkAndHub(t *testing.T) {
 			t.Logf("round %d: killed and restarted the hub", round)
 		} else {
 			r.KillUplink()
-			if err := r.StartUplink(); err != nil {
+			if err := r.StartUplink(uplinkArgs...); err != nil {
 				t.Fatalf("round %d: restart uplink: %v", round, err)
 			}
 			t.Logf("round %d: killed and restarted the uplink", round)
 		}
 	}
-	close(stop)
-	wg.Wait()
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	stop()
+	checkHub(t, r)
+}
+
+var topics = []string{"system/control", "acme/telemetry"}
+
+// uplinkArgs make a dead link show within seconds, not the default 30.
+var uplinkArgs = []string{"-ack-timeout", "3s"}
+
+// newRig builds the binaries and starts a site stream log with two
+// topics, a hub (prefixed by wrap, e.g. ip netns exec) and an uplink.
+func newRig(t *testing.T, setup func(*uplinktest.Rig)) *uplinktest.Rig {
+	t.Helper()
+	dir := t.TempDir()
+	skerry, tower, err := uplinktest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := uplinktest.New(dir, skerry, tower, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if setup != nil {
+		setup(r)
+	}
+	if err := r.StartStreamlog(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range topics {
+		if _, err := r.Log.CreateTopic(context.Background(), n, wire.TopicConfig{MaxBytes: 1 << 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.StartHub(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartUplink(uplinkArgs...); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startProducers writes into every topic until the returned func is
+// called; what the site acknowledged is what must arrive.
+func startProducers(t *testing.T, r *uplinktest.Rig) (stop func()) {
+	ctx := context.Background()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, n := range topics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				recs := make([]wire.Record, 1+rand.IntN(100))
+				for j := range recs {
+					recs[j] = wire.Record{Key: fmt.Appendf(nil, "k%d", j), Value: fmt.Appendf(nil, "%s %d/%d", n, i, j),
+						Headers: []wire.Header{{Key: "h", Value: []byte{byte(j)}}}}
+				}
+				if _, err := r.Log.Append(ctx, n, "", 0, recs); err != nil {
+					t.Errorf("produce %s: %v", n, err)
+					return
+				}
+				time.Sleep(time.Duration(5+rand.IntN(20)) * time.Millisecond)
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// checkHub waits until the uplink caught up, stops the hub and compares
+// every topic at the hub with the site: exactly once, in order, with the
+// site's offset, time, key, headers and value.
+func checkHub(t *testing.T, r *uplinktest.Rig) {
+	t.Helper()
+	ctx := context.Background()
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	if err := r.WaitCaughtUp(wctx, topics...); err != nil {
 		t.Fatal(err)
 	}
+	r.KillUplink()
 	if err := r.StopHub(); err != nil {
 		t.Logf("stop hub: %v", err)
 	}
@@ -148,9 +178,35 @@ func TestKillUplinkAndHub(t *testing.T) {
 		if len(site) < 100 {
 			t.Errorf("%s: only %d records produced: the test did not load the uplink", n, len(site))
 		}
-		// Exactly once, in order, with the site's offset and time.
-		if diff := cmp.Diff(site, got); diff != "" {
-			t.Errorf("%s: hub differs from site (-site +hub):\n%s", n, diff)
+		compare(t, n, site, got)
+	}
+}
+
+// compare reports the first record where the hub differs from the site,
+// and how many records are missing or duplicated.
+func compare(t *testing.T, name string, site, hub []wire.Record) {
+	t.Helper()
+	seen := map[uint64]int{}
+	for _, r := range hub {
+		seen[r.Offset]++
+	}
+	var missing, dups int
+	for _, r := range site {
+		switch seen[r.Offset] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dups += seen[r.Offset] - 1
+		}
+	}
+	if missing > 0 || dups > 0 || len(site) != len(hub) {
+		t.Errorf("%s: %d records missing at the hub, %d duplicated (site %d, hub %d)", name, missing, dups, len(site), len(hub))
+	}
+	for i := range min(len(site), len(hub)) {
+		if diff := cmp.Diff(site[i], hub[i]); diff != "" {
+			t.Errorf("%s: record %d differs (-site +hub):\n%s", name, i, diff)
+			return
 		}
 	}
 }

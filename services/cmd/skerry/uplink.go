@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -33,6 +34,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	rulesFile := fs.String("rules", filepath.Join(contract.Home("uplink"), "rules.json"), "what goes up (JSON, version 1); defaults when missing")
 	serverName := fs.String("server-name", "", "the parent's name in its certificate (default: the broker's host)")
 	maxBatch := fs.Int("max-batch", 4096, "records per batch at most")
+	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "how long to wait for the parent's answer before reconnecting")
 	memLimit := fs.Int64("memory-limit", 16<<20, "soft limit of the Go heap in bytes; 0 disables it")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -66,7 +68,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 		if err != nil {
 			return err
 		}
-		u, err := uplink.New(uplink.Config{Site: id.SiteID, Broker: *broker, TLS: tc, Log: sl, Rules: rules, MaxBatch: *maxBatch, Logger: log})
+		u, err := uplink.New(uplink.Config{Site: id.SiteID, Broker: *broker, TLS: tc, Log: sl, Rules: rules, MaxBatch: *maxBatch, AckTimeout: *ackTimeout, Logger: log})
 		if err != nil {
 			return err
 		}

@@ -37,6 +37,9 @@ type Rig struct {
 	Log                *client.Client
 	Token              string
 	Stderr             io.Writer
+	// HubWrap prefixes the hub's command line (e.g. ip netns exec NAME);
+	// HubArgs are added to it.
+	HubWrap, HubArgs []string
 
 	streamlog, hub, uplink *exec.Cmd
 }
@@ -174,7 +177,9 @@ func (r *Rig) StartStreamlog() error {
 
 // StartHub starts "tower hub" on HubAddr.
 func (r *Rig) StartHub() error {
-	cmd, err := r.start(r.Tower, "hub serving", "", "hub", "-data", r.HubData(), "-ca-dir", r.path("ca"), "-listen", r.HubAddr)
+	args := append([]string{r.Tower, "hub", "-data", r.HubData(), "-ca-dir", r.path("ca"), "-listen", r.HubAddr}, r.HubArgs...)
+	args = append(append([]string(nil), r.HubWrap...), args...)
+	cmd, err := r.start(args[0], "hub serving", "", args[1:]...)
 	r.hub = cmd
 	return err
 }
