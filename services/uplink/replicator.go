@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -21,8 +22,10 @@ type replicator struct {
 	rule Rule
 
 	tenant, topic string
-	backlog       bool // counted in the gate
 	buf           []byte
+
+	mu      sync.Mutex
+	backlog bool // counted in the gate
 }
 
 // errHaveRecords ends a tail once its first frame arrived.
@@ -45,49 +48,91 @@ func (r *replicator) run(ctx context.Context) error {
 	go r.committer(ctx, commits)
 	want := cur.Offset
 	for {
-		recs, err := r.fetch(ctx, want)
+		// The reader fetches the next batch while this one is on its way:
+		// the site read overlaps the parent's fsync.
+		rctx, stopReader := context.WithCancel(ctx)
+		chunks := make(chan chunk, 1)
+		go r.reader(rctx, want, chunks)
+		err := r.consume(ctx, &want, chunks, commits)
+		stopReader()
+		if !errors.Is(err, errResume) {
+			return err
+		}
+	}
+}
+
+// chunk is what the reader fetched: records from offset from on.
+type chunk struct {
+	from uint64
+	recs []wire.Record
+	err  error
+}
+
+// errResume says the parent wants records from somewhere else than the
+// reader is going: start it again there.
+var errResume = errors.New("resume elsewhere")
+
+func (r *replicator) reader(ctx context.Context, from uint64, out chan<- chunk) {
+	for {
+		recs, err := r.fetch(ctx, from)
+		select {
+		case out <- chunk{from, recs, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+		from = recs[len(recs)-1].Offset + 1
+	}
+}
+
+// consume sends what the reader fetched, one batch at a time, and moves
+// *want to the parent's high-water mark after each answer.
+func (r *replicator) consume(ctx context.Context, want *uint64, chunks <-chan chunk, commits chan uint64) error {
+	for {
+		var c chunk
+		select {
+		case c = <-chunks:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if c.err != nil {
+			return c.err
+		}
+		if err := r.u.gate.wait(ctx, r.rule.Priority); err != nil {
+			return err
+		}
+		b := uplinkapi.Batch{Site: r.u.c.Site, Tenant: r.tenant, Topic: r.topic, From: c.from, Records: c.recs}
+		ack, err := r.sendRetrying(ctx, &b)
 		if err != nil {
 			return err
 		}
-		for len(recs) > 0 {
-			n := min(len(recs), r.u.c.MaxBatch)
-			if err := r.u.gate.wait(ctx, r.rule.Priority); err != nil {
-				return err
+		switch ack.Status {
+		case uplinkapi.StatusStored:
+			r.u.acked.Add(uint64(ack.Stored))
+			if ack.Lost > 0 {
+				r.u.c.Logger.Warn("records dropped on the site before they went up", "topic", r.name, "count", ack.Lost)
 			}
-			b := uplinkapi.Batch{Site: r.u.c.Site, Tenant: r.tenant, Topic: r.topic, From: want, Records: recs[:n]}
-			ack, err := r.sendRetrying(ctx, &b)
-			if err != nil {
-				return err
+			publish(commits, ack.Next)
+		case uplinkapi.StatusGap:
+			r.u.c.Logger.Info("parent has a gap: resuming at its high-water mark", "topic", r.name, "sent", b.Records[0].Offset, "next", ack.Next)
+		default:
+			// Refused: never skip records silently. Hold this topic (the
+			// others go on) and try again later, loudly.
+			r.u.c.Logger.Error("parent refused a batch: holding the topic, trying again in 30 s", "topic", r.name, "offset", b.Records[0].Offset, "code", ack.Code, "err", ack.Message)
+			select {
+			case <-time.After(30 * time.Second):
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			switch ack.Status {
-			case uplinkapi.StatusStored:
-				r.u.acked.Add(uint64(ack.Stored))
-				if ack.Lost > 0 {
-					r.u.c.Logger.Warn("records dropped on the site before they went up", "topic", r.name, "count", ack.Lost)
-				}
-				publish(commits, ack.Next)
-			case uplinkapi.StatusGap:
-				r.u.c.Logger.Info("parent has a gap: resuming at its high-water mark", "topic", r.name, "sent", b.Records[0].Offset, "next", ack.Next)
-			default:
-				// Refused: never skip records silently. Hold this topic
-				// (the others go on) and try again later, loudly.
-				r.u.c.Logger.Error("parent refused a batch: holding the topic, trying again in 30 s", "topic", r.name, "offset", b.Records[0].Offset, "code", ack.Code, "err", ack.Message)
-				select {
-				case <-time.After(30 * time.Second):
-				case <-ctx.Done():
-					return nil
-				}
-				ack.Next = want
-			}
-			// The parent's high-water mark is the truth: after a duplicate
-			// it may be ahead of what we sent, after a gap behind.
-			want = ack.Next
-			last := recs[n-1].Offset
-			if want <= recs[0].Offset || want > last+1 {
-				recs = nil // re-read from want
-				break
-			}
-			recs = recs[want-recs[0].Offset:]
+			ack.Next = *want
+		}
+		// The parent's high-water mark is the truth: after a duplicate it
+		// may be ahead of what we sent, after a gap behind.
+		*want = ack.Next
+		if ack.Status != uplinkapi.StatusStored || ack.Next != c.recs[len(c.recs)-1].Offset+1 {
+			return errResume
 		}
 	}
 }
@@ -161,6 +206,8 @@ func publish(ch chan uint64, off uint64) {
 }
 
 func (r *replicator) setBacklog(b bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if b != r.backlog {
 		r.backlog = b
 		r.u.gate.set(r.rule.Priority, b)
