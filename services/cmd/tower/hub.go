@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -26,11 +32,14 @@ func hubMain(args []string) int {
 	var hosts sans
 	fs.Var(&hosts, "san", "host names or IPs for the server certificate (repeatable)")
 	maxBytes := fs.Int64("topic-max-bytes", 1<<30, "retention per site topic at the hub, in bytes")
+	broker := fs.String("broker", "", "receive through this external MQTT v5 broker (host:port, TLS) instead of listening: the broker authenticates sites and enforces the ACL")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
-		return runHub(ctx, g, os.Stdout, *data, *caDir, *listen, append([]string{"localhost", "127.0.0.1", "::1"}, hosts...), *maxBytes)
+		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
+			hosts: append([]string{"localhost", "127.0.0.1", "::1"}, hosts...)}
+		return runHub(ctx, g, os.Stdout, c)
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tower hub: %v\n", err)
@@ -39,25 +48,36 @@ func hubMain(args []string) int {
 	return 0
 }
 
-func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, data, caDir, listen string, hosts []string, maxBytes int64) error {
+type hubConfig struct {
+	data, caDir, listen, broker string
+	hosts                       []string
+	maxBytes                    int64
+}
+
+func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig) error {
 	log := daemon.Logger("hub")
-	authority, err := ca.LoadOrCreate(caDir, "Skerry tower CA")
+	authority, err := ca.LoadOrCreate(c.caDir, "Skerry tower CA")
 	if err != nil {
 		return fmt.Errorf("load CA: %w", err)
 	}
-	cert, key, err := authority.ServerCert(hosts)
-	if err != nil {
-		return err
-	}
-	store, err := streamlog.Open(data, streamlog.WithLogger(log))
+	store, err := streamlog.Open(c.data, streamlog.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: streamlog.HardMaxRecordBytes}
+	if c.broker != "" {
+		return runHubClient(ctx, g, stdout, c, authority, store, topics, log)
+	}
+	cert, key, err := authority.ServerCert(c.hosts)
+	if err != nil {
+		store.Close()
+		return err
+	}
 	h, err := hub.New(hub.Config{
-		Listen:      listen,
+		Listen:      c.listen,
 		TLS:         hub.ServerTLS(tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, authority.Pool()),
 		Store:       store,
-		TopicConfig: streamlog.TopicConfig{MaxBytes: maxBytes, MaxRecordBytes: streamlog.HardMaxRecordBytes},
+		TopicConfig: topics,
 		Log:         log,
 	})
 	if err != nil {
@@ -71,7 +91,36 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, data, caDi
 		}
 		return err
 	})
-	fmt.Fprintf(stdout, "hub serving mqtts://%s, storing in %s\n", listen, data)
-	log.Info("serving", "listen", listen, "data", data)
+	fmt.Fprintf(stdout, "hub serving mqtts://%s, storing in %s\n", c.listen, c.data)
+	log.Info("serving", "listen", c.listen, "data", c.data)
+	return daemon.Ready()
+}
+
+// runHubClient receives through an external broker, with a client
+// certificate the hub issues itself (CN "hub": the broker's ACL must let
+// user hub read sites/# and write the answers).
+func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig, authority *ca.CA, store *streamlog.Store, topics streamlog.TopicConfig, log *slog.Logger) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	cert, err := authority.SiteCert("hub", key.Public(), 365*24*time.Hour)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	host, _, _ := net.SplitHostPort(c.broker)
+	tc := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
+		RootCAs: authority.Pool(), ServerName: host, MinVersion: tls.VersionTLS12}
+	recv := hub.NewReceiver(store, topics, log)
+	g.Go(func() error {
+		err := recv.RunClient(ctx, hub.ClientConfig{Broker: c.broker, TLS: tc, ClientID: "hub", Log: log})
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		return err
+	})
+	fmt.Fprintf(stdout, "hub serving through broker mqtts://%s, storing in %s\n", c.broker, c.data)
 	return daemon.Ready()
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +42,8 @@ type Rig struct {
 	// HubArgs are added to it.
 	HubWrap, HubArgs []string
 
-	streamlog, hub, uplink *exec.Cmd
+	streamlog, hub, uplink, mosquitto *exec.Cmd
+	mosquittoConf                     string
 }
 
 // Build builds the skerry and tower binaries into dir.
@@ -226,6 +228,7 @@ func (r *Rig) Close() {
 	kill(r.uplink)
 	kill(r.hub)
 	kill(r.streamlog)
+	kill(r.mosquitto)
 }
 
 func kill(cmd *exec.Cmd) {
@@ -261,3 +264,77 @@ func (r *Rig) WaitCaughtUp(ctx context.Context, names ...string) error {
 		}
 	}
 }
+
+// UseMosquitto puts Debian's mosquitto between uplink and hub: it listens
+// on HubAddr with the tower CA's server certificate, takes the client
+// certificate's CN as user name, and lets a site use only sites/<site>/#
+// and the hub (CN "hub") all of sites/#. The hub becomes its client.
+func (r *Rig) UseMosquitto() error {
+	authority, err := ca.LoadOrCreate(r.path("ca"), "test CA")
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(r.HubAddr)
+	cert, key, err := authority.ServerCert([]string{host})
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	dir := r.path("mosquitto")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"ca.pem":     authority.CertPEM(),
+		"server.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
+		"server.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		"acl":        []byte("user hub\ntopic readwrite sites/#\n\npattern readwrite sites/%u/#\n"),
+	}
+	files["mosquitto.conf"] = fmt.Appendf(nil, `user root
+per_listener_settings false
+allow_anonymous false
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+listener %s %s
+cafile %s/ca.pem
+certfile %s/server.pem
+keyfile %s/server.key
+require_certificate true
+use_identity_as_username true
+acl_file %s/acl
+`, port, host, dir, dir, dir, dir)
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	r.mosquittoConf = filepath.Join(dir, "mosquitto.conf")
+	r.HubArgs = append(r.HubArgs, "-broker", r.HubAddr)
+	return r.StartMosquitto()
+}
+
+// StartMosquitto starts the broker and waits until it accepts connections.
+func (r *Rig) StartMosquitto() error {
+	cmd := exec.Command("mosquitto", "-c", r.mosquittoConf)
+	cmd.Stderr = r.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.mosquitto = cmd
+	for range 400 {
+		if c, err := net.Dial("tcp", r.HubAddr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return errors.New("mosquitto does not listen after 10 s")
+}
+
+// KillMosquitto sends SIGKILL to the broker.
+func (r *Rig) KillMosquitto() { kill(r.mosquitto) }
