@@ -8,7 +8,10 @@
 //   - drain: a backlog of -n records sent up from a standing start;
 //   - steady: producers at full speed for -d with the uplink running:
 //     records acknowledged by the hub per second, and the lag at the end;
-//   - hub CPU per million records and uplink/hub RSS.
+//   - hub CPU per million records and uplink/hub RSS;
+//
+// once with the hub's embedded broker and once through Debian's mosquitto
+// (the hub its client), side by side.
 //
 // It prints a Markdown table of medians; docs/benchmarks.md records it.
 //
@@ -21,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,7 +41,7 @@ const topic = "bench/data"
 type config struct {
 	n, size, reps, producers, batch int
 	d                               time.Duration
-	work                            string
+	work, only                      string
 }
 
 func main() {
@@ -49,6 +53,7 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 1000, "records per produce request")
 	flag.DurationVar(&c.d, "d", 10*time.Second, "duration of the steady run")
 	flag.StringVar(&c.work, "work", "", "work directory (default: a temporary one, removed after)")
+	flag.StringVar(&c.only, "only", "", "run one mode only: embedded or mosquitto")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "uplink bench:", err)
@@ -69,42 +74,63 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	res := map[string][]float64{}
+	modes := []string{"embedded", "mosquitto"}
+	if c.only != "" {
+		modes = []string{c.only}
+	}
+	res := map[string]map[string][]float64{} // mode -> metric -> values
 	var order []string
-	add := func(k string, v float64) {
-		if _, ok := res[k]; !ok {
-			order = append(order, k)
-		}
-		res[k] = append(res[k], v)
-	}
 	for rep := range c.reps {
-		dir := fmt.Sprintf("%s/rep%d", work, rep)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+		for _, mode := range modes {
+			if res[mode] == nil {
+				res[mode] = map[string][]float64{}
+			}
+			add := func(k string, v float64) {
+				if !slices.Contains(order, k) {
+					order = append(order, k)
+				}
+				res[mode][k] = append(res[mode][k], v)
+			}
+			dir := fmt.Sprintf("%s/rep%d-%s", work, rep, mode)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := once(ctx, c, dir, skerry, tower, mode == "mosquitto", add); err != nil {
+				return fmt.Errorf("rep %d %s: %w", rep, mode, err)
+			}
+			os.RemoveAll(dir)
 		}
-		if err := once(ctx, c, dir, skerry, tower, add); err != nil {
-			return fmt.Errorf("rep %d: %w", rep, err)
-		}
-		os.RemoveAll(dir)
 	}
-	fmt.Printf("\n%d B records, backlog %d, steady %v, %d producers x %d records per request, medians of %d runs\n\n",
+	fmt.Printf("\n%d B records, backlog %d, steady %v, %d producers x %d records per request, medians (min–max) of %d runs\n\n",
 		c.size, c.n, c.d, c.producers, c.batch, c.reps)
-	fmt.Println("| metric | median | min | max |")
-	fmt.Println("|---|---:|---:|---:|")
+	fmt.Printf("| metric | %s |\n|---|%s\n", strings.Join(modes, " | "), strings.Repeat("---:|", len(modes)))
 	for _, k := range order {
-		v := append([]float64(nil), res[k]...)
-		sort.Float64s(v)
-		fmt.Printf("| %s | %s | %s | %s |\n", k, num(v[len(v)/2]), num(v[0]), num(v[len(v)-1]))
+		fmt.Printf("| %s |", k)
+		for _, mode := range modes {
+			v := append([]float64(nil), res[mode][k]...)
+			if len(v) == 0 {
+				fmt.Print(" - |")
+				continue
+			}
+			sort.Float64s(v)
+			fmt.Printf(" %s (%s–%s) |", num(v[len(v)/2]), num(v[0]), num(v[len(v)-1]))
+		}
+		fmt.Println()
 	}
 	return nil
 }
 
-func once(ctx context.Context, c config, dir, skerry, tower string, add func(string, float64)) error {
+func once(ctx context.Context, c config, dir, skerry, tower string, mosquitto bool, add func(string, float64)) error {
 	r, err := uplinktest.New(dir, skerry, tower, io.Discard)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if mosquitto {
+		if err := r.UseMosquitto(); err != nil {
+			return err
+		}
+	}
 	if err := r.StartStreamlog(); err != nil {
 		return err
 	}
