@@ -191,6 +191,8 @@ func once(ctx context.Context, c config, dir, skerry, tower string, mosquitto bo
 	add("steady site → hub stored, records/s", float64(end.Offset-start.Offset)/c.d.Seconds())
 	add("steady lag at end, records", float64(info.Next-end.Offset))
 	add("uplink RSS, MB", rss(r.UplinkPID(), "VmRSS"))
+	add("uplink RSS anonymous (heap, stacks), MB", rss(r.UplinkPID(), "RssAnon"))
+	add("uplink RSS file-backed (binary), MB", rss(r.UplinkPID(), "RssFile"))
 	add("uplink peak RSS, MB", rss(r.UplinkPID(), "VmHWM"))
 	add("hub peak RSS, MB", rss(r.HubPID(), "VmHWM"))
 	return nil
