@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"flag"
@@ -29,6 +30,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	fs.SetOutput(stderr)
 	broker := fs.String("broker", "", "the parent's MQTT over TLS address, host:port (required)")
 	home := fs.String("identity", agent.DefaultHome, "directory of the site identity (identity.json, written by the agent)")
+	tpmPath := fs.String("tpm", agent.DefaultTPM, `TPM holding the site key, or "unix:PATH" for a simulator's command socket`)
 	sock := fs.String("streamlog", contract.StreamlogSocket, "the stream log's socket or loopback address")
 	tokenFile := fs.String("token-file", filepath.Join(contract.Home("streamlog"), "system.token"), "the stream log's system token")
 	rulesFile := fs.String("rules", filepath.Join(contract.Home("uplink"), "rules.json"), "what goes up (JSON, version 1); defaults when missing")
@@ -52,10 +54,11 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 		if err != nil {
 			return fmt.Errorf("load site identity: %w (the agent writes it when the site registers)", err)
 		}
-		tc, err := identityTLS(id, *broker, *serverName)
+		tc, closeKey, err := identityTLS(id, *tpmPath, *broker, *serverName)
 		if err != nil {
 			return err
 		}
+		defer closeKey()
 		tok, err := os.ReadFile(*tokenFile)
 		if err != nil {
 			return fmt.Errorf("read stream log token: %w", err)
@@ -85,20 +88,33 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 }
 
 // identityTLS makes the client TLS configuration from the site identity:
-// its certificate and key, and the tower CA as the only root.
-func identityTLS(id *agent.Identity, broker, serverName string) (*tls.Config, error) {
-	if !id.Software {
-		// TODO(uplink): load the TPM-held key through go-attestation as
-		// the agent does (agent.TPM.LoadKey) and sign with it.
-		return nil, fmt.Errorf("site %s: the uplink uses software identities only so far; this one is TPM-held", id.SiteID)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(id.Key)
-	if err != nil {
-		return nil, fmt.Errorf("parse site key: %w", err)
+// its certificate and key (the TPM's, loaded through go-attestation, or a
+// software key), and the tower CA as the only root. release frees the
+// TPM; crypto/tls signs with the key at every handshake, so it stays open.
+func identityTLS(id *agent.Identity, tpmPath, broker, serverName string) (tc *tls.Config, release func(), err error) {
+	release = func() {}
+	var key crypto.PrivateKey
+	if id.Software {
+		if key, err = x509.ParsePKCS8PrivateKey(id.Key); err != nil {
+			return nil, release, fmt.Errorf("parse site key: %w", err)
+		}
+	} else {
+		t, err := agent.OpenTPM(tpmPath)
+		if err != nil {
+			return nil, release, err
+		}
+		k, err := t.LoadKey(id.Key)
+		if err != nil {
+			t.Close()
+			return nil, release, fmt.Errorf("load the site key into %s: %w", tpmPath, err)
+		}
+		key = k
+		release = func() { k.Close(); t.Close() }
 	}
 	caCert, err := id.CACert()
 	if err != nil {
-		return nil, err
+		release()
+		return nil, func() {}, err
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
@@ -110,7 +126,7 @@ func identityTLS(id *agent.Identity, broker, serverName string) (*tls.Config, er
 		RootCAs:      roots,
 		ServerName:   serverName,
 		MinVersion:   tls.VersionTLS13,
-	}, nil
+	}, release, nil
 }
 
 func hostOf(addr string) string {
