@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
@@ -104,35 +105,20 @@ func ParseTopic(s string) (site, tenant, topic string, err error) {
 	if err := ValidateSite(site); err != nil {
 		return "", "", "", err
 	}
-	if !validPart(tenant, 32, false) || !validPart(topic, 128, true) {
-		return "", "", "", fmt.Errorf("%w: topic %q: tenant must be 1-32 of a-z 0-9 _ -, topic 1-128 of a-z 0-9 _ - . (stream log names)", ErrBadBatch, s)
+	if err := (streamlog.Name{Tenant: tenant, Topic: topic}).Validate(); err != nil {
+		return "", "", "", fmt.Errorf("%w: topic %q: %w", ErrBadBatch, s, err)
 	}
 	return site, tenant, topic, nil
 }
 
-// ValidateSite checks a site ID: 1-32 of a-z 0-9 _ -, starting with a letter
-// or digit (the tower issues 16 hex digits).
+// ValidateSite checks a site ID: the stream log's rules for a tenant (1-32
+// of a-z 0-9 _ -, starting with a letter or digit; the tower issues 16 hex
+// digits), so that <site>.<topic> is a topic name at the hub.
 func ValidateSite(site string) error {
-	if !validPart(site, 32, false) {
-		return fmt.Errorf("%w: site %q: want 1-32 of a-z 0-9 _ - starting with a letter or digit", ErrBadBatch, site)
+	if err := streamlog.ValidateTenant(site); err != nil {
+		return fmt.Errorf("%w: site %q: %w", ErrBadBatch, site, err)
 	}
 	return nil
-}
-
-func validPart(s string, max int, dot bool) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
-	}
-	for i, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case i > 0 && (c == '_' || c == '-'):
-		case i > 0 && dot && c == '.':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // DecodeBatch decodes the payload published to the MQTT topic mqttTopic and
