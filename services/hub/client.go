@@ -13,6 +13,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/skerry/skerry/services/api/uplinkapi"
+	"github.com/skerry/skerry/services/internal/mqttconn"
 )
 
 // ClientConfig makes the hub a client of an external broker (Mosquitto,
@@ -30,44 +31,22 @@ type ClientConfig struct {
 // RunClient receives batches through the broker until ctx ends,
 // reconnecting after failures.
 func (r *Receiver) RunClient(ctx context.Context, c ClientConfig) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := r.clientSession(ctx, c)
-		if ctx.Err() != nil {
-			return nil
-		}
-		c.Log.Warn("broker session ended; reconnecting", "broker", c.Broker, "err", err, "in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return nil
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	mqttconn.Retry(ctx, c.Log, 5*time.Second, func(ctx context.Context) error { return r.clientSession(ctx, c) })
+	return nil
 }
 
 func (r *Receiver) clientSession(ctx context.Context, c ClientConfig) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	d := tls.Dialer{Config: c.TLS}
-	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := d.DialContext(dctx, "tcp", c.Broker)
-	dcancel()
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", c.Broker, err)
-	}
-	var pc *paho.Client
-	pc = paho.NewClient(paho.ClientConfig{
-		Conn:     conn,
+	pc, err := mqttconn.Dial(ctx, c.Broker, c.TLS, paho.ClientConfig{
 		ClientID: c.ClientID,
 		// Acknowledge a PUBLISH only once its batch is stored and
 		// answered. Every write happens in paho's router goroutine (the
-		// handler below) and keepalive is off: paho's writes are not
-		// safe against each other (see services/uplink/README.md).
+		// handler below).
 		EnableManualAcknowledgment: true,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			r.clientBatch(ctx, pc, pr.Packet, c.Log)
-			if err := pc.Ack(pr.Packet); err != nil {
+			r.clientBatch(ctx, pr.Client, pr.Packet, c.Log)
+			if err := pr.Client.Ack(pr.Packet); err != nil {
 				cancel(fmt.Errorf("ack: %w", err))
 			}
 			return true, nil
@@ -75,14 +54,10 @@ func (r *Receiver) clientSession(ctx context.Context, c ClientConfig) error {
 		OnClientError:      func(err error) { cancel(fmt.Errorf("mqtt: %w", err)) },
 		OnServerDisconnect: func(d *paho.Disconnect) { cancel(fmt.Errorf("broker disconnected us: reason %d", d.ReasonCode)) },
 	})
-	defer pc.Disconnect(&paho.Disconnect{})
-	ca, err := pc.Connect(ctx, &paho.Connect{ClientID: c.ClientID, CleanStart: true, KeepAlive: 0})
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", c.Broker, err)
+		return err
 	}
-	if ca.ReasonCode != 0 {
-		return fmt.Errorf("connect %s: refused, reason %d", c.Broker, ca.ReasonCode)
-	}
+	defer pc.Disconnect(&paho.Disconnect{})
 	sa, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "sites/+/+/+", QoS: 1}}})
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)

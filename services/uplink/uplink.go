@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skerry/skerry/services/api/uplinkapi"
+	"github.com/skerry/skerry/services/internal/mqttconn"
 	"github.com/skerry/skerry/services/streamlog/client"
 )
 
@@ -85,24 +86,8 @@ func (u *Uplink) Counts() (sent, acked uint64) { return u.sent.Load(), u.acked.L
 
 // Run connects, replicates, and reconnects after any failure, until ctx ends.
 func (u *Uplink) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for {
-		began := time.Now()
-		err := u.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(began) > 10*time.Second {
-			backoff = 100 * time.Millisecond
-		}
-		u.c.Logger.Warn("uplink session ended; reconnecting", "err", err, "in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return nil
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
+	mqttconn.Retry(ctx, u.c.Logger, 10*time.Second, u.session)
+	return nil
 }
 
 func (u *Uplink) clientID() string { return u.c.Site + ".uplink" }
@@ -113,15 +98,7 @@ func (u *Uplink) clientID() string { return u.c.Site + ".uplink" }
 func (u *Uplink) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	d := tls.Dialer{Config: u.c.TLS}
-	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := d.DialContext(dctx, "tcp", u.c.Broker)
-	dcancel()
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", u.c.Broker, err)
-	}
-	pc := paho.NewClient(paho.ClientConfig{
-		Conn:              conn,
+	pc, err := mqttconn.Dial(ctx, u.c.Broker, u.c.TLS, paho.ClientConfig{
 		ClientID:          u.clientID(),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){u.onAnswer},
 		OnClientError:     func(err error) { cancel(fmt.Errorf("mqtt: %w", err)) },
@@ -129,21 +106,10 @@ func (u *Uplink) session(ctx context.Context) error {
 			cancel(fmt.Errorf("parent disconnected us: reason %d", d.ReasonCode))
 		},
 	})
-	defer pc.Disconnect(&paho.Disconnect{})
-	// A clean session each time: the stream log is the queue, and nothing
-	// is owed from an earlier connection.
-	// No MQTT keepalive: paho's pinger writes to the connection from its
-	// own goroutine, and paho writes a PUBLISH in several Write calls, so
-	// a PINGREQ could land inside a batch. Every write goes through
-	// u.send under wmu instead, and a dead link shows as a missing answer
-	// within AckTimeout.
-	ca, err := pc.Connect(ctx, &paho.Connect{ClientID: u.clientID(), CleanStart: true, KeepAlive: 0})
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", u.c.Broker, err)
+		return err
 	}
-	if ca.ReasonCode != 0 {
-		return fmt.Errorf("connect %s: refused, reason %d", u.c.Broker, ca.ReasonCode)
-	}
+	defer pc.Disconnect(&paho.Disconnect{})
 	if _, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: uplinkapi.AckTopic(u.c.Site, u.clientID())}}}); err != nil {
 		return fmt.Errorf("subscribe to answers: %w", err)
 	}
