@@ -35,6 +35,7 @@ type siteTopic struct {
 	ready bool   // next is known
 	next  uint64 // the next site offset expected
 	any   bool   // next is a fact, not a guess (see load)
+	epoch uint64 // the site topic's epoch of the stored records; 0: none yet
 }
 
 // NewReceiver stores into store; hub topics are created with cfg.
@@ -90,11 +91,13 @@ func (r *Receiver) load(t *siteTopic) error {
 		if err != nil || len(recs) == 0 {
 			return fmt.Errorf("read last record of %s: %v", t.name, err)
 		}
-		off, _, ok := uplinkapi.SiteOrigin(wireHeaders(recs[0].Headers))
-		if !ok {
+		hs := wireHeaders(recs[0].Headers)
+		off, _, ok := uplinkapi.SiteOrigin(hs)
+		epoch, eok := uplinkapi.SiteEpoch(hs)
+		if !ok || !eok {
 			return fmt.Errorf("last record of %s (offset %d) has no %s header: not written by a hub", t.name, recs[0].Offset, uplinkapi.HeaderSiteOffset)
 		}
-		t.next, t.any = off+1, true
+		t.next, t.any, t.epoch = off+1, true, epoch
 	}
 	t.ready = true
 	return nil
@@ -115,6 +118,11 @@ func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack {
 			r.log.Error("load topic state", "topic", t.name, "err", err)
 			return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Code: uplinkapi.CodeStore, Message: err.Error()}
 		}
+	}
+	if t.epoch != 0 && b.Epoch != t.epoch {
+		r.refused.Add(1)
+		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Next: t.next, Code: uplinkapi.CodeEpoch,
+			Message: fmt.Sprintf("%s holds records of the site topic created at epoch %d, this batch is of epoch %d: the site's log was reset; move the hub topic aside to take the new one", t.name, t.epoch, b.Epoch)}
 	}
 	recs := b.Records
 	r0 := recs[0].Offset
@@ -139,12 +147,13 @@ func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack {
 	}
 	out := make([]streamlog.Record, len(recs))
 	for i, rec := range recs {
-		sh := uplinkapi.SiteHeaders(rec.Offset, rec.Time)
-		hs := make([]streamlog.Header, 0, len(rec.Headers)+2)
+		hs := make([]streamlog.Header, 0, len(rec.Headers)+3)
 		for _, h := range rec.Headers {
 			hs = append(hs, streamlog.Header{Key: h.Key, Value: h.Value})
 		}
-		hs = append(hs, streamlog.Header{Key: sh[0].Key, Value: sh[0].Value}, streamlog.Header{Key: sh[1].Key, Value: sh[1].Value})
+		for _, h := range uplinkapi.SiteHeaders(rec.Offset, rec.Time, b.Epoch) {
+			hs = append(hs, streamlog.Header{Key: h.Key, Value: h.Value})
+		}
 		out[i] = streamlog.Record{Key: rec.Key, Headers: hs, Value: rec.Value}
 	}
 	// No deadline: an append that timed out might still be committed after
@@ -158,7 +167,7 @@ func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack {
 		r.log.Error("store batch", "topic", t.name, "err", err)
 		return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: t.next, Code: uplinkapi.CodeStore, Message: err.Error()}
 	}
-	t.next, t.any = recs[len(recs)-1].Offset+1, true
+	t.next, t.any, t.epoch = recs[len(recs)-1].Offset+1, true, b.Epoch
 	r.stored.Add(uint64(len(recs)))
 	return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: t.next, Stored: len(recs), Duplicates: dups, Lost: lost}
 }

@@ -170,7 +170,7 @@ func checkHub(t *testing.T, r *uplinktest.Rig) {
 				if !ok {
 					t.Fatalf("%s: hub record %d without site origin", n, rec.Offset)
 				}
-				got = append(got, wire.Record{Offset: off, Time: at, Key: rec.Key, Headers: hs[:len(hs)-2], Value: rec.Value})
+				got = append(got, wire.Record{Offset: off, Time: at, Key: rec.Key, Headers: hs[:len(hs)-3], Value: rec.Value})
 			}
 			from = recs[len(recs)-1].Offset + 1
 		}

@@ -16,10 +16,11 @@ import (
 
 // replicator sends one topic up for the length of a session.
 type replicator struct {
-	u    *Uplink
-	pc   *paho.Client
-	name string
-	rule Rule
+	u     *Uplink
+	pc    *paho.Client
+	name  string
+	epoch uint64 // the topic's creation time, unix ns
+	rule  Rule
 
 	tenant, topic string
 	buf           []byte
@@ -31,7 +32,37 @@ type replicator struct {
 // errHaveRecords ends a tail once its first frame arrived.
 var errHaveRecords = errors.New("records arrived")
 
+// run replicates until ctx ends or the link fails (which ends the
+// session). A failure on the site's side (a read, the cursor, a topic
+// deleted meanwhile) holds only this topic: it is tried again after a
+// backoff while the other topics go on.
 func (r *replicator) run(ctx context.Context) error {
+	wait := time.Second
+	for {
+		err := r.replicate(ctx)
+		var le *linkError
+		if ctx.Err() != nil || errors.As(err, &le) {
+			return err
+		}
+		r.u.c.Logger.Warn("topic held after a site log error; trying again", "topic", r.name, "err", err, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// linkError is a failure of the connection to the parent.
+type linkError struct{ err error }
+
+func (e *linkError) Error() string { return e.err.Error() }
+func (e *linkError) Unwrap() error { return e.err }
+
+func (r *replicator) replicate(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx) // ends the committer with this attempt
+	defer cancel()
 	var ok bool
 	if r.tenant, r.topic, ok = cutName(r.name); !ok {
 		return fmt.Errorf("topic %q: want tenant/name", r.name)
@@ -103,7 +134,7 @@ func (r *replicator) consume(ctx context.Context, want *uint64, chunks <-chan ch
 		if err := r.u.gate.wait(ctx, r.rule.Priority); err != nil {
 			return err
 		}
-		b := uplinkapi.Batch{Site: r.u.c.Site, Tenant: r.tenant, Topic: r.topic, From: c.from, Records: c.recs}
+		b := uplinkapi.Batch{Site: r.u.c.Site, Tenant: r.tenant, Topic: r.topic, From: c.from, Epoch: r.epoch, Records: c.recs}
 		ack, err := r.sendRetrying(ctx, &b)
 		if err != nil {
 			return err
@@ -166,8 +197,11 @@ func (r *replicator) sendRetrying(ctx context.Context, b *uplinkapi.Batch) (upli
 		var ack uplinkapi.Ack
 		var err error
 		ack, r.buf, err = r.u.send(ctx, r.pc, b, r.buf)
-		if err != nil || ack.Status != uplinkapi.StatusRetry {
-			return ack, err
+		if err != nil {
+			return ack, &linkError{err}
+		}
+		if ack.Status != uplinkapi.StatusRetry {
+			return ack, nil
 		}
 		r.u.c.Logger.Warn("parent could not store; retrying", "topic", r.name, "err", ack.Message, "in", wait)
 		select {

@@ -148,7 +148,7 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 				continue
 			}
 			running[info.Name] = true
-			r := &replicator{u: u, pc: pc, name: info.Name, rule: rule}
+			r := &replicator{u: u, pc: pc, name: info.Name, epoch: uint64(info.Created.UnixNano()), rule: rule}
 			g.Go(func() error { return r.run(ctx) })
 		}
 		select {

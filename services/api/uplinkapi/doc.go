@@ -20,7 +20,12 @@
 // first record's offset, the site no longer holds [From, first): retention
 // dropped them before they went up. The payload is
 //
-//	"SKU1" | uvarint From | one stream log record frame (wire.AppendFrame)
+//	"SKU1" | uvarint From | uvarint Epoch | one stream log record frame
+//
+// Epoch is the site topic's creation time (unix ns): offsets are only
+// comparable within one incarnation of a topic. A parent that holds
+// records of another epoch refuses the batch (site_topic_reset) instead of
+// taking the new offsets for duplicates of the old ones.
 //
 // The PUBLISH carries the MQTT v5 Response Topic and Correlation Data; the
 // parent answers there with an Ack (JSON).
@@ -51,7 +56,7 @@
 // tenant tokens at the parent see only their tenant, and site IDs have no
 // '.', so the name splits unambiguously. Stream log offsets there are dense
 // and the parent's own; each record keeps the site's offset and timestamp in
-// two headers appended after the site's (HeaderSiteOffset, HeaderSiteTime,
-// 8 bytes big endian each). The parent recovers H after a restart from the
+// three headers appended after the site's (HeaderSiteOffset,
+// HeaderSiteTime, HeaderSiteEpoch, 8 bytes big endian each). The parent recovers H after a restart from the
 // last record's HeaderSiteOffset.
 package uplinkapi

@@ -16,11 +16,12 @@ import (
 const (
 	HeaderSiteOffset = "site.offset"
 	HeaderSiteTime   = "site.time"
+	HeaderSiteEpoch  = "site.epoch"
 )
 
 // MaxSiteHeaders is how many headers a record may carry to go up: the
-// parent adds two and a stored record holds at most wire.MaxRecordHeaders.
-const MaxSiteHeaders = wire.MaxRecordHeaders - 2
+// parent adds three and a stored record holds at most wire.MaxRecordHeaders.
+const MaxSiteHeaders = wire.MaxRecordHeaders - 3
 
 // Ack statuses.
 const (
@@ -42,6 +43,10 @@ const (
 	CodeBadTopic  = "bad_topic"
 	CodeForbidden = "forbidden"
 	CodeStore     = "store_failed"
+	// CodeEpoch: the site's topic is not the one the parent holds records
+	// of (its log was wiped or the topic recreated: offsets start again).
+	// Nothing is stored until an operator moves the parent's topic aside.
+	CodeEpoch = "site_topic_reset"
 )
 
 // Ack is the parent's answer to a batch, on the batch's response topic.
@@ -63,7 +68,10 @@ type Ack struct {
 type Batch struct {
 	Site, Tenant, Topic string
 	// From is the offset the uplink read from; see the package doc.
-	From    uint64
+	From uint64
+	// Epoch names the site topic's incarnation (its creation time, unix
+	// ns): offsets are only comparable within one.
+	Epoch   uint64
 	Records []wire.Record
 }
 
@@ -91,6 +99,7 @@ func SitePrefix(site string) string { return "sites/" + site + "/" }
 func (b *Batch) AppendPayload(dst []byte) []byte {
 	dst = append(dst, batchMagic...)
 	dst = binary.AppendUvarint(dst, b.From)
+	dst = binary.AppendUvarint(dst, b.Epoch)
 	return wire.AppendFrame(dst, b.Records)
 }
 
@@ -140,6 +149,10 @@ func DecodeBatch(mqttTopic string, payload []byte) (Batch, error) {
 		return Batch{}, fmt.Errorf("%w: bad from offset", ErrBadBatch)
 	}
 	b.From = from
+	p = p[n:]
+	if b.Epoch, n = binary.Uvarint(p); n <= 0 {
+		return Batch{}, fmt.Errorf("%w: bad epoch", ErrBadBatch)
+	}
 	if b.Records, err = wire.DecodeFrames(p[n:]); err != nil {
 		return Batch{}, fmt.Errorf("%w: %w", ErrBadBatch, err)
 	}
@@ -171,16 +184,29 @@ func HubTopic(site, tenant, topic string) (string, error) {
 	return tenant + "/" + name, nil
 }
 
-// SiteHeaders returns the two headers the parent appends to a stored record.
-func SiteHeaders(offset uint64, t time.Time) [2]wire.Header {
+// SiteHeaders returns the headers the parent appends to a stored record.
+func SiteHeaders(offset uint64, t time.Time, epoch uint64) [3]wire.Header {
 	var ns int64
 	if !t.IsZero() {
 		ns = t.UnixNano()
 	}
-	return [2]wire.Header{
+	return [3]wire.Header{
 		{Key: HeaderSiteOffset, Value: binary.BigEndian.AppendUint64(nil, offset)},
 		{Key: HeaderSiteTime, Value: binary.BigEndian.AppendUint64(nil, uint64(ns))},
+		{Key: HeaderSiteEpoch, Value: binary.BigEndian.AppendUint64(nil, epoch)},
 	}
+}
+
+// SiteEpoch reads the site topic's epoch from a stored record's headers.
+func SiteEpoch(hs []wire.Header) (uint64, bool) {
+	var epoch uint64
+	var ok bool
+	for _, h := range hs {
+		if h.Key == HeaderSiteEpoch && len(h.Value) == 8 {
+			epoch, ok = binary.BigEndian.Uint64(h.Value), true
+		}
+	}
+	return epoch, ok
 }
 
 // SiteOrigin reads the site's offset and time back from a stored record's

@@ -20,7 +20,7 @@ func recs(first uint64, n int) []wire.Record {
 }
 
 func TestBatchRoundTrip(t *testing.T) {
-	b := Batch{Site: "0123abcd", Tenant: "system", Topic: "log.kernel", From: 3, Records: recs(5, 3)}
+	b := Batch{Site: "0123abcd", Tenant: "system", Topic: "log.kernel", From: 3, Epoch: 1 << 60, Records: recs(5, 3)}
 	got, err := DecodeBatch(b.MQTTTopic(), b.AppendPayload(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +66,15 @@ func TestDecodeBatchRefuses(t *testing.T) {
 
 func TestSiteOrigin(t *testing.T) {
 	at := time.Unix(12, 34).UTC()
-	h := SiteHeaders(77, at)
+	h := SiteHeaders(77, at, 5)
 	// A site's own header of the same name comes first and must not win.
 	hs := append([]wire.Header{{Key: HeaderSiteOffset, Value: make([]byte, 8)}}, h[:]...)
 	off, got, ok := SiteOrigin(hs)
 	if !ok || off != 77 || !got.Equal(at) {
 		t.Errorf("SiteOrigin: got %d %v %v, want 77 %v true", off, got, ok, at)
+	}
+	if e, ok := SiteEpoch(hs); !ok || e != 5 {
+		t.Errorf("SiteEpoch: got %d %v, want 5 true", e, ok)
 	}
 	if _, _, ok := SiteOrigin(nil); ok {
 		t.Error("SiteOrigin(nil): got ok")
@@ -81,7 +84,7 @@ func TestSiteOrigin(t *testing.T) {
 func FuzzDecodeBatch(f *testing.F) {
 	b := Batch{Site: "s1", Tenant: "t", Topic: "x", From: 1, Records: recs(1, 3)}
 	f.Add(b.AppendPayload(nil))
-	f.Add([]byte("SKU1\x00"))
+	f.Add([]byte("SKU1\x00\x00"))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		got, err := DecodeBatch("sites/s1/t/x", p)
 		if err != nil {
