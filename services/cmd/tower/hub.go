@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -33,12 +34,16 @@ func hubMain(args []string) int {
 	fs.Var(&hosts, "san", "host names or IPs for the server certificate (repeatable)")
 	maxBytes := fs.Int64("topic-max-bytes", 1<<30, "retention per site topic at the hub, in bytes")
 	broker := fs.String("broker", "", "receive through this external MQTT v5 broker (host:port, TLS) instead of listening: the broker authenticates sites and enforces the ACL")
+	certFile := fs.String("cert", "", "the hub's certificate (PEM) instead of one issued from -ca-dir: a hub away from the tower holds no CA key")
+	keyFile := fs.String("key", "", "the key of -cert (PEM)")
+	caCert := fs.String("ca-cert", "", "the tower CA certificate (PEM) that issued the sites' certificates, with -cert")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
 		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
-			hosts: append([]string{"localhost", "127.0.0.1", "::1"}, hosts...)}
+			hosts:    append([]string{"localhost", "127.0.0.1", "::1"}, hosts...),
+			certFile: *certFile, keyFile: *keyFile, caCert: *caCert}
 		return runHub(ctx, g, os.Stdout, c)
 	})
 	if err != nil {
@@ -50,15 +55,57 @@ func hubMain(args []string) int {
 
 type hubConfig struct {
 	data, caDir, listen, broker string
+	certFile, keyFile, caCert   string
 	hosts                       []string
 	maxBytes                    int64
 }
 
-func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig) error {
-	log := daemon.Logger("hub")
+// hubIdentity loads what the hub presents and the CA it trusts: the files
+// given, or a certificate issued from the tower CA in caDir (a server
+// certificate, or a client one named "hub" to log in to a broker).
+func hubIdentity(c hubConfig, client bool) (tls.Certificate, *x509.CertPool, error) {
+	if c.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+		if err != nil {
+			return cert, nil, fmt.Errorf("load -cert and -key: %w", err)
+		}
+		pemCA, err := os.ReadFile(c.caCert)
+		if err != nil {
+			return cert, nil, fmt.Errorf("read -ca-cert (the tower CA, needed with -cert): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemCA) {
+			return cert, nil, fmt.Errorf("-ca-cert %s: no PEM certificate in it", c.caCert)
+		}
+		return cert, pool, nil
+	}
 	authority, err := ca.LoadOrCreate(c.caDir, "Skerry tower CA")
 	if err != nil {
-		return fmt.Errorf("load CA: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("load CA: %w", err)
+	}
+	if client {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return tls.Certificate{}, nil, err
+		}
+		cert, err := authority.SiteCert("hub", key.Public(), 365*24*time.Hour)
+		if err != nil {
+			return tls.Certificate{}, nil, err
+		}
+		return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, authority.Pool(), nil
+	}
+	cert, key, err := authority.ServerCert(c.hosts)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, authority.Pool(), nil
+}
+
+func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig) error {
+	log := daemon.Logger("hub")
+	cert, pool, err := hubIdentity(c, c.broker != "")
+	if err != nil {
+		return err
 	}
 	store, err := streamlog.Open(c.data, streamlog.WithLogger(log))
 	if err != nil {
@@ -66,16 +113,11 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 	}
 	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: streamlog.HardMaxRecordBytes}
 	if c.broker != "" {
-		return runHubClient(ctx, g, stdout, c, authority, store, topics, log)
-	}
-	cert, key, err := authority.ServerCert(c.hosts)
-	if err != nil {
-		store.Close()
-		return err
+		return runHubClient(ctx, g, stdout, c, cert, pool, store, topics, log)
 	}
 	h, err := hub.New(hub.Config{
 		Listen:      c.listen,
-		TLS:         hub.ServerTLS(tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, authority.Pool()),
+		TLS:         hub.ServerTLS(cert, pool),
 		Store:       store,
 		TopicConfig: topics,
 		Log:         log,
@@ -96,23 +138,12 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 	return daemon.Ready()
 }
 
-// runHubClient receives through an external broker, with a client
-// certificate the hub issues itself (CN "hub": the broker's ACL must let
+// runHubClient receives through an external broker with cert as the
+// client certificate (CN "hub" when issued here: the broker's ACL must let
 // user hub read sites/# and write the answers).
-func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig, authority *ca.CA, store *streamlog.Store, topics streamlog.TopicConfig, log *slog.Logger) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		store.Close()
-		return err
-	}
-	cert, err := authority.SiteCert("hub", key.Public(), 365*24*time.Hour)
-	if err != nil {
-		store.Close()
-		return err
-	}
+func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig, cert tls.Certificate, pool *x509.CertPool, store *streamlog.Store, topics streamlog.TopicConfig, log *slog.Logger) error {
 	host, _, _ := net.SplitHostPort(c.broker)
-	tc := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
-		RootCAs: authority.Pool(), ServerName: host, MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
 	recv := hub.NewReceiver(store, topics, log)
 	g.Go(func() error {
 		err := recv.RunClient(ctx, hub.ClientConfig{Broker: c.broker, TLS: tc, ClientID: "hub", Log: log})
