@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/streamlog"
@@ -125,5 +126,36 @@ func TestReceiverRecovers(t *testing.T) {
 	}
 	if diff := cmp.Diff([]uint64{0, 1, 2, 3}, siteOffsets(t, s)); diff != "" {
 		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	s, err := streamlog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := NewReceiver(s, streamlog.TopicConfig{}, slog.Default())
+	r.Apply(batch(0, 0, 3))
+	r.Apply(batch(1, 1, 3))
+	r.Apply(batch(9, 9, 1))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+	}
+	want := map[string]float64{
+		"skerry_hub_records_stored_total":    4,
+		"skerry_hub_records_duplicate_total": 2,
+		"skerry_hub_batch_gaps_total":        1,
+		"skerry_hub_batches_refused_total":   0,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 }

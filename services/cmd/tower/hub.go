@@ -12,13 +12,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/skerry/skerry/services/hub"
 	"github.com/skerry/skerry/services/internal/daemon"
+	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/tower/ca"
 )
@@ -36,6 +41,7 @@ func hubMain(args []string) int {
 	broker := fs.String("broker", "", "receive through this external MQTT v5 broker (host:port, TLS) instead of listening: the broker authenticates sites and enforces the ACL")
 	certFile := fs.String("cert", "", "the hub's certificate (PEM) instead of one issued from -ca-dir: a hub away from the tower holds no CA key")
 	keyFile := fs.String("key", "", "the key of -cert (PEM)")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this `address` (/metrics), e.g. 127.0.0.1:9883")
 	caCert := fs.String("ca-cert", "", "the tower CA certificate (PEM) that issued the sites' certificates, with -cert")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -43,7 +49,7 @@ func hubMain(args []string) int {
 	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
 		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
 			hosts:    append([]string{"localhost", "127.0.0.1", "::1"}, hosts...),
-			certFile: *certFile, keyFile: *keyFile, caCert: *caCert}
+			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics}
 		return runHub(ctx, g, os.Stdout, c)
 	})
 	if err != nil {
@@ -56,6 +62,7 @@ func hubMain(args []string) int {
 type hubConfig struct {
 	data, caDir, listen, broker string
 	certFile, keyFile, caCert   string
+	metrics                     string
 	hosts                       []string
 	maxBytes                    int64
 }
@@ -78,6 +85,9 @@ func hubIdentity(c hubConfig, client bool) (tls.Certificate, *x509.CertPool, err
 			return cert, nil, fmt.Errorf("-ca-cert %s: no PEM certificate in it", c.caCert)
 		}
 		return cert, pool, nil
+	}
+	if err := os.MkdirAll(c.caDir, 0o700); err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("create CA directory: %w", err)
 	}
 	authority, err := ca.LoadOrCreate(c.caDir, "Skerry tower CA")
 	if err != nil {
@@ -103,6 +113,13 @@ func hubIdentity(c hubConfig, client bool) (tls.Certificate, *x509.CertPool, err
 
 func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig) error {
 	log := daemon.Logger("hub")
+	var ml net.Listener
+	if c.metrics != "" {
+		var err error
+		if ml, err = serve.TCP(c.metrics, serve.Network); err != nil {
+			return err
+		}
+	}
 	cert, pool, err := hubIdentity(c, c.broker != "")
 	if err != nil {
 		return err
@@ -113,7 +130,7 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 	}
 	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: streamlog.HardMaxRecordBytes}
 	if c.broker != "" {
-		return runHubClient(ctx, g, stdout, c, cert, pool, store, topics, log)
+		return runHubClient(ctx, g, stdout, c, cert, pool, store, topics, ml, log)
 	}
 	h, err := hub.New(hub.Config{
 		Listen:      c.listen,
@@ -126,6 +143,7 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 		store.Close()
 		return err
 	}
+	serveMetrics(ctx, g, ml, h.Receiver(), log)
 	g.Go(func() error {
 		err := h.Serve(ctx)
 		if cerr := store.Close(); cerr != nil && err == nil {
@@ -141,10 +159,11 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 // runHubClient receives through an external broker with cert as the
 // client certificate (CN "hub" when issued here: the broker's ACL must let
 // user hub read sites/# and write the answers).
-func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig, cert tls.Certificate, pool *x509.CertPool, store *streamlog.Store, topics streamlog.TopicConfig, log *slog.Logger) error {
+func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig, cert tls.Certificate, pool *x509.CertPool, store *streamlog.Store, topics streamlog.TopicConfig, ml net.Listener, log *slog.Logger) error {
 	host, _, _ := net.SplitHostPort(c.broker)
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
 	recv := hub.NewReceiver(store, topics, log)
+	serveMetrics(ctx, g, ml, recv, log)
 	g.Go(func() error {
 		err := recv.RunClient(ctx, hub.ClientConfig{Broker: c.broker, TLS: tc, ClientID: "hub", Log: log})
 		if cerr := store.Close(); cerr != nil && err == nil {
@@ -154,4 +173,16 @@ func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hu
 	})
 	fmt.Fprintf(stdout, "hub serving through broker mqtts://%s, storing in %s\n", c.broker, c.data)
 	return daemon.Ready()
+}
+
+// serveMetrics serves recv's counters and the Go runtime's on l, if any.
+func serveMetrics(ctx context.Context, g *errgroup.Group, l net.Listener, recv *hub.Receiver, log *slog.Logger) {
+	if l == nil {
+		return
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(recv.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	g.Go(func() error { return serve.HTTP(ctx, mux, serve.TowerLimits, log, l) })
 }
