@@ -63,6 +63,7 @@ func (e *linkError) Unwrap() error { return e.err }
 func (r *replicator) replicate(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx) // ends the committer with this attempt
 	defer cancel()
+	r.setBacklog(true) // until the first read says otherwise (see discover)
 	var ok bool
 	if r.tenant, r.topic, ok = cutName(r.name); !ok {
 		return fmt.Errorf("topic %q: want tenant/name", r.name)

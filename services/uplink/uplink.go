@@ -140,6 +140,7 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 		if err != nil {
 			return fmt.Errorf("list topics: %w", err)
 		}
+		var started []*replicator
 		for _, info := range infos {
 			rule, ok := u.c.Rules.Lookup(info.Name)
 			// A volatile topic restarts at offset 0 after a reboot: its
@@ -149,6 +150,14 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 			}
 			running[info.Name] = true
 			r := &replicator{u: u, pc: pc, name: info.Name, epoch: uint64(info.Created.UnixNano()), rule: rule}
+			// Every topic counts as backlogged until its first read says
+			// otherwise, and all are marked before any starts: a bulk
+			// topic started first must not get ahead of a control topic
+			// that has not read yet.
+			r.setBacklog(true)
+			started = append(started, r)
+		}
+		for _, r := range started {
 			g.Go(func() error { return r.run(ctx) })
 		}
 		select {
