@@ -23,6 +23,8 @@ var services = map[string]mainFunc{
 	"streamlog": streamlogMain,
 	"devproxy":  devproxyMain,
 	"vault":     vaultMain,
+
+	"uplink": uplinkMain,
 }
 
 func main() {

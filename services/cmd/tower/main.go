@@ -29,6 +29,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hub" {
+		os.Exit(hubMain(os.Args[2:])) // the hub role: see hub.go
+	}
 	err := daemon.Run("tower", func(ctx context.Context, _ *errgroup.Group) error {
 		return run(ctx, os.Stdout, os.Stderr, os.Args[1:])
 	})
