@@ -23,8 +23,7 @@ var services = map[string]mainFunc{
 	"streamlog": streamlogMain,
 	"devproxy":  devproxyMain,
 	"vault":     vaultMain,
-
-	"uplink": uplinkMain,
+	"uplink":    uplinkMain,
 }
 
 func main() {
