@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/skerry/skerry/services/api/towerapi"
+)
+
+// TestTowerApps stores app versions, deploys one and reads both back with
+// runApps and runAppsDeploy (main.go wires them as "tower apps" and
+// "tower deploy").
+func TestTowerApps(t *testing.T) {
+	_, cli, _ := towerCLI(t)
+	cli("tenants", "create", "acme")
+	run := func(fn func(context.Context, io.Writer, io.Writer, []string) error, args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := fn(context.Background(), &stdout, &stderr, args)
+		return stdout.String(), err
+	}
+	dir := t.TempDir()
+	spec := func(name, ref string) string {
+		p := filepath.Join(dir, name+".json")
+		os.WriteFile(p, []byte(`{"version": 1, "tenant": "acme", "name": "`+name+`", "image": {"ref": "`+ref+`"}}`), 0o644)
+		return p
+	}
+	for _, ref := range []string{"r.example/web:1", "r.example/web:2"} {
+		if _, err := run(runApps, "put", "-f", spec("web", ref)); err != nil {
+			t.Fatalf("apps put %s: %v", ref, err)
+		}
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"version": 1, "tenant": "acme", "name": "web", "image": {"ref": "r/x:1"}, "resources": {"memory": "lots"}}`), 0o644)
+	if _, err := run(runApps, "put", "-f", bad); err == nil || !strings.Contains(err.Error(), "resources.memory") {
+		t.Errorf("apps put of a bad spec: got %v, want a refusal naming resources.memory", err)
+	}
+
+	out, err := run(runApps, "list", "-tenant", "acme", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apps []towerapi.App
+	if err := json.Unmarshal([]byte(out), &apps); err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 1 || apps[0].Version != 2 || apps[0].Spec.Image.Ref != "r.example/web:2" {
+		t.Errorf("apps list: got %+v, want web version 2", apps)
+	}
+	if out, err := run(runApps, "show", "-version", "1", "acme/web"); err != nil || !strings.Contains(out, "version 1") || !strings.Contains(out, `"ref": "r.example/web:1"`) {
+		t.Errorf("apps show -version 1: got %q, %v", out, err)
+	}
+
+	if _, err := run(runAppsDeploy, "set", "-version", "1", "-selector", "region=north", "acme/web"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(runAppsDeploy, "list", "-tenant", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("deploy list: got\n%s", out)
+	}
+	if diff := cmp.Diff([]string{"acme", "web", "1", "region=north"}, strings.Fields(lines[1])[:4]); diff != "" {
+		t.Errorf("deploy list row (-want +got):\n%s", diff)
+	}
+	if _, err := run(runApps, "delete", "acme/web"); err == nil || !strings.Contains(err.Error(), "deployed") {
+		t.Errorf("apps delete while deployed: got %v, want refused", err)
+	}
+	if _, err := run(runAppsDeploy, "delete", "acme/web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(runApps, "delete", "acme/web"); err != nil {
+		t.Fatal(err)
+	}
+}
