@@ -170,12 +170,20 @@ func (s *site) desired(t *testing.T, wait string) enrollapi.Desired {
 }
 
 func (s *site) fetchDesired(wait string) (enrollapi.Desired, error) {
+	return s.fetchDesiredCtx(context.Background(), wait)
+}
+
+func (s *site) fetchDesiredCtx(ctx context.Context, wait string) (enrollapi.Desired, error) {
 	var d enrollapi.Desired
 	url := s.tw.URL + enrollapi.PathDesired
 	if wait != "" {
 		url += "?wait=" + wait
 	}
-	resp, err := s.hc.Get(url)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return d, err
+	}
+	resp, err := s.hc.Do(req)
 	if err != nil {
 		return d, err
 	}
@@ -302,5 +310,43 @@ func TestSiteAppStatus(t *testing.T) {
 	}
 	if diff := cmp.Diff(apps, mustSite(t, op, s.id).Apps); diff != "" {
 		t.Errorf("a refused report changed the site (-want +got):\n%s", diff)
+	}
+}
+
+// A site may hold only a few long-polls at once; more are refused busy,
+// and the held ones all wake at a change.
+func TestSiteDesiredHeldBounded(t *testing.T) {
+	tw := towertest.Start(t)
+	op := tw.Client(t, "")
+	mustTenant(t, op, "acme", true)
+	s := enrollSite(t, tw, op, "acme", nil)
+	rev := s.desired(t, "").Revision
+	const held = 4 // the tower's per-site bound
+	done := make(chan error, held)
+	for range held {
+		go func() { _, err := s.fetchDesired(rev); done <- err }()
+	}
+	time.Sleep(500 * time.Millisecond) // all four are held by now
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.fetchDesiredCtx(ctx, rev)
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("poll beyond %d held ones: got %v, want 503 busy", held, err)
+	}
+	if err := op.Do(context.Background(), "PUT", "/v1/tenants/acme/apps/web", specJSON("acme", "web", "1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Do(context.Background(), "PUT", "/v1/tenants/acme/deployments/web", towerapi.DeploymentSet{Version: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range held {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("held poll: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a held poll did not wake at the change")
+		}
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/workloadapi"
+	"github.com/skerry/skerry/services/httpjson"
 	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/tower/store"
 )
@@ -21,12 +23,41 @@ const desiredWait = 30 * time.Second
 // notifier wakes the long-polls of desired state when apps or deployments
 // change. Every waiter recomputes its own site's state, so one broadcast
 // serves all sites: a change is rare next to the sites' polls.
+// It also bounds the held requests, as serve.Streaming asks: at most
+// maxHeld in all and maxHeldPerSite per site (an agent holds one).
 type notifier struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu   sync.Mutex
+	ch   chan struct{}
+	held map[string]int // by site
+	all  int
 }
 
-func newNotifier() *notifier { return &notifier{ch: make(chan struct{})} }
+const (
+	maxHeld        = 1 << 16
+	maxHeldPerSite = 4
+)
+
+func newNotifier() *notifier { return &notifier{ch: make(chan struct{}), held: map[string]int{}} }
+
+// hold counts a held request of site, or refuses it when too many are.
+func (n *notifier) hold(site string) (release func(), err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.all >= maxHeld || n.held[site] >= maxHeldPerSite {
+		return nil, &httpjson.Error{Status: http.StatusServiceUnavailable, Code: httpjson.CodeBusy,
+			Message: fmt.Sprintf("too many held desired-state requests (site %s holds %d, the tower %d); retry later", site, n.held[site], n.all)}
+	}
+	n.all++
+	n.held[site]++
+	return func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.all--
+		if n.held[site]--; n.held[site] == 0 {
+			delete(n.held, site)
+		}
+	}, nil
+}
 
 // wait returns a channel closed at the next change.
 func (n *notifier) wait() <-chan struct{} {
@@ -80,6 +111,11 @@ func (s *Server) siteDesired(w http.ResponseWriter, r *http.Request, p principal
 	}
 	var deadline <-chan time.Time
 	if waiting {
+		release, err := s.desired.hold(p.site.ID)
+		if err != nil {
+			return err
+		}
+		defer release()
 		serve.Streaming(w, r)
 		t := time.NewTimer(desiredWait)
 		defer t.Stop()
