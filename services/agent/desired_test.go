@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,8 +82,9 @@ func (w *siteWorkload) spec(name, v string) json.RawMessage {
 // TestDesiredState runs the agent against the real tower and a real
 // workload service: an app deployed to the site's labels runs there and
 // its status reaches the site view; a new version reaches the site within
-// a second of the deployment; an app deployed elsewhere never comes; an
-// ended deployment stops the app.
+// a second of the deployment; an app deployed elsewhere never comes; while
+// the tower is away the site keeps running its app, and a deployment
+// ended meanwhile stops it once the tower is back.
 func TestDesiredState(t *testing.T) {
 	wl := startWorkload(t)
 	tw := startRealTower(t)
@@ -92,7 +96,10 @@ func TestDesiredState(t *testing.T) {
 	tw.do(t, "PUT", "/v1/tenants/acme/deployments/web", towerapi.DeploymentSet{Version: 1, Selector: map[string]string{"region": "north"}}, nil)
 	tw.do(t, "PUT", "/v1/tenants/acme/deployments/far", towerapi.DeploymentSet{Version: 1, Selector: map[string]string{"region": "south"}}, nil)
 
-	a := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(filepath.Join(t.TempDir(), "no-tpm")),
+	px := startProxy(t, strings.TrimPrefix(tw.url, "https://"))
+	cfg := tw.config(tok.Token)
+	cfg.URL = "https://" + px.addr
+	a := startAgent(t, cfg, WithHome(t.TempDir()), WithTPM(filepath.Join(t.TempDir(), "no-tpm")),
 		WithSoftwareIdentity(true), WithWorkloadSocket(wl.socket))
 	site := tw.onlineSite(t, a)
 	waitLong(t, a, "web v1 runs on the site and the tower shows it", func() bool {
@@ -112,11 +119,84 @@ func TestDesiredState(t *testing.T) {
 		t.Errorf("a new version took %v to reach an online site; want under 1s", lag)
 	}
 
+	// The tower goes away: the site keeps running what it has. The
+	// deployment ends meanwhile; the site learns it when the tower is back.
+	px.down()
+	a.wait(t, "the agent notices the tower is away", func() bool { return a.log.has("the site keeps running what it has") })
 	tw.do(t, "DELETE", "/v1/tenants/acme/deployments/web", nil, nil)
-	a.wait(t, "web leaves the site", func() bool { return len(wl.envOf()) == 0 })
+	time.Sleep(500 * time.Millisecond)
+	apps, err := newWorkloadClient(wl.socket).apps(context.Background())
+	if err != nil || len(apps) != 1 || apps[0].Spec.Env["V"] != "2" || apps[0].Status.State != workloadapi.StateRunning {
+		t.Fatalf("while the tower is away: apps %+v, %v; want web v2 running", apps, err)
+	}
+	px.up(t)
+	waitLong(t, a, "web leaves the site once the tower is back", func() bool { return len(wl.envOf()) == 0 })
 	if !a.log.has("desired state") {
 		t.Errorf("the agent logged nothing about desired state:\n%s", a.log)
 	}
+}
+
+// proxy forwards TCP to the tower and can cut it, as a lost uplink does.
+type proxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        map[net.Conn]bool
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{addr: ln.Addr().String(), target: target, conns: map[net.Conn]bool{}}
+	p.serve(ln)
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[up] = true, true
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// down closes the listener and every forwarded connection.
+func (p *proxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// up listens again on the same address.
+func (p *proxy) up(t *testing.T) {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.serve(ln)
 }
 
 func (tw *realTower) site(t *testing.T, id string) towerapi.Site {
