@@ -69,14 +69,21 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request, p principal) err
 
 // listApps lists the newest version of each of a tenant's apps.
 func (s *Server) listApps(w http.ResponseWriter, r *http.Request, p principal) error {
+	return serveTenantList(s, w, r, p, store.Tx.Apps, appView)
+}
+
+// serveTenantList answers all of the path's tenant's records of one kind
+// as a single page: a tenant has few apps and deployments.
+func serveTenantList[R, V any](s *Server, w http.ResponseWriter, r *http.Request, p principal,
+	fetch func(store.Tx, string) ([]R, error), view func(R) V) error {
 	tenant := r.PathValue("tenant")
 	if err := p.mayRead(tenant); err != nil {
 		return err
 	}
-	var out towerapi.List[towerapi.App]
+	var out towerapi.List[V]
 	err := s.store.View(r.Context(), func(tx store.Tx) error {
-		as, err := tx.Apps(tenant)
-		out.Items = mapSlice(as, appView)
+		items, err := fetch(tx, tenant)
+		out.Items = mapSlice(items, view)
 		return err
 	})
 	if err != nil {
@@ -180,21 +187,7 @@ func (s *Server) putDeployment(w http.ResponseWriter, r *http.Request, p princip
 
 // listDeployments lists a tenant's deployments.
 func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, p principal) error {
-	tenant := r.PathValue("tenant")
-	if err := p.mayRead(tenant); err != nil {
-		return err
-	}
-	var out towerapi.List[towerapi.Deployment]
-	err := s.store.View(r.Context(), func(tx store.Tx) error {
-		ds, err := tx.Deployments(tenant)
-		out.Items = mapSlice(ds, deploymentView)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return serveTenantList(s, w, r, p, store.Tx.Deployments, deploymentView)
 }
 
 // getDeployment shows one deployment.

@@ -100,19 +100,24 @@ func appsPut(ctx context.Context, tc *towerCtx, args []string) error {
 }
 
 func appsList(ctx context.Context, tc *towerCtx, args []string) error {
-	fs := tc.flags()
-	tenant := fs.String("tenant", "", "the tenant whose apps to list")
-	if _, err := tc.parse(fs, args, 0, "no arguments"); err != nil {
-		return err
-	}
-	if *tenant == "" {
-		return fmt.Errorf("%s: name the tenant with -tenant", tc.cmd)
-	}
-	as, err := listAll[towerapi.App](ctx, tc.c, "/v1/tenants/"+url.PathEscape(*tenant)+"/apps")
+	as, err := listOfTenant[towerapi.App](ctx, tc, args, "apps")
 	if err != nil {
 		return err
 	}
 	return showApps(tc, as, as...)
+}
+
+// listOfTenant lists /v1/tenants/T/KIND for "-tenant T".
+func listOfTenant[T any](ctx context.Context, tc *towerCtx, args []string, kind string) ([]T, error) {
+	fs := tc.flags()
+	tenant := fs.String("tenant", "", "the tenant whose "+kind+" to list")
+	if _, err := tc.parse(fs, args, 0, "no arguments"); err != nil {
+		return nil, err
+	}
+	if *tenant == "" {
+		return nil, fmt.Errorf("%s: name the tenant with -tenant", tc.cmd)
+	}
+	return listAll[T](ctx, tc.c, "/v1/tenants/"+url.PathEscape(*tenant)+"/"+kind)
 }
 
 // appsShow prints the spec itself, which is what a person wants to read
@@ -200,15 +205,7 @@ func deploySet(ctx context.Context, tc *towerCtx, args []string) error {
 }
 
 func deployList(ctx context.Context, tc *towerCtx, args []string) error {
-	fs := tc.flags()
-	tenant := fs.String("tenant", "", "the tenant whose deployments to list")
-	if _, err := tc.parse(fs, args, 0, "no arguments"); err != nil {
-		return err
-	}
-	if *tenant == "" {
-		return fmt.Errorf("%s: name the tenant with -tenant", tc.cmd)
-	}
-	ds, err := listAll[towerapi.Deployment](ctx, tc.c, "/v1/tenants/"+url.PathEscape(*tenant)+"/deployments")
+	ds, err := listOfTenant[towerapi.Deployment](ctx, tc, args, "deployments")
 	if err != nil {
 		return err
 	}
