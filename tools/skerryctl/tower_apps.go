@@ -227,3 +227,21 @@ func deployDelete(ctx context.Context, tc *towerCtx, args []string) error {
 	fmt.Fprintf(tc.stdout, "ended the deployment of %s\n", pos[0])
 	return nil
 }
+
+// appStatusText is one app's status as the site reported it, in a line:
+// "running, healthy, 2 restarts, last exit: exit status 1".
+func appStatusText(a workloadapi.Status) string {
+	parts := []string{a.State}
+	if a.Health != "" {
+		parts = append(parts, a.Health)
+	}
+	if a.Restarts > 0 {
+		parts = append(parts, fmt.Sprintf("%d restarts", a.Restarts))
+	}
+	for _, kv := range [][2]string{{"last exit", a.LastExit}, {"error", a.Error}, {"health check", a.HealthError}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+": "+kv[1])
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +14,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/towerapi"
+	"github.com/skerry/skerry/services/api/workloadapi"
+	"github.com/skerry/skerry/services/tower/towertest"
 )
 
 // TestTowerApps stores app versions, deploys one and reads both back with
@@ -80,5 +85,44 @@ func TestTowerApps(t *testing.T) {
 	}
 	if _, err := run(runApps, "delete", "acme/web"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTowerSiteShowsApps: the app statuses a site reports show in
+// "sites show".
+func TestTowerSiteShowsApps(t *testing.T) {
+	tw, cli, _ := towerCLI(t)
+	cli("tenants", "create", "lab", "-allow-software-identity")
+	var tok towerapi.EnrollTokenCreated
+	json.Unmarshal([]byte(cli("tokens", "create", "-tenant", "lab", "-o", "json")), &tok)
+	sw := towertest.NewSoftwareAgent(t, tw.URL, tw.CAPEM)
+	ctx := context.Background()
+	res, err := sw.Enroll(ctx, tok.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{res.Certificate}, PrivateKey: sw.Key}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sw.CAPool, Certificates: []tls.Certificate{cert}}}}
+	report := enrollapi.StatusReport{Apps: []workloadapi.Status{
+		{Tenant: "lab", Name: "web", State: workloadapi.StateRunning, Health: workloadapi.HealthHealthy, Restarts: 2},
+		{Tenant: "lab", Name: "db", State: workloadapi.StateFailed, Error: "pull: unauthorized"},
+	}}
+	if _, err := towertest.Post(ctx, hc, tw.URL+enrollapi.PathStatus, report, nil); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := runSites(ctx, &stdout, &stderr, []string{"show", res.SiteID}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if strings.HasPrefix(l, "app ") {
+			f := strings.Fields(l)
+			got = append(got, f[1]+" "+strings.Join(f[2:], " "))
+		}
+	}
+	want := []string{"lab/web running, healthy, 2 restarts", "lab/db failed, error: pull: unauthorized"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sites show app rows (-want +got):\n%s", diff)
 	}
 }
