@@ -32,14 +32,14 @@ var deployCommands = []towerCmd{
 	{"delete", "delete TENANT/APP                       end a deployment; its sites stop the app", deployDelete},
 }
 
-// runApps runs "skerryctl tower apps ...".
-func runApps(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	return runTowerGroup(ctx, stdout, stderr, "apps", appCommands, args)
+// runTowerApps runs "skerryctl tower apps ...".
+func runTowerApps(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	return runTowerGroup(ctx, stdout, stderr, "tower apps", appCommands, args)
 }
 
-// runAppsDeploy runs "skerryctl tower deploy ...".
-func runAppsDeploy(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	return runTowerGroup(ctx, stdout, stderr, "deploy", deployCommands, args)
+// runTowerDeploy runs "skerryctl tower deploy ...".
+func runTowerDeploy(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	return runTowerGroup(ctx, stdout, stderr, "tower deploy", deployCommands, args)
 }
 
 // appPath turns TENANT/NAME into /v1/tenants/TENANT/KIND/NAME, escaped.

@@ -20,17 +20,30 @@ import (
 	"github.com/skerry/skerry/services/tower/towertest"
 )
 
+// runCmd runs one command function of skerryctl with args. The tests
+// call the functions, not the command tree, which main.go owns.
+func runCmd(fn func(context.Context, io.Writer, io.Writer, []string) error, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	err := fn(context.Background(), &stdout, &stderr, args)
+	return stdout.String(), err
+}
+
+func mustRun(t *testing.T, fn func(context.Context, io.Writer, io.Writer, []string) error, args ...string) string {
+	t.Helper()
+	out, err := runCmd(fn, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
 // TestTowerApps stores app versions, deploys one and reads both back with
-// runApps and runAppsDeploy (main.go wires them as "tower apps" and
+// runTowerApps and runTowerDeploy (for main.go to wire as "tower apps" and
 // "tower deploy").
 func TestTowerApps(t *testing.T) {
-	_, cli, _ := towerCLI(t)
-	cli("tenants", "create", "acme")
-	run := func(fn func(context.Context, io.Writer, io.Writer, []string) error, args ...string) (string, error) {
-		var stdout, stderr bytes.Buffer
-		err := fn(context.Background(), &stdout, &stderr, args)
-		return stdout.String(), err
-	}
+	towerCLI(t) // logs in
+	mustRun(t, runTenants, "create", "acme")
+	run := runCmd
 	dir := t.TempDir()
 	spec := func(name, ref string) string {
 		p := filepath.Join(dir, name+".json")
@@ -38,17 +51,17 @@ func TestTowerApps(t *testing.T) {
 		return p
 	}
 	for _, ref := range []string{"r.example/web:1", "r.example/web:2"} {
-		if _, err := run(runApps, "put", "-f", spec("web", ref)); err != nil {
+		if _, err := run(runTowerApps, "put", "-f", spec("web", ref)); err != nil {
 			t.Fatalf("apps put %s: %v", ref, err)
 		}
 	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"version": 1, "tenant": "acme", "name": "web", "image": {"ref": "r/x:1"}, "resources": {"memory": "lots"}}`), 0o644)
-	if _, err := run(runApps, "put", "-f", bad); err == nil || !strings.Contains(err.Error(), "resources.memory") {
+	if _, err := run(runTowerApps, "put", "-f", bad); err == nil || !strings.Contains(err.Error(), "resources.memory") {
 		t.Errorf("apps put of a bad spec: got %v, want a refusal naming resources.memory", err)
 	}
 
-	out, err := run(runApps, "list", "-tenant", "acme", "-o", "json")
+	out, err := run(runTowerApps, "list", "-tenant", "acme", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +72,14 @@ func TestTowerApps(t *testing.T) {
 	if len(apps) != 1 || apps[0].Version != 2 || apps[0].Spec.Image.Ref != "r.example/web:2" {
 		t.Errorf("apps list: got %+v, want web version 2", apps)
 	}
-	if out, err := run(runApps, "show", "-version", "1", "acme/web"); err != nil || !strings.Contains(out, "version 1") || !strings.Contains(out, `"ref": "r.example/web:1"`) {
+	if out, err := run(runTowerApps, "show", "-version", "1", "acme/web"); err != nil || !strings.Contains(out, "version 1") || !strings.Contains(out, `"ref": "r.example/web:1"`) {
 		t.Errorf("apps show -version 1: got %q, %v", out, err)
 	}
 
-	if _, err := run(runAppsDeploy, "set", "-version", "1", "-selector", "region=north", "acme/web"); err != nil {
+	if _, err := run(runTowerDeploy, "set", "-version", "1", "-selector", "region=north", "acme/web"); err != nil {
 		t.Fatal(err)
 	}
-	out, err = run(runAppsDeploy, "list", "-tenant", "acme")
+	out, err = run(runTowerDeploy, "list", "-tenant", "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +90,13 @@ func TestTowerApps(t *testing.T) {
 	if diff := cmp.Diff([]string{"acme", "web", "1", "region=north"}, strings.Fields(lines[1])[:4]); diff != "" {
 		t.Errorf("deploy list row (-want +got):\n%s", diff)
 	}
-	if _, err := run(runApps, "delete", "acme/web"); err == nil || !strings.Contains(err.Error(), "deployed") {
+	if _, err := run(runTowerApps, "delete", "acme/web"); err == nil || !strings.Contains(err.Error(), "deployed") {
 		t.Errorf("apps delete while deployed: got %v, want refused", err)
 	}
-	if _, err := run(runAppsDeploy, "delete", "acme/web"); err != nil {
+	if _, err := run(runTowerDeploy, "delete", "acme/web"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(runApps, "delete", "acme/web"); err != nil {
+	if _, err := run(runTowerApps, "delete", "acme/web"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -91,10 +104,10 @@ func TestTowerApps(t *testing.T) {
 // TestTowerSiteShowsApps: the app statuses a site reports show in
 // "sites show".
 func TestTowerSiteShowsApps(t *testing.T) {
-	tw, cli, _ := towerCLI(t)
-	cli("tenants", "create", "lab", "-allow-software-identity")
+	tw, _, _ := towerCLI(t)
+	mustRun(t, runTenants, "create", "lab", "-allow-software-identity")
 	var tok towerapi.EnrollTokenCreated
-	json.Unmarshal([]byte(cli("tokens", "create", "-tenant", "lab", "-o", "json")), &tok)
+	json.Unmarshal([]byte(mustRun(t, runTokens, "create", "-tenant", "lab", "-o", "json")), &tok)
 	sw := towertest.NewSoftwareAgent(t, tw.URL, tw.CAPEM)
 	ctx := context.Background()
 	res, err := sw.Enroll(ctx, tok.Token)
@@ -110,12 +123,8 @@ func TestTowerSiteShowsApps(t *testing.T) {
 	if _, err := towertest.Post(ctx, hc, tw.URL+enrollapi.PathStatus, report, nil); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	if err := runSites(ctx, &stdout, &stderr, []string{"show", res.SiteID}); err != nil {
-		t.Fatal(err)
-	}
 	var got []string
-	for _, l := range strings.Split(stdout.String(), "\n") {
+	for _, l := range strings.Split(mustRun(t, runSites, "show", res.SiteID), "\n") {
 		if strings.HasPrefix(l, "app ") {
 			f := strings.Fields(l)
 			got = append(got, f[1]+" "+strings.Join(f[2:], " "))
