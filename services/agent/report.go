@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
@@ -25,6 +26,14 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 	cert := &tls.Certificate{Certificate: [][]byte{id.Certificate}, PrivateKey: key, Leaf: leaf}
 	c := newTowerClient(a.tower.URL, roots, cert)
 	defer func() { c.close() }()
+	var cur atomic.Pointer[towerClient] // c, for the desired-state loop
+	cur.Store(c)
+	if a.workloadSocket != "" {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); a.followDesired(ctx, cur.Load) }()
+		defer func() { cancel(); <-done }()
+	}
 
 	every := a.reportInterval(id.ReportInterval)
 	var n narrator
@@ -39,10 +48,13 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 
 				c.close()
 				c = newTowerClient(a.tower.URL, roots, &tls.Certificate{Certificate: [][]byte{id.Certificate}, PrivateKey: key, Leaf: leaf})
+				cur.Store(c)
 				a.log.Info(fmt.Sprintf("site %s: certificate renewed, valid until %s", id.SiteID, leaf.NotAfter.UTC().Format(time.DateTime)))
 			}
 		}
-		hdr, err := c.post(ctx, enrollapi.PathStatus, a.status(), nil)
+		st := a.status()
+		st.Apps = a.appStatuses(ctx)
+		hdr, err := c.post(ctx, enrollapi.PathStatus, st, nil)
 		if ctx.Err() != nil {
 			return nil // stopping: the failed post is no news
 		}

@@ -37,12 +37,22 @@ var routeTable = []route{
 	{"POST", "/v1/enroll/finish", authNone, (*Server).enrollFinish},
 	{"POST", "/v1/sites/self/status", authSite, (*Server).siteStatus},
 	{"POST", "/v1/sites/self/renew", authSite, (*Server).renew},
+	{"GET", "/v1/sites/self/desired", authSite, (*Server).siteDesired},
 
 	{"GET", "/v1/whoami", authToken, (*Server).whoami},
 	{"GET", "/v1/tenants", authToken, (*Server).listTenants},
 	{"POST", "/v1/tenants", authToken, (*Server).createTenant},
 	{"GET", "/v1/tenants/{tenant}", authToken, (*Server).getTenant},
 	{"PATCH", "/v1/tenants/{tenant}", authToken, (*Server).updateTenant},
+
+	{"GET", "/v1/tenants/{tenant}/apps", authToken, (*Server).listApps},
+	{"GET", "/v1/tenants/{tenant}/apps/{name}", authToken, (*Server).getApp},
+	{"PUT", "/v1/tenants/{tenant}/apps/{name}", authToken, (*Server).putApp},
+	{"DELETE", "/v1/tenants/{tenant}/apps/{name}", authToken, (*Server).deleteApp},
+	{"GET", "/v1/tenants/{tenant}/deployments", authToken, (*Server).listDeployments},
+	{"GET", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).getDeployment},
+	{"PUT", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).putDeployment},
+	{"DELETE", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).deleteDeployment},
 
 	{"GET", "/v1/operator-tokens", authToken, (*Server).listOperatorTokens},
 	{"POST", "/v1/operator-tokens", authToken, (*Server).createOperatorToken},

@@ -40,6 +40,7 @@ type Server struct {
 	enrollBurst      int
 	limiter          *limiter
 	limits           serve.Limits
+	desired          *notifier // wakes long-polls of desired state
 
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -67,6 +68,7 @@ func New(st store.Store, authority *ca.CA, opts ...Option) *Server {
 		enrollBurst:      30,
 		limits:           serve.TowerLimits,
 		registry:         prometheus.NewRegistry(),
+		desired:          newNotifier(),
 	}
 	for _, o := range opts {
 		o(s)

@@ -117,6 +117,9 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 		} {
 			fmt.Fprintf(w, "%s\t%s\n", kv[0], kv[1])
 		}
+		for _, a := range s.Apps {
+			fmt.Fprintf(w, "app %s/%s\t%s\n", a.Tenant, a.Name, appStatusText(a))
+		}
 	})
 }
 

@@ -28,7 +28,11 @@
 // retry from one a person must fix.
 package enrollapi
 
-import "time"
+import (
+	"time"
+
+	"github.com/skerry/skerry/services/api/workloadapi"
+)
 
 // Paths of the endpoints, relative to the tower URL.
 const (
@@ -40,6 +44,27 @@ const (
 	// PathRenew is served only over mutual TLS: the site asks for a new
 	// certificate for the key of its current one ([Renew]).
 	PathRenew = "/v1/sites/self/renew"
+	// PathDesired is served only over mutual TLS: the apps the site should
+	// run ([Desired]). With ?wait=REVISION the tower holds the request until
+	// the revision differs or about 30 s pass, then answers the current
+	// state either way.
+	PathDesired = "/v1/sites/self/desired"
+)
+
+// Desired is the set of apps a site should run: the newest matching
+// deployment's app version of each of its tenant's apps, by name.
+// Revision changes whenever the set does (it is a hash of Apps), so a
+// site long-polls with ?wait= the revision it has.
+type Desired struct {
+	Revision string                 `json:"revision"`
+	Apps     []*workloadapi.AppSpec `json:"apps"`
+}
+
+// MaxReportApps bounds the app statuses of one status report and
+// MaxReportText each of their texts, so a report fits MaxBodyBytes.
+const (
+	MaxReportApps = 100
+	MaxReportText = 256
 )
 
 // Renew asks for a new site certificate before the current one expires.
@@ -169,4 +194,8 @@ type StatusReport struct {
 	// BootID is the kernel's boot ID (/proc/sys/kernel/random/boot_id), so
 	// the tower sees a reboot even between two reports.
 	BootID string `json:"bootId,omitempty"`
+	// Apps is each app's status as the site's workload service sees it
+	// (at most MaxReportApps, each text at most MaxReportText bytes); absent when the site runs no workload
+	// service.
+	Apps []workloadapi.Status `json:"apps,omitempty"`
 }

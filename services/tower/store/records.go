@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/skerry/skerry/services/api/workloadapi"
+)
 
 // Tenant is an organisation whose sites the tower manages.
 type Tenant struct {
@@ -116,6 +120,8 @@ type Site struct {
 	Revoked         bool      `json:"revoked,omitempty"`
 	RevokedAt       time.Time `json:"revokedAt,omitzero"`
 	ReenrollAllowed bool      `json:"reenrollAllowed,omitempty"`
+	// Apps is each app's status from the last status report.
+	Apps []workloadapi.Status `json:"apps,omitempty"`
 }
 
 // NextCert is a renewed certificate not yet used: the site's current
@@ -144,4 +150,37 @@ type Challenge struct {
 	TokenHash []byte    `json:"tokenHash,omitempty"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Used      bool      `json:"used,omitempty"`
+}
+
+// App is one version of a tenant's app spec. Every store of a spec is a
+// new version; old versions stay so a deployment can name any of them.
+type App struct {
+	Tenant    string               `json:"tenant"`
+	Name      string               `json:"name"`
+	Version   int                  `json:"version"` // from 1, per tenant and name
+	Spec      *workloadapi.AppSpec `json:"spec"`
+	CreatedAt time.Time            `json:"createdAt"`
+	CreatedBy string               `json:"createdBy,omitempty"`
+}
+
+// Deployment assigns one version of an app to the tenant's sites whose
+// labels match Selector (every key equal; an empty selector matches every
+// site of the tenant). There is at most one per app.
+type Deployment struct {
+	Tenant    string            `json:"tenant"`
+	App       string            `json:"app"`
+	Version   int               `json:"version"`
+	Selector  map[string]string `json:"selector"`
+	CreatedAt time.Time         `json:"createdAt"`
+	CreatedBy string            `json:"createdBy,omitempty"`
+}
+
+// Matches reports whether the deployment selects a site with labels.
+func (d Deployment) Matches(labels map[string]string) bool {
+	for k, v := range d.Selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

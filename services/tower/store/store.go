@@ -63,6 +63,23 @@ type Tx interface {
 	SiteByName(tenant, name string) (Site, error)
 	Sites(f Filter, p Page) ([]Site, string, error)
 
+	// App is one version of an app; version 0 is the newest.
+	App(tenant, name string, version int) (App, error)
+	// PutApp stores a new version; its Version must be the newest + 1.
+	PutApp(App) error
+	// AppVersions lists an app's versions, oldest first.
+	AppVersions(tenant, name string) ([]App, error)
+	// Apps lists the newest version of each app of a tenant, by name.
+	Apps(tenant string) ([]App, error)
+	// DeleteApp deletes every version of an app.
+	DeleteApp(tenant, name string) error
+
+	Deployment(tenant, app string) (Deployment, error)
+	PutDeployment(Deployment) error
+	DeleteDeployment(tenant, app string) error
+	// Deployments lists a tenant's deployments, by app name.
+	Deployments(tenant string) ([]Deployment, error)
+
 	Challenge(id string) (Challenge, error)
 	PutChallenge(Challenge) error
 	// DeleteChallenges removes challenges that expired before t.
