@@ -26,7 +26,7 @@ type command struct {
 // tenant tokens, say).
 var commands = []command{
 	{"flash", "write an image onto a device and verify it", runFlash},
-	{"tower", "the tower: login, tenants, tokens, claims, sites", group("tower", towerCommands)},
+	{"tower", "the tower: login, tenants, tokens, claims, sites, apps, deploy", group("tower", towerCommands)},
 	{"site", "this site's local APIs: log (stream log), vault, apps (workload)", group("site", siteCommands)},
 }
 
@@ -38,6 +38,8 @@ var towerCommands = []command{
 	{"tokens", "enrollment tokens: create, list, revoke", runTokens},
 	{"claims", "claims of boxes by EK or serial: create, list, delete", runClaims},
 	{"sites", "sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
+	{"apps", "tenants' app specs, versioned: put, list, show, delete", runTowerApps},
+	{"deploy", "which app version runs on which sites (label selector): set, list, delete", runTowerDeploy},
 }
 
 // siteCommands talk to this site's services over their unix sockets.
