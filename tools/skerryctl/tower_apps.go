@@ -34,12 +34,12 @@ var deployCommands = []towerCmd{
 
 // runTowerApps runs "skerryctl tower apps ...".
 func runTowerApps(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	return runTowerGroup(ctx, stdout, stderr, "tower apps", appCommands, args)
+	return runTowerGroup(ctx, stdout, stderr, "apps", appCommands, args)
 }
 
 // runTowerDeploy runs "skerryctl tower deploy ...".
 func runTowerDeploy(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	return runTowerGroup(ctx, stdout, stderr, "tower deploy", deployCommands, args)
+	return runTowerGroup(ctx, stdout, stderr, "deploy", deployCommands, args)
 }
 
 // appPath turns TENANT/NAME into /v1/tenants/TENANT/KIND/NAME, escaped.
