@@ -66,6 +66,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	challenge := fs.Duration("challenge-ttl", 5*time.Minute, "how long an enrollment challenge can be answered")
 	var ekRoots sans
 	fs.Var(&ekRoots, "ek-roots", "`path`s (files or directories of PEM/DER certificates) of the TPM makers whose EK certificates the tower trusts (repeatable); a TPM without such a certificate is a software identity")
+	shipped := fs.Bool("ek-roots-shipped", true, "also trust the TPM makers' EK CAs shipped with the tower (services/tower/ektrust/roots, SOURCES.md there says where each came from)")
 	rate := fs.Float64("enroll-rate", 1, "enrollment requests a second per source address, after the burst (0: no limit)")
 	burst := fs.Int("enroll-burst", 30, "enrollment requests a source address may send at once")
 	maxPending := fs.Int("max-pending", 10000, "most boxes in the pending queue; more are refused pending_full")
@@ -83,8 +84,13 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *shipped {
+		if roots, err = roots.WithShipped(); err != nil {
+			return err
+		}
+	}
 	if roots.Len() == 0 {
-		log.Warn("no TPM maker roots (-ek-roots): every box is a software identity, which only tenants with allowSoftwareIdentity take")
+		log.Warn("no TPM maker roots (-ek-roots, -ek-roots-shipped=false): every box is a software identity, which only tenants with allowSoftwareIdentity take")
 	}
 	o, err := tower.Open(ctx, *data, tower.WithLogger(log), tower.WithReportInterval(*report),
 		tower.WithPendingRetry(*pending), tower.WithChallengeTTL(*challenge), tower.WithEKRoots(roots),

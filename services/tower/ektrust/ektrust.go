@@ -119,6 +119,11 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("EK roots: %w", err)
 	}
+	return parseCerts(path, data)
+}
+
+// parseCerts reads PEM certificates, or one DER certificate, from data.
+func parseCerts(path string, data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	rest := data
 	for {
