@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -28,11 +29,16 @@ const ReadyFDEnv = contract.ReadyFDEnv
 // stop timeout anyway.
 const ShutdownTimeout = 5 * time.Second
 
-// Run runs fn until it returns or a termination signal arrives. fn must
-// return soon after ctx is done. A nil error and context.Canceled are both a
-// clean exit.
+// Run is RunContext with a background context and Logger(name).
 func Run(name string, fn func(ctx context.Context, g *errgroup.Group) error) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return RunContext(context.Background(), name, Logger(name), fn)
+}
+
+// RunContext runs fn until it returns, parent ends, or a termination
+// signal arrives. fn must return soon after ctx is done. A nil error and
+// context.Canceled are both a clean exit. log says when shutdown begins.
+func RunContext(parent context.Context, name string, log *slog.Logger, fn func(ctx context.Context, g *errgroup.Group) error) error {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return fn(gctx, g) })
@@ -42,7 +48,7 @@ func Run(name string, fn func(ctx context.Context, g *errgroup.Group) error) err
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		Logger(name).Info("shutting down")
+		log.Info("shutting down")
 		select {
 		case err = <-done:
 		case <-time.After(ShutdownTimeout):
@@ -76,8 +82,13 @@ func Ready() error {
 	return nil
 }
 
-// Logger returns the structured logger services use: text to stderr, which
-// init's supervisor captures into the service's log ring.
-func Logger(service string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", service)
+// Logger is LoggerTo(os.Stderr, service).
+func Logger(service string) *slog.Logger { return LoggerTo(os.Stderr, service) }
+
+// LoggerTo returns the structured logger services use: slog text (one
+// record a line, with level=), written to w, the stderr the service was
+// given, which init's supervisor captures into the service's log ring and
+// reads levels from (see services/contract/README.md).
+func LoggerTo(w io.Writer, service string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", service)
 }
