@@ -111,11 +111,14 @@ func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
 	defer cancel()
 	s.hs.BaseContext = func(net.Listener) context.Context { return ctx }
 	errc := make(chan error, len(ls))
+	// Decided once: http.Server.Serve fills in TLSConfig for itself, so a
+	// second listener would otherwise be served as TLS without a cert.
+	useTLS := s.hs.TLSConfig != nil
 	for _, l := range ls {
 		l = limitListener(l, s.limits.MaxConns)
 		go func() {
 			var err error
-			if s.hs.TLSConfig != nil {
+			if useTLS {
 				err = s.hs.ServeTLS(l, "", "")
 			} else {
 				err = s.hs.Serve(l)
