@@ -94,3 +94,18 @@ func SetBenchHealth(disk, token string) error {
 	}
 	return WriteESPFile(disk, contract.ESPSiteConfig, data)
 }
+
+// BenchDisk makes dst, a sparse copy of the disk image src whose site
+// config opens the status API to the bench with token (SetBenchHealth).
+// The guest may write to it (Config.DiskWrite).
+func BenchDisk(src, dst, token string) error {
+	tmp := dst + ".tmp"
+	if out, err := exec.Command("cp", "--sparse=always", src, tmp).CombinedOutput(); err != nil {
+		return fmt.Errorf("copy %s: %v: %s", src, err, out)
+	}
+	if err := SetBenchHealth(tmp, token); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -115,18 +114,11 @@ func benchDisk(image, state string) (disk, token string, err error) {
 			return disk, strings.TrimSpace(string(data)), nil
 		}
 	}
-	tmp := disk + ".tmp"
-	if out, err := exec.Command("cp", "--sparse=always", image, tmp).CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("copy %s: %v: %s", image, err, out)
-	}
 	token = qemu.NewToken()
-	if err := qemu.SetBenchHealth(tmp, token); err != nil {
+	if err := qemu.BenchDisk(image, disk, token); err != nil {
 		return "", "", err
 	}
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		return "", "", err
-	}
-	return disk, token, os.Rename(tmp, disk)
+	return disk, token, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
 }
 
 func waitCh(vm *qemu.VM) <-chan error {
