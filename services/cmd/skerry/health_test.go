@@ -1,31 +1,30 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// syncBuffer is a bytes.Buffer safe for the goroutines of a service.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// stderrFile is a file to give a main as its stderr: os.File takes
+// writes from the service's goroutines, and the test reads it back.
+type stderrFile struct{ *os.File }
+
+func newStderr(t *testing.T) stderrFile {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return stderrFile{f}
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (f stderrFile) String() string {
+	data, _ := os.ReadFile(f.Name())
+	return string(data)
 }
 
 // TestMainsHonourContextAndStderr runs health and devproxy with a context
@@ -43,10 +42,10 @@ func TestMainsHonourContextAndStderr(t *testing.T) {
 		{"devproxy", devproxyMain, []string{"-listen", "127.0.0.1:0", "-target", filepath.Join(dir, "target.sock")}, "forwarding without authentication"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr syncBuffer
+			stderr := newStderr(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan int, 1)
-			go func() { done <- tc.main(ctx, &stderr, &stderr, tc.args) }()
+			go func() { done <- tc.main(ctx, stderr, stderr, tc.args) }()
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(stderr.String(), tc.want) {
 				if time.Now().After(deadline) {
@@ -71,8 +70,8 @@ func TestMainsHonourContextAndStderr(t *testing.T) {
 // needs a token; the service says so and does not start.
 func TestHealthRefusesNetworkWithoutToken(t *testing.T) {
 	dir := t.TempDir()
-	var stderr syncBuffer
-	code := healthMain(context.Background(), &stderr, &stderr, []string{"-socket", filepath.Join(dir, "h.sock"), "-listen", "0.0.0.0:0", "-tpm", filepath.Join(dir, "tpm")})
+	stderr := newStderr(t)
+	code := healthMain(context.Background(), stderr, stderr, []string{"-socket", filepath.Join(dir, "h.sock"), "-listen", "0.0.0.0:0", "-tpm", filepath.Join(dir, "tpm")})
 	if code != 1 || !strings.Contains(stderr.String(), "-token-file") {
 		t.Errorf("exit %d, stderr %q; want 1 and a message naming -token-file", code, stderr.String())
 	}
