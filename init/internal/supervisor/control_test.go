@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/httpjson"
+	"github.com/skerry/skerry/services/serve"
 )
 
 func TestControl(t *testing.T) {
@@ -130,5 +131,43 @@ func TestControl(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left after Serve returned: %v", err)
+	}
+}
+
+// TestControlLimits: the control socket is served under
+// serve.SiteLimits, so a client cannot make init hold more than the
+// limits allow; here, a header block over MaxHeaderBytes is refused
+// (net/http's own default would take a megabyte).
+func TestControlLimits(t *testing.T) {
+	t.Parallel()
+	s, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Control{Supervisor: s, BootID: "boot-1"}
+	sock := filepath.Join(t.TempDir(), "init.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Serve(ctx, sock)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	get := func(header string) (int, error) {
+		req, _ := http.NewRequest("GET", "http://init/v1/status", nil)
+		if header != "" {
+			req.Header.Set("X-Big", header)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	waitFor(t, 5*time.Second, "control socket", func() bool { _, err := get(""); return err == nil })
+	if code, err := get(strings.Repeat("x", 2*serve.SiteLimits.MaxHeaderBytes)); err != nil || code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("request with %d bytes of headers: %d, %v; want 431", 2*serve.SiteLimits.MaxHeaderBytes, code, err)
 	}
 }
