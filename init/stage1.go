@@ -42,6 +42,17 @@ func stage1(log *console.Logger) error {
 	return fmt.Errorf("exec /init (stage 2): %w", unix.Exec("/init", []string{"/init"}, env))
 }
 
+// The least memory with which the x86_64 image's first boot reaches ready,
+// to 16 MiB, per boot path: UEFI firmware keeps memory of its own, so
+// booting through it needs more. Measured with
+// `go run ./tools/bench/boot -boards qemu-x86_64 -min-memory`; see
+// docs/benchmarks.md ("Least memory"). Below them the kernel runs out
+// unpacking the initramfs, which tooLittleRAM reports.
+const (
+	minRAMDirectMiB = 256
+	minRAMUEFIMiB   = 304
+)
+
 // tooLittleRAM explains a truncated initramfs and never returns: the
 // kernel ran out of memory unpacking it, so most of the system is missing.
 func tooLittleRAM(log *console.Logger) {
@@ -55,7 +66,7 @@ func tooLittleRAM(log *console.Logger) {
 	}
 	for {
 		log.Printf("FATAL: the initramfs is incomplete: the kernel ran out of memory unpacking it (RAM: %s).", total)
-		log.Printf("This image needs at least 512 MB of RAM; give the machine more memory and boot again.")
+		log.Printf("This image needs at least %d MiB of RAM booted directly, %d MiB through UEFI firmware (measured on x86_64); give the machine more memory and boot again.", minRAMDirectMiB, minRAMUEFIMiB)
 		time.Sleep(time.Minute)
 	}
 }
