@@ -53,6 +53,15 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			Ready: supervisor.ReadyNotify,
 		},
 		{
+			// Secrets sealed to the TPM. No DependsOn: its audit into the
+			// stream log is best effort, and a sealed or TPM-less vault
+			// still starts (and says why) so the box boots.
+			Name: "vault", Path: skerryBin, Env: serviceEnv,
+			Args: []string{"vault", "-dir", contract.Home("vault"), "-socket", contract.VaultSocket},
+			Dir:  contract.Home("vault"), MemoryMax: 32 * mib, PidsMax: 32,
+			Ready: supervisor.ReadyNotify,
+		},
+		{
 			// Registers the box with the tower (when the site config
 			// names one) and reports its status; idle otherwise.
 			Name: "agent", Path: skerryBin, Env: serviceEnv,

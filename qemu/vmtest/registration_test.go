@@ -12,6 +12,7 @@ import (
 	"github.com/skerry/skerry/board"
 	"github.com/skerry/skerry/image"
 	"github.com/skerry/skerry/qemu"
+	"github.com/skerry/skerry/qemu/swtpm"
 	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/siteconfig"
 )
@@ -28,7 +29,18 @@ func TestRegistration(t *testing.T) {
 	for _, name := range []string{"qemu-x86_64", "qemu-arm64"} {
 		disks[name] = imagePath(t, name, image.DiskFile)
 	}
-	tw := startTower(t)
+	// The boxes' TPMs are manufactured by one local CA, which the tower
+	// trusts as a TPM maker: they are hardware identities. Manufacturing
+	// a first TPM creates the CA.
+	caDir := filepath.Join(t.TempDir(), "tpm-maker")
+	if err := swtpm.Manufacture(context.Background(), filepath.Join(t.TempDir(), "state"), caDir, t.TempDir(), "vmtest"); err != nil {
+		t.Fatal(err)
+	}
+	var roots []string
+	for _, f := range swtpm.CACerts(caDir) {
+		roots = append(roots, "-ek-roots", f)
+	}
+	tw := startTower(t, roots...)
 	tw.run(t, "tenants", "create", "acme")
 	var tok towerapi.EnrollTokenCreated
 	tw.json(t, &tok, "tokens", "create", "-tenant", "acme", "-max-uses", "10", "-description", "vmtest", "-o", "json")
@@ -38,12 +50,12 @@ func TestRegistration(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			testRegistration(t, b, disks[name], tw, tok)
+			testRegistration(t, b, disks[name], tw, tok, caDir)
 		})
 	}
 }
 
-func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTower, tok towerapi.EnrollTokenCreated) {
+func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTower, tok towerapi.EnrollTokenCreated, caDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	boot := func(box, token string) *qemu.VM {
@@ -54,7 +66,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 		cfg.Tower = siteconfig.Tower{URL: tw.GuestURL, CA: tw.CA, EnrollmentToken: token}
 		cfg.Debug.Control = true
 		writeESPFile(t, disk, "skerry/site.json", cfg)
-		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{}, Forwards: []int{healthPort}},
+		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{CADir: caDir}, Forwards: []int{healthPort}},
 			qemu.WithConsoleLog(t.Logf, box+"-"+b.Arch+"| "))
 		if err != nil {
 			t.Fatal(err)

@@ -115,6 +115,8 @@ func testSite(t *testing.T, b *board.Board, builtDisk string) {
 		t.Errorf("hostname %q, want %q from the site config on the ESP", st.Hostname, cfg.Hostname)
 	}
 	firstBoot := st.BootID
+	checkVaultUnsealed(t, vm, true)
+
 	checkHealthNeedsToken(t, ctx, vm)
 
 	// 3. A container from an OCI archive, through the containerd client.
@@ -133,6 +135,7 @@ func testSite(t *testing.T, b *board.Board, builtDisk string) {
 	if !st.Perm.Mounted || st.Perm.Formatted || st.Perm.Boots != 2 {
 		t.Errorf("second boot /perm: got mounted=%v formatted=%v boots=%d, want mounted, not formatted, boot 2", st.Perm.Mounted, st.Perm.Formatted, st.Perm.Boots)
 	}
+	checkVaultUnsealed(t, vm, false)
 	checkImagePersisted(t, ctx, vm)
 
 	// 5. The power button powers off in order, and QEMU exits by itself.
@@ -211,7 +214,7 @@ func checkHealthy(t *testing.T, st *health.Status, b *board.Board) {
 	if st.Image.Board != b.Name || st.Image.Arch != b.Arch || st.Image.Version == "" {
 		t.Errorf("image %+v, want board %s arch %s and a version", st.Image, b.Name, b.Arch)
 	}
-	want := map[string]bool{"streamlog": true, "agent": true, "health": true, "containerd": true, "devproxy": true}
+	want := map[string]bool{"streamlog": true, "vault": true, "agent": true, "health": true, "containerd": true, "devproxy": true}
 	for _, s := range st.Services {
 		if s.State != "running" {
 			t.Errorf("service %s is %s (last exit %q), want running", s.Name, s.State, s.LastExit)

@@ -34,7 +34,8 @@ func buildTool(t *testing.T, pkg string) string {
 	return out
 }
 
-func startTower(t *testing.T) *hostTower {
+// startTower starts a tower built from this tree, with extra flags.
+func startTower(t *testing.T, extra ...string) *hostTower {
 	t.Helper()
 	bin := buildTool(t, "github.com/skerry/skerry/services/cmd/tower")
 	tw := &hostTower{ctl: buildTool(t, "github.com/skerry/skerry/tools/skerryctl")}
@@ -46,8 +47,9 @@ func startTower(t *testing.T) *hostTower {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:"+port, "-san", "10.0.2.2",
-		"-report-interval", "5s", "-pending-retry", "5s")
+	args := append([]string{"-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:" + port, "-san", "10.0.2.2",
+		"-report-interval", "5s", "-pending-retry", "5s"}, extra...)
+	cmd := exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(dir, "tower.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/siteconfig"
 )
 
@@ -29,6 +30,8 @@ type Agent struct {
 	reportEvery   time.Duration // 0: as the tower says
 	log           *slog.Logger
 	ready         func() error
+	// workloadSocket is the workload service's API ("": none).
+	workloadSocket string
 }
 
 // New returns an agent for the tower in the site config.
@@ -41,6 +44,8 @@ func New(tower siteconfig.Tower, opts ...Option) *Agent {
 		maxBackoff: DefaultMaxBackoff,
 		log:        slog.Default(),
 		ready:      func() error { return nil },
+
+		workloadSocket: contract.WorkloadSocket,
 	}
 	a.hostname, _ = os.Hostname()
 	for _, o := range opts {

@@ -182,6 +182,7 @@ var needsPerson = map[string]bool{
 	enrollapi.CodeEKRegistered:    true,
 	enrollapi.CodeSoftwareNotOK:   true,
 	enrollapi.CodeSiteRevoked:     true,
+	enrollapi.CodeTenantConflict:  true,
 	enrollapi.CodeForbidden:       true,
 	enrollapi.CodeUnauthenticated: true,
 }

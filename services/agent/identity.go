@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/skerry/skerry/services/atomicfile"
 )
 
 // IdentityVersion is the newest identity file format this build reads.
@@ -115,7 +117,7 @@ func (id *Identity) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("save identity: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, IdentityFile), append(data, '\n'), 0o600)
+	return atomicfile.WriteFile(filepath.Join(dir, IdentityFile), append(data, '\n'), 0o600)
 }
 
 // setAside renames an identity the agent will not use to IdentityFile.old,
@@ -126,5 +128,5 @@ func setAside(dir string) error {
 	if err := os.Rename(p, p+".old"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("set identity aside: %w", err)
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }

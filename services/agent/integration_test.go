@@ -10,6 +10,7 @@ import (
 	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/siteconfig"
 	"github.com/skerry/skerry/services/tower"
+	"github.com/skerry/skerry/services/tower/towertest"
 )
 
 // realTower is the tower, in process, with its own store and CA, served
@@ -20,10 +21,11 @@ type realTower struct {
 	api *towerapi.Client
 }
 
-func startRealTower(t *testing.T) *realTower {
+func startRealTower(t *testing.T, opts ...tower.Option) *realTower {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	o, err := tower.Open(ctx, t.TempDir(), tower.WithReportInterval(time.Second))
+	opts = append([]tower.Option{tower.WithReportInterval(time.Second), tower.WithEKRoots(towertest.MakerRoots)}, opts...)
+	o, err := tower.Open(ctx, t.TempDir(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,9 @@ func startRealTower(t *testing.T) *realTower {
 	if tw.api, err = towerapi.NewClient(tw.url, tok, tw.ca); err != nil {
 		t.Fatal(err)
 	}
-	tw.do(t, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", Name: "Acme"}, nil)
+	// Acme takes software identities too: a TPM without a certificate
+	// from the test maker is one.
+	tw.do(t, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", Name: "Acme", AllowSoftwareIdentity: true}, nil)
 	return tw
 }
 
@@ -107,6 +111,7 @@ func TestWithTower(t *testing.T) {
 	}
 	t.Run("pending then approved", testPendingApproved)
 	t.Run("lost identity", testLostIdentity)
+	t.Run("certificate renewal", testRenewal)
 }
 
 // testTokenReboot: a box with a token registers at once; after a reboot it
@@ -124,8 +129,10 @@ func testTokenReboot(t *testing.T, ekCert bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.ID != id.SiteID || first.Tenant != "acme" || first.SoftwareIdentity || first.AgentVersion != "test" {
-		t.Errorf("site: got %+v, want %s in acme, TPM identity, agent version test", first, id.SiteID)
+	// Only an EK certificate from a trusted maker makes a hardware
+	// identity.
+	if first.ID != id.SiteID || first.Tenant != "acme" || first.SoftwareIdentity == ekCert || first.AgentVersion != "test" {
+		t.Errorf("site: got %+v, want %s in acme, software identity %v, agent version test", first, id.SiteID, !ekCert)
 	}
 	if !a.log.has("registered as site " + first.ID) {
 		t.Errorf("log lacks the registration:\n%s", a.log)
@@ -197,12 +204,49 @@ func testLostIdentity(t *testing.T) {
 
 	b := startAgent(t, tw.config(tok.Token), WithHome(t.TempDir()), WithTPM(sw.Path()))
 	b.wait(t, "the agent reports the refusal", func() bool { return b.log.has("ek_registered") })
-	if !b.log.has("skerryctl sites reenroll " + first.ID) {
+	if !b.log.has("skerryctl tower sites reenroll " + first.ID) {
 		t.Errorf("the log does not carry the tower's advice:\n%s", b.log)
 	}
 	tw.do(t, "POST", "/v1/sites/"+first.ID+"/allow-reenroll", nil, nil)
 	b.wait(t, "registered again", func() bool { return b.log.has(`msg="registered as site ` + first.ID) })
 	if ss := tw.sites(t); len(ss) != 1 || ss[0].ID != first.ID || ss[0].CertificateSerial == first.CertificateSerial {
 		t.Errorf("sites after re-enrollment: %+v; want %s alone, with a new certificate", ss, first.ID)
+	}
+}
+
+// testRenewal: with certificates valid for seconds, the agent renews its
+// certificate with the TPM-held key before it expires, keeps it, and goes
+// on reporting long after the first certificate expired (issue 11.6).
+func testRenewal(t *testing.T) {
+	const validity = 3 * time.Second
+	tw := startRealTower(t, tower.WithSiteCertValidity(validity))
+	var tok towerapi.EnrollTokenCreated
+	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme"}, &tok)
+	home := t.TempDir()
+	sw := newSWTPM(t, true)
+	a := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.Path()))
+	first := tw.onlineSite(t, a)
+	a.wait(t, "the certificate renewed", func() bool { return a.log.has("certificate renewed") })
+	// Past the first certificate's end, the site still reports.
+	time.Sleep(time.Until(first.CertificateNotAfter) + 2*time.Second)
+	seen := time.Now()
+	a.wait(t, "a report after the first certificate expired", func() bool {
+		var s towerapi.Site
+		tw.do(t, "GET", "/v1/sites/"+first.ID, nil, &s)
+		return s.LastSeen.After(seen) && s.CertificateSerial != first.CertificateSerial
+	})
+	id, err := LoadIdentity(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := id.Cert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.SerialNumber.Text(16) == first.CertificateSerial || !cert.NotAfter.After(first.CertificateNotAfter) {
+		t.Errorf("kept certificate %s until %v: want a renewed one, later than %s until %v", cert.SerialNumber.Text(16), cert.NotAfter, first.CertificateSerial, first.CertificateNotAfter)
+	}
+	if a.log.has("reporting status to") && a.log.has("failed") {
+		t.Errorf("a report failed across renewals:\n%s", a.log)
 	}
 }

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
@@ -23,13 +25,36 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 	// its Sign once per handshake, and keep-alive makes handshakes rare.
 	cert := &tls.Certificate{Certificate: [][]byte{id.Certificate}, PrivateKey: key, Leaf: leaf}
 	c := newTowerClient(a.tower.URL, roots, cert)
-	defer c.close()
+	defer func() { c.close() }()
+	var cur atomic.Pointer[towerClient] // c, for the desired-state loop
+	cur.Store(c)
+	if a.workloadSocket != "" {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); a.followDesired(ctx, cur.Load) }()
+		defer func() { cancel(); <-done }()
+	}
 
 	every := a.reportInterval(id.ReportInterval)
 	var n narrator
 	ok := false
 	for {
-		hdr, err := c.post(ctx, enrollapi.PathStatus, a.status(), nil)
+		if renewDue(leaf, time.Now()) {
+			if next, err := a.renew(ctx, c, id, key); err != nil {
+				a.log.Warn(fmt.Sprintf("renewing the certificate of site %s (valid until %s) failed: %v; trying again at the next report", id.SiteID, leaf.NotAfter.UTC().Format(time.DateTime), err))
+			} else {
+				id = next
+				leaf, _ = next.Cert() // next.check parsed it
+
+				c.close()
+				c = newTowerClient(a.tower.URL, roots, &tls.Certificate{Certificate: [][]byte{id.Certificate}, PrivateKey: key, Leaf: leaf})
+				cur.Store(c)
+				a.log.Info(fmt.Sprintf("site %s: certificate renewed, valid until %s", id.SiteID, leaf.NotAfter.UTC().Format(time.DateTime)))
+			}
+		}
+		st := a.status()
+		st.Apps = a.appStatuses(ctx)
+		hdr, err := c.post(ctx, enrollapi.PathStatus, st, nil)
 		if ctx.Err() != nil {
 			return nil // stopping: the failed post is no news
 		}
@@ -74,4 +99,36 @@ func (a *Agent) status() *enrollapi.StatusReport {
 		UptimeSeconds: uptime(),
 		BootID:        bootID(),
 	}
+}
+
+// renewDue reports whether the certificate is in the last third of its
+// life: renewal starts months before a one-year certificate expires, so a
+// tower that is away for weeks does not lock the site out.
+func renewDue(leaf *x509.Certificate, now time.Time) bool {
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	return leaf.NotAfter.Sub(now) < life/3
+}
+
+// renew asks the tower for a new certificate for the same TPM-held key,
+// over mutual TLS with the current one, and saves it. Until the new
+// certificate is first used the tower accepts the old one, so a power cut
+// before the save costs nothing but another renewal.
+func (a *Agent) renew(ctx context.Context, c *towerClient, id *Identity, key siteKey) (*Identity, error) {
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		return nil, fmt.Errorf("sign a certificate request with the site key: %w", err)
+	}
+	var res enrollapi.EnrollResult
+	if _, err := c.post(ctx, enrollapi.PathRenew, enrollapi.Renew{CSR: csr}, &res); err != nil {
+		return nil, err
+	}
+	next := *id
+	next.Certificate, next.CACertificate = res.Certificate, res.CACertificate
+	if err := next.check(key); err != nil {
+		return nil, fmt.Errorf("check the renewed certificate: %w", err)
+	}
+	if err := next.Save(a.home); err != nil {
+		return nil, err
+	}
+	return &next, nil
 }

@@ -8,14 +8,20 @@ import (
 
 	"github.com/skerry/skerry/qemu/swtpm"
 	"github.com/skerry/skerry/services/internal/tpm"
+	"github.com/skerry/skerry/services/tower/towertest"
 )
 
-// newSWTPM starts a software TPM for the test: manufactured with an EK
-// certificate from a CA private to the test when ekCert, else with no EK
-// certificate (go-attestation creates the EK from the standard template).
+// newSWTPM starts a software TPM for the test: when ekCert, manufactured
+// with an EK certificate from the test TPM maker (towertest.MakerRoots),
+// which towers trusting it take for hardware; else with no EK certificate
+// (go-attestation creates the EK from the standard template), a software
+// identity.
 func newSWTPM(t *testing.T, ekCert bool) *swtpm.Process {
 	t.Helper()
-	return swtpm.New(t, swtpm.Options{Manufactured: ekCert})
+	if ekCert {
+		return towertest.NewSWTPM(t).Process
+	}
+	return towertest.NewUntrustedSWTPM(t, false).Process
 }
 
 // reboot stops sw as a power cut would and starts a new swtpm on its state.

@@ -111,8 +111,8 @@ func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
 	defer cancel()
 	s.hs.BaseContext = func(net.Listener) context.Context { return ctx }
 	errc := make(chan error, len(ls))
-	// Decided once: http.Server.Serve fills in TLSConfig for itself, so a
-	// second listener would otherwise be served as TLS without a cert.
+	// Decided once: http.Server.Serve may set TLSConfig itself (HTTP/2
+	// defaults), which must not turn the next listener into a TLS one.
 	useTLS := s.hs.TLSConfig != nil
 	for _, l := range ls {
 		l = limitListener(l, s.limits.MaxConns)
@@ -132,8 +132,10 @@ func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
 		}()
 	}
 	var err error
+	running := len(ls)
 	select {
 	case err = <-errc:
+		running--
 	case <-ctx.Done():
 	}
 	cancel()
@@ -141,6 +143,13 @@ func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
 	defer stop()
 	if serr := s.hs.Shutdown(sctx); serr != nil {
 		s.hs.Close()
+	}
+	// Return only once every listener is closed (a unix socket unlinked),
+	// so a caller may listen on the same path again at once.
+	for ; running > 0; running-- {
+		if e := <-errc; err == nil {
+			err = e
+		}
 	}
 	return err
 }

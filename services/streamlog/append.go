@@ -33,16 +33,11 @@ func (s *Store) Append(ctx context.Context, name string, b Batch) (Ack, error) {
 	}
 	for i := range b.Records {
 		if n := b.Records[i].Size(); n > t.cfg.MaxRecordBytes {
-			return Ack{}, fmt.Errorf("%w: record %d is %d bytes, %s allows %d (max_record_bytes)",
+			return Ack{}, fmt.Errorf("%w: record %d is %d bytes, %s allows %d (maxRecordBytes)",
 				ErrRecordTooLarge, i, n, t.name, t.cfg.MaxRecordBytes)
 		}
 	}
-	var ack Ack
-	if t.mem != nil {
-		ack, err = t.mem.append(t, s.o.now().UnixNano(), b)
-	} else {
-		ack, err = s.appendPersistent(ctx, t, b)
-	}
+	ack, err := t.log.append(ctx, t, b)
 	if err != nil {
 		return Ack{}, err
 	}

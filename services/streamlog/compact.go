@@ -48,7 +48,7 @@ func (s *Store) planCompaction() {
 		var total, live int64
 		for id, sum := range seg.sum {
 			total += sum.Bytes
-			if t := s.byID[id]; t != nil && t.mem == nil {
+			if t := s.segTopic(id); t != nil {
 				live += sum.live(t.st.Start)
 			}
 		}
@@ -79,9 +79,9 @@ func (w *txn) compactStep(budget int64) {
 	for !j.finished() && budget > 0 {
 		id := j.ids[j.i]
 		w.s.mu.RLock()
-		t := w.s.byID[id]
+		t := w.s.segTopic(id)
 		w.s.mu.RUnlock()
-		if t == nil || t.mem != nil {
+		if t == nil {
 			j.i, j.next = j.i+1, 0
 			continue
 		}

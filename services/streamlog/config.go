@@ -29,7 +29,9 @@ const (
 	HardMaxVolatileBytes = 256 << 20
 )
 
-// TopicConfig is a topic's configuration, fixed at creation.
+// TopicConfig is a topic's configuration, fixed at creation. Its JSON form
+// is how meta.db stores it (snake_case, as stored since the first release);
+// the API's lowerCamelCase form is wire.TopicConfig.
 type TopicConfig struct {
 	// Volatile topics live in memory only and are lost on restart;
 	// persistent ones are fsynced before an append is acknowledged.
@@ -62,13 +64,13 @@ func (c TopicConfig) withDefaults() (TopicConfig, error) {
 	case c.MaxBytes < 0 || c.MaxAge < 0 || c.MaxRecords < 0:
 		return c, fmt.Errorf("%w: limits must not be negative", ErrInvalidConfig)
 	case c.OnFull != DropOldest && c.OnFull != RejectNew:
-		return c, fmt.Errorf("%w: on_full %q: use %q or %q", ErrInvalidConfig, c.OnFull, DropOldest, RejectNew)
+		return c, fmt.Errorf("%w: onFull %q: use %q or %q", ErrInvalidConfig, c.OnFull, DropOldest, RejectNew)
 	case c.MaxRecordBytes < 0 || c.MaxRecordBytes > HardMaxRecordBytes:
-		return c, fmt.Errorf("%w: max_record_bytes %d: use 1..%d", ErrInvalidConfig, c.MaxRecordBytes, HardMaxRecordBytes)
+		return c, fmt.Errorf("%w: maxRecordBytes %d: use 1..%d", ErrInvalidConfig, c.MaxRecordBytes, HardMaxRecordBytes)
 	case c.Volatile && c.MaxBytes > HardMaxVolatileBytes:
-		return c, fmt.Errorf("%w: volatile max_bytes %d above %d: volatile topics live in memory", ErrInvalidConfig, c.MaxBytes, HardMaxVolatileBytes)
+		return c, fmt.Errorf("%w: volatile maxBytes %d above %d: volatile topics live in memory", ErrInvalidConfig, c.MaxBytes, HardMaxVolatileBytes)
 	case int64(c.MaxRecordBytes) > c.MaxBytes:
-		return c, fmt.Errorf("%w: max_record_bytes %d above max_bytes %d", ErrInvalidConfig, c.MaxRecordBytes, c.MaxBytes)
+		return c, fmt.Errorf("%w: maxRecordBytes %d above maxBytes %d", ErrInvalidConfig, c.MaxRecordBytes, c.MaxBytes)
 	}
 	return c, nil
 }

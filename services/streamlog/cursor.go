@@ -85,7 +85,7 @@ func (s *Store) cursors(id uint64) ([]Cursor, error) {
 	var out []Cursor
 	err := s.meta.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktCursors).Cursor()
-		for k, v := c.Seek(u64(id)); k != nil && len(k) > 8 && be64(k) == id; k, v = c.Next() {
+		for k, v := c.Seek(u64(id)); len(k) > 8 && be64(k) == id; k, v = c.Next() {
 			if len(v) == 16 {
 				out = append(out, Cursor{Consumer: string(k[8:]), Offset: be64(v), Time: time.Unix(0, int64(be64(v[8:]))).UTC()})
 			}

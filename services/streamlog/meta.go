@@ -22,12 +22,27 @@ type topicMeta struct {
 }
 
 func (s *Store) loadTopics() error {
-	return s.meta.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktTopics, bktCursors} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
+	// Only a new meta.db is written to: a write transaction on a full disk
+	// can fail, and the store must start read-only on one.
+	var missing bool
+	s.meta.View(func(tx *bolt.Tx) error {
+		missing = tx.Bucket(bktTopics) == nil || tx.Bucket(bktCursors) == nil
+		return nil
+	})
+	if missing {
+		err := s.meta.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bktTopics, bktCursors} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return fmt.Errorf("create bucket %s: %w", b, err)
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("init meta: %w", mapDiskErr(err))
 		}
+	}
+	return s.meta.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktTopics).ForEach(func(k, v []byte) error {
 			var m topicMeta
 			if err := json.Unmarshal(v, &m); err != nil {
@@ -45,9 +60,9 @@ func (s *Store) loadTopics() error {
 
 // addTopic registers a topic in memory; the caller holds mu or is loading.
 func (s *Store) addTopic(n Name, m topicMeta) *topic {
-	t := &topic{name: n, id: m.ID, cfg: m.Config, created: m.Created, producers: map[string]*producerState{}}
+	t := &topic{name: n, id: m.ID, cfg: m.Config, created: m.Created, producers: map[string]*producerState{}, log: segLog{s}}
 	if m.Config.Volatile {
-		t.mem = newMemLog()
+		t.log = newMemLog(s.o.now)
 	}
 	s.topics[n.String()] = t
 	s.byID[m.ID] = t
@@ -110,7 +125,7 @@ func (s *Store) DeleteTopic(name string) error {
 		}
 		c := tx.Bucket(bktCursors).Cursor()
 		prefix := u64(t.id)
-		for k, _ := c.Seek(prefix); k != nil && len(k) >= 8 && be64(k) == t.id; k, _ = c.Seek(prefix) {
+		for k, _ := c.Seek(prefix); len(k) >= 8 && be64(k) == t.id; k, _ = c.Seek(prefix) {
 			if err := c.Delete(); err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // errMissing means an offset inside a topic's retained range was found in
@@ -57,7 +58,7 @@ func (s *Store) walk(id, from, end uint64, w *txn, fn func(off uint64, v []byte)
 			} else {
 				err = seg.db.View(run)
 			}
-			if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 				continue // dropped under us
 			}
 			if err != nil {
@@ -115,12 +116,15 @@ func (s *Store) Read(name string, from uint64, o ReadOptions) ([]Record, error) 
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 1 << 20
 	}
-	if t.mem != nil {
-		recs, err := t.mem.read(t.name, from, o)
-		t.stats.read(recs)
-		return recs, err
-	}
+	recs, err := t.log.read(t, from, o)
+	t.stats.read(recs)
+	return recs, err
+}
+
+// readSegments reads a persistent topic from the segment files.
+func (s *Store) readSegments(t *topic, from uint64, o ReadOptions) ([]Record, error) {
 	var out []Record
+	var err error
 	size := 0
 	// Retention may move the start and drop a segment while we read; a
 	// few attempts always suffice, since each one starts from the new start.
@@ -155,7 +159,6 @@ func (s *Store) Read(name string, from uint64, o ReadOptions) ([]Record, error) 
 			from = out[len(out)-1].Offset + 1
 		}
 	}
-	t.stats.read(out)
 	if err != nil {
 		return out, fmt.Errorf("read %s: %w", t.name, err)
 	}
@@ -170,9 +173,11 @@ func (s *Store) OffsetAt(name string, ts time.Time) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if t.mem != nil {
-		return t.mem.offsetAt(ts.UnixNano()), nil
-	}
+	return t.log.offsetAt(t, ts)
+}
+
+// offsetAtSegments searches a persistent topic's segment files.
+func (s *Store) offsetAtSegments(t *topic, ts time.Time) (uint64, error) {
 	st := s.state(t)
 	lo, hi := st.Start, st.Next
 	target := ts.UnixNano()

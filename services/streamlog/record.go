@@ -5,33 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
-// Record is one entry of a topic. Offset and Time are set by the store at
-// append; whatever the producer put there is ignored.
-type Record struct {
-	Offset  uint64
-	Time    time.Time
-	Key     []byte
-	Headers []Header
-	Value   []byte
-}
+// Record is one entry of a topic, the same type the API's frames carry (so
+// that nothing is copied between a store record and a wire record). Offset
+// and Time are set by the store at append; whatever the producer put there
+// is ignored.
+type Record = wire.Record
 
 // Header is one key/value pair attached to a record.
-type Header struct {
-	Key   string
-	Value []byte
-}
-
-// Size is what counts against MaxRecordBytes: key, header keys and values,
-// and value.
-func (r *Record) Size() int {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
-}
+type Header = wire.Header
 
 // errCorrupt marks a stored record that does not decode; it can only come
 // from a damaged file, since the store encodes every record itself.
@@ -94,7 +79,7 @@ func decodeStored(off uint64, v []byte) (Record, error) {
 		if hv, b, err = readBytes(b); err != nil {
 			return r, fmt.Errorf("decode offset %d header: %w", off, err)
 		}
-		r.Headers = append(r.Headers, Header{string(hk), hv})
+		r.Headers = append(r.Headers, Header{Key: string(hk), Value: hv})
 	}
 	r.Value = b
 	return r, nil

@@ -63,8 +63,10 @@ func TestRetention(t *testing.T) {
 }
 
 // TestDiskBound churns topics at their byte limits through many segment
-// rotations and checks that the files stay within the bound README.md
-// states: 2 x (sum of max_bytes) + 2 segments + 1 MiB.
+// rotations, writing several times the bound README.md states (2 x (sum of
+// maxBytes) + 2 segments + 1 MiB), and checks that segments were dropped
+// and the files never exceeded the bound. With retention or segment
+// dropping turned off the disk grows with what was written and it fails.
 func TestDiskBound(t *testing.T) {
 	const seg = 256 << 10
 	dir := t.TempDir()
@@ -75,25 +77,35 @@ func TestDiskBound(t *testing.T) {
 	mustCreate(t, s, "acme/slow", TopicConfig{MaxBytes: 1 << 20})
 	limit := int64(2 << 20)
 	bound := 2*limit + 2*seg + 1<<20
-	var peak int64
-	val := make([]byte, 200)
-	for i := 0; i < 400; i++ {
-		mustAppend(t, s, "acme/churn", Batch{Records: []Record{{Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}, {Value: val}}})
+	var peak, written int64
+	batch := make([]Record, 400)
+	for i := range batch {
+		batch[i].Value = make([]byte, 200)
+	}
+	slowN := 0
+	for i := 0; written < 4*bound; i++ {
+		ack := mustAppend(t, s, "acme/churn", Batch{Records: batch})
+		written += int64(len(batch)) * int64(len(encodeStored(nil, 0, &batch[0]))+storedOverhead)
+		if ack.Last+1 != uint64(len(batch)*(i+1)) {
+			t.Fatalf("append %d: ack %+v", i, ack)
+		}
 		if i%10 == 0 {
 			mustAppend(t, s, "acme/slow", Batch{Records: []Record{{Value: []byte("slow")}}})
+			slowN++
 		}
 		peak = max(peak, dirBytes(t, dir))
 	}
-	// Let compaction finish: it runs in chunks between appends.
-	for i := 0; i < 50; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
+	first, files := s.segmentRange()
+	dropped := int(s.activeID()) - files
 	if peak > bound {
-		t.Errorf("disk peaked at %d bytes, bound %d (limits %d)", peak, bound, limit)
+		t.Errorf("disk peaked at %d bytes after writing %d, bound %d (limits %d)", peak, written, bound, limit)
+	}
+	if dropped < 10 {
+		t.Errorf("%d segments dropped (oldest open %d, %d open), want at least 10 after writing %d bytes", dropped, first, files, written)
 	}
 	slow := readAll(t, s, "acme/slow")
-	if len(slow) != 40 || slow[0].Offset != 0 {
-		t.Errorf("slow topic: %d records, want all 40", len(slow))
+	if len(slow) != slowN || slow[0].Offset != 0 {
+		t.Errorf("slow topic: %d records, want all %d", len(slow), slowN)
 	}
 	checkDense(t, slow)
 	churn := readAll(t, s, "acme/churn")
@@ -102,11 +114,12 @@ func TestDiskBound(t *testing.T) {
 	if info.Bytes > 1<<20 || len(churn) == 0 || churn[0].Offset != info.Start {
 		t.Errorf("churn topic: %d bytes retained from %d, read %d records", info.Bytes, info.Start, len(churn))
 	}
-	t.Logf("peak %d bytes (bound %d), %d segments at the end, final %d bytes", peak, bound, s.segmentCount(), dirBytes(t, dir))
+	t.Logf("wrote %d bytes; peak %d bytes (bound %d); %d segments dropped, %d open at the end, final %d bytes",
+		written, peak, bound, dropped, files, dirBytes(t, dir))
 	// Reopen: compaction's copies and dropped files recover consistently.
 	s.Close()
 	s = openTest(t, dir, WithSegmentBytes(seg))
-	if got := readAll(t, s, "acme/slow"); len(got) != 40 {
-		t.Errorf("slow topic after reopen: %d records, want 40", len(got))
+	if got := readAll(t, s, "acme/slow"); len(got) != slowN {
+		t.Errorf("slow topic after reopen: %d records, want %d", len(got), slowN)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Buckets of a segment file. Records of all persistent topics written while
@@ -141,7 +142,7 @@ func openSegment(dir string, id uint64, readOnly bool) (seg *segment, initialize
 	path := segPath(dir, id)
 	db, err := bolt.Open(path, 0o600, boltOptions(readOnly))
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, false, fmt.Errorf("open segment %s: %w", path, ErrDataDirInUse)
 		}
 		return nil, false, fmt.Errorf("open segment %s: %w", path, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store is an open stream log in one data directory.
@@ -61,7 +62,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	meta, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", dir, ErrDataDirInUse)
 		}
 		return nil, fmt.Errorf("open meta: %w", err)
@@ -123,22 +124,32 @@ func (s *Store) load() error {
 	}
 	// A small newest file goes on as the active one; a large one stays
 	// sealed and a fresh file takes over, initialized by the first commit.
-	if newest.size < s.o.segmentBytes/4 {
-		newest.db.Close()
-		seg, _, err := openSegment(s.segDir, newest.id, false)
-		if err != nil {
-			return err
-		}
-		seg.db.AllocSize = s.o.allocSize
-		s.segs = append(s.segs, seg)
-	} else {
+	// On a full disk there is no room for a fresh file: the newest goes on
+	// as the active one whatever its size (opening it for writing scans
+	// it, which costs milliseconds at segment sizes), appends are refused
+	// with ErrDiskFull until space returns, and reads, retention and
+	// deletes go on; rotation happens by itself once there is room.
+	if newest.size >= s.o.segmentBytes/4 {
 		seg, err := newEmptySegment(s.segDir, newest.id+1, s.o.allocSize)
-		if err != nil {
+		switch {
+		case err == nil:
+			s.segs = append(s.segs, newest, seg)
+			s.needInit = true
+			s.dropDead()
+			return nil
+		case !errors.Is(err, ErrDiskFull):
 			return err
 		}
-		s.segs = append(s.segs, newest, seg)
-		s.needInit = true
+		s.o.log.Error("disk full at start: refusing appends until space returns", "err", err)
+		s.diskFull.Store(true)
 	}
+	newest.db.Close()
+	seg, _, err := openSegment(s.segDir, newest.id, false)
+	if err != nil {
+		return err
+	}
+	seg.db.AllocSize = s.o.allocSize
+	s.segs = append(s.segs, seg)
 	s.dropDead()
 	return nil
 }
@@ -151,7 +162,7 @@ func (s *Store) loadState(seg *segment) error {
 			if len(k) != 8 || !ok {
 				return fmt.Errorf("load topic state: %w", errCorrupt)
 			}
-			if t := s.byID[be64(k)]; t != nil && t.mem == nil {
+			if t := s.segTopic(be64(k)); t != nil {
 				t.st = st
 			}
 			return nil
@@ -163,8 +174,8 @@ func (s *Store) loadState(seg *segment) error {
 			if len(k) < 8 {
 				return fmt.Errorf("load producer: %w", errCorrupt)
 			}
-			t := s.byID[be64(k)]
-			if t == nil || t.mem != nil {
+			t := s.segTopic(be64(k))
+			if t == nil {
 				return nil
 			}
 			p, err := decodeProducer(v)

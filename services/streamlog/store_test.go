@@ -20,7 +20,7 @@ func TestAppendRead(t *testing.T) {
 		in := []Record{
 			{Key: []byte("k"), Value: []byte("v")},
 			{Value: []byte("no key")},
-			{Key: []byte("h"), Headers: []Header{{"a", []byte("1")}, {"b", nil}}, Value: []byte{}},
+			{Key: []byte("h"), Headers: []Header{{Key: "a", Value: []byte("1")}, {Key: "b"}}, Value: []byte{}},
 		}
 		ack := mustAppend(t, s, "acme/events", Batch{Records: in})
 		if diff := cmp.Diff(Ack{First: 0, Last: 2}, ack); diff != "" {
@@ -30,7 +30,7 @@ func TestAppendRead(t *testing.T) {
 		want := []Record{
 			{Offset: 0, Key: []byte("k"), Value: []byte("v")},
 			{Offset: 1, Key: []byte{}, Value: []byte("no key")},
-			{Offset: 2, Key: []byte("h"), Headers: []Header{{"a", []byte("1")}, {"b", []byte{}}}, Value: []byte{}},
+			{Offset: 2, Key: []byte("h"), Headers: []Header{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte{}}}, Value: []byte{}},
 			{Offset: 3, Key: []byte("k"), Value: []byte("v")},
 		}
 		got := readAll(t, s, "acme/events")

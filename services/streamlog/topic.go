@@ -73,20 +73,13 @@ type topic struct {
 	// producers is the writer's alone (persistent topics).
 	producers map[string]*producerState
 	deleted   bool // under Store.mu
-	mem       *memLog
+	log       storage
 	sig       signal
 	stats     topicStats
 }
 
 // state returns the retained range and size, whichever storage.
-func (s *Store) state(t *topic) topicState {
-	if t.mem != nil {
-		return t.mem.state()
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return t.st
-}
+func (s *Store) state(t *topic) topicState { return t.log.state(t) }
 
 func (s *Store) info(t *topic) TopicInfo {
 	st := s.state(t)

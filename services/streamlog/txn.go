@@ -91,7 +91,7 @@ func (w *txn) apply(r *appendReq) {
 	if t.cfg.OnFull == RejectNew && over(t.cfg, w.state(t), int64(n), r.size) {
 		w.trim(t, false) // expired records may go even under back-pressure
 		if st := w.state(t); over(t.cfg, st, int64(n), r.size) {
-			r.err = fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records of %d bytes exceed its limits (max_records %d, max_bytes %d): consume and retry later",
+			r.err = fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records of %d bytes exceed its limits (maxRecords %d, maxBytes %d): consume and retry later",
 				ErrTopicFull, t.name, st.Next-st.Start, st.Bytes, n, r.size, t.cfg.MaxRecords, t.cfg.MaxBytes)
 			return
 		}
@@ -173,11 +173,7 @@ func (w *txn) trimAll(ageAll bool) {
 	}
 	w.s.mu.RUnlock()
 	for _, t := range aged {
-		if t.mem != nil {
-			t.mem.trim(t.cfg, w.now)
-			continue
-		}
-		w.trim(t, false)
+		t.log.trimAged(t, w)
 	}
 }
 
@@ -295,8 +291,8 @@ func (w *txn) publish() {
 func (w *txn) carryOver() error {
 	w.s.mu.RLock()
 	var ts []*topic
-	for _, t := range w.s.byID {
-		if t.mem == nil {
+	for id := range w.s.byID {
+		if t := w.s.segTopic(id); t != nil {
 			ts = append(ts, t)
 		}
 	}

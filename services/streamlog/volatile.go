@@ -1,6 +1,7 @@
 package streamlog
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -11,6 +12,7 @@ import (
 // topic's limits (MaxBytes is always set for volatile topics), lost on
 // restart. Offsets start again at 0 after a restart.
 type memLog struct {
+	now       func() time.Time
 	mu        sync.Mutex
 	recs      []memRec
 	st        topicState
@@ -22,15 +24,18 @@ type memRec struct {
 	size int64
 }
 
-func newMemLog() *memLog { return &memLog{producers: map[string]*producerState{}} }
+func newMemLog(now func() time.Time) *memLog {
+	return &memLog{now: now, producers: map[string]*producerState{}}
+}
 
-func (m *memLog) state() topicState {
+func (m *memLog) state(*topic) topicState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.st
 }
 
-func (m *memLog) append(t *topic, now int64, b Batch) (Ack, error) {
+func (m *memLog) append(_ context.Context, t *topic, b Batch) (Ack, error) {
+	now := m.now().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := len(b.Records)
@@ -50,7 +55,7 @@ func (m *memLog) append(t *topic, now int64, b Batch) (Ack, error) {
 	if t.cfg.OnFull == RejectNew {
 		m.trimLocked(t.cfg, now, false)
 		if over(t.cfg, m.st, int64(n), size) {
-			return Ack{}, fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records exceed its limits (max_records %d, max_bytes %d): consume and retry later",
+			return Ack{}, fmt.Errorf("%w: %s holds %d records, %d bytes; %d more records exceed its limits (maxRecords %d, maxBytes %d): consume and retry later",
 				ErrTopicFull, t.name, m.st.Next-m.st.Start, m.st.Bytes, n, t.cfg.MaxRecords, t.cfg.MaxBytes)
 		}
 	}
@@ -82,10 +87,10 @@ func (m *memLog) append(t *topic, now int64, b Batch) (Ack, error) {
 	return Ack{First: first, Last: m.st.Next - 1}, nil
 }
 
-func (m *memLog) trim(cfg TopicConfig, now int64) {
+func (m *memLog) trimAged(t *topic, w *txn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.trimLocked(cfg, now, false)
+	m.trimLocked(t.cfg, w.now, false)
 }
 
 func (m *memLog) trimLocked(cfg TopicConfig, now int64, full bool) {
@@ -111,11 +116,11 @@ func (m *memLog) trimLocked(cfg TopicConfig, now int64, full bool) {
 	}
 }
 
-func (m *memLog) read(name Name, from uint64, o ReadOptions) ([]Record, error) {
+func (m *memLog) read(t *topic, from uint64, o ReadOptions) ([]Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if from > m.st.Next {
-		return nil, fmt.Errorf("%w: read %s from %d: the topic ends at %d", ErrOffsetOutOfRange, name, from, m.st.Next)
+		return nil, fmt.Errorf("%w: read %s from %d: the topic ends at %d", ErrOffsetOutOfRange, t.name, from, m.st.Next)
 	}
 	from = max(from, m.st.Start)
 	var out []Record
@@ -131,9 +136,10 @@ func (m *memLog) read(name Name, from uint64, o ReadOptions) ([]Record, error) {
 	return out, nil
 }
 
-func (m *memLog) offsetAt(ts int64) uint64 {
+func (m *memLog) offsetAt(_ *topic, at time.Time) (uint64, error) {
+	ts := at.UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i := sort.Search(len(m.recs), func(i int) bool { return m.recs[i].Time.UnixNano() >= ts })
-	return m.st.Start + uint64(i)
+	return m.st.Start + uint64(i), nil
 }

@@ -16,7 +16,9 @@ func (s *Store) writer() {
 	for {
 		var batch []*appendReq
 		maintenance := false
-		idle := s.job == nil
+		// A compaction chunk cannot commit on a full disk: wait for the
+		// tick rather than spin on it.
+		idle := s.job == nil || s.diskFull.Load()
 		if !idle {
 			// Compaction pending: take appends if any, else copy a chunk.
 			select {
@@ -83,20 +85,36 @@ func (s *Store) commit(batch []*appendReq, ageAll bool) {
 			close(r.done)
 		}
 	}()
-	fail := func(err error) {
-		for _, r := range batch {
-			if r.err == nil {
-				r.err = err
-			}
+	fresh := s.rotate()
+	job := s.job.snapshot()
+	err := s.tryCommit(batch, ageAll, fresh)
+	if err == nil {
+		return
+	}
+	// The one abort path: nothing was published, so undo what the writer
+	// staged outside the transaction and fail the batch.
+	s.unrotate(fresh)
+	s.job.restore(job)
+	err = mapDiskErr(err)
+	if errors.Is(err, ErrDiskFull) && !s.diskFull.Load() {
+		s.o.log.Error("disk full: refusing appends until space returns", "err", err)
+	}
+	s.diskFull.Store(errors.Is(err, ErrDiskFull))
+	for _, r := range batch {
+		if r.err == nil {
+			r.err = err
 		}
 	}
-	fresh := s.rotate()
+}
+
+// tryCommit builds and commits the transaction, and publishes it once it is
+// durable. On an error the transaction is rolled back and nothing is
+// published; the caller undoes the rest.
+func (s *Store) tryCommit(batch []*appendReq, ageAll bool, fresh *segment) error {
 	seg := s.active()
 	tx, err := seg.db.Begin(true)
 	if err != nil {
-		s.unrotate(fresh)
-		fail(fmt.Errorf("begin commit: %w", err))
-		return
+		return fmt.Errorf("begin commit: %w", err)
 	}
 	w := newTxn(s, tx, seg)
 	w.fresh = fresh != nil || s.needInit
@@ -104,39 +122,30 @@ func (s *Store) commit(batch []*appendReq, ageAll bool) {
 		w.apply(r)
 	}
 	w.trimAll(ageAll)
-	job := s.job.snapshot()
 	w.compactStep(s.o.compactChunk)
 	if !w.changed && !w.fresh {
 		tx.Rollback()
-		return
+		if ageAll {
+			// Deleted topics free their segments even when nothing
+			// else commits (a full disk, an idle log).
+			s.dropDead()
+			s.planCompaction()
+		}
+		return nil
 	}
 	if err := w.persist(); err != nil {
 		tx.Rollback()
-		s.unrotate(fresh)
-		s.job.restore(job)
-		fail(fmt.Errorf("commit: %w", err))
-		return
+		return fmt.Errorf("commit: %w", err)
 	}
 	if h := s.o.beforeCommit; h != nil {
 		if err := h(); err != nil {
 			tx.Rollback()
-			s.unrotate(fresh)
-			s.job.restore(job)
-			fail(fmt.Errorf("commit: %w", mapDiskErr(err)))
-			return
+			return fmt.Errorf("commit: %w", err)
 		}
 	}
 	began := time.Now()
 	if err := tx.Commit(); err != nil {
-		err = mapDiskErr(err)
-		s.unrotate(fresh)
-		s.job.restore(job)
-		if errors.Is(err, ErrDiskFull) && !s.diskFull.Load() {
-			s.o.log.Error("disk full: refusing appends until space returns", "err", err)
-		}
-		s.diskFull.Store(errors.Is(err, ErrDiskFull))
-		fail(fmt.Errorf("commit: %w", err))
-		return
+		return fmt.Errorf("commit: %w", err)
 	}
 	s.commits.observe(time.Since(began), w.records)
 	s.needInit = false
@@ -149,6 +158,7 @@ func (s *Store) commit(batch []*appendReq, ageAll bool) {
 	s.slow("drop segments", t)
 	s.planCompaction()
 	s.prepareAhead()
+	return nil
 }
 
 // slow logs housekeeping that held the writer, and so every producer, up
@@ -195,8 +205,8 @@ func (s *Store) isDead(seg *segment) bool {
 		return true
 	}
 	for id, sum := range seg.sum {
-		t := s.byID[id]
-		if t == nil || t.mem != nil {
+		t := s.segTopic(id)
+		if t == nil {
 			continue
 		}
 		if sum.Count > 0 && sum.Max >= t.st.Start {

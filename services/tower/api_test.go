@@ -175,7 +175,18 @@ func TestMetrics(t *testing.T) {
 	tw := towertest.Start(t)
 	sw := towertest.NewSoftwareAgent(t, tw.URL, tw.CAPEM)
 	sw.Enroll(context.Background(), "") // refused: no token
+	// Without an operator token /metrics is refused (issue 11.6).
 	resp, err := sw.HTTPClient().Get(tw.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: %s, want 401", resp.Status)
+	}
+	req, _ := http.NewRequest("GET", tw.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+tw.Token)
+	resp, err = sw.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +195,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`tower_refusals_total{code="software_identity_not_allowed"} 1`,
 		`tower_sites_online 0`,
+		`tower_pending_entries 0`,
 		`tower_http_request_duration_seconds_count{method="POST",route="/v1/enroll/start",status="4xx"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {

@@ -139,7 +139,14 @@ func (s *Server) authSite(ctx context.Context, r *http.Request) (principal, erro
 		return principal{}, refuse(ErrSiteRevoked, "site %s (%s/%s) was revoked at %s; an operator must register the box again", site.ID, site.Tenant, site.Name, site.RevokedAt.Format("2006-01-02 15:04:05Z07:00"))
 	}
 	if serial := leaf.SerialNumber.Text(16); serial != site.CertSerial {
-		return principal{}, refuse(ErrUnauthenticated, "certificate %s of site %s was replaced by %s at a later enrollment", serial, id, site.CertSerial)
+		if site.NextCert == nil || serial != site.NextCert.Serial {
+			return principal{}, refuse(ErrUnauthenticated, "certificate %s of site %s was replaced by %s at a later enrollment", serial, id, site.CertSerial)
+		}
+		// The first use of a renewed certificate retires the old one.
+		if err := s.promote(ctx, id, serial); err != nil {
+			return principal{}, err
+		}
+		site.CertSerial, site.CertNotAfter, site.NextCert = serial, site.NextCert.NotAfter, nil
 	}
 	return principal{site: &site}, nil
 }

@@ -16,10 +16,11 @@ const (
 	claimSerial = "serial:"
 )
 
-// createClaim pre-assigns a box. It refuses a claim that could never
-// match (an EK already registered) or would collide at enrollment (a site
-// name taken in the tenant), so the mistake shows now, not when the box
-// is plugged in.
+// createClaim pre-assigns a box. Claims belong to their tenant: two
+// tenants may claim the same EK hash, and neither learns of the other's
+// claim (the enrollment policy refuses a box that claims of two tenants
+// speak for). A claim on a serial, which is only what a box says about
+// itself, is for operators only.
 func (s *Server) createClaim(w http.ResponseWriter, r *http.Request, p principal) error {
 	in, err := decode[towerapi.ClaimCreate](w, r)
 	if err != nil {
@@ -39,8 +40,11 @@ func (s *Server) createClaim(w http.ResponseWriter, r *http.Request, p principal
 		}
 		id = claimEK + h
 	case in.Serial != "":
-		if len(in.Serial) > 128 {
-			return refuse(ErrBadRequest, "serial longer than 128 bytes")
+		if !p.operator() {
+			return refuse(ErrForbidden, "only an operator may claim a serial: a serial is only what a box says about itself, and any box can say any serial; claim the box by its EK hash (skerryctl tower claims create -ek HASH)")
+		}
+		if err := checkText("serial", in.Serial, 128); err != nil {
+			return err
 		}
 		id = claimSerial + in.Serial
 	default:
@@ -57,14 +61,17 @@ func (s *Server) createClaim(w http.ResponseWriter, r *http.Request, p principal
 		if _, err := tenantExists(tx, in.Tenant); err != nil {
 			return err
 		}
-		if old, err := tx.Claim(id); err == nil {
-			return refuse(ErrConflict, "a claim on %s exists already (tenant %s, site %s); delete it first", id, old.Tenant, old.SiteName)
+		if _, err := tx.Claim(in.Tenant, id); err == nil {
+			return refuse(ErrConflict, "tenant %s has a claim on %s already; delete it first", in.Tenant, id)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		// Only the tenant's own sites are looked at: whether an EK is
+		// registered in another tenant is that tenant's business. Such a
+		// claim is stored and never matches (the site's EK decides first).
 		if in.EKHash != "" {
-			if site, err := tx.SiteByEK(strings.ToLower(in.EKHash)); err == nil {
-				return refuse(ErrConflict, "EK %s is registered already as site %s (%s/%s)", in.EKHash, site.ID, site.Tenant, site.Name)
+			if site, err := tx.SiteByEK(strings.ToLower(in.EKHash)); err == nil && site.Tenant == in.Tenant {
+				return refuse(ErrConflict, "EK %s is registered already as site %s (%s) of tenant %s", in.EKHash, site.ID, site.Name, in.Tenant)
 			}
 		}
 		if _, err := tx.SiteByName(in.Tenant, in.SiteName); err == nil {
@@ -89,11 +96,31 @@ func (s *Server) listClaims(w http.ResponseWriter, r *http.Request, p principal)
 	return serveList(s, w, r, store.Filter{Tenant: tenant}, store.Tx.Claims, claimView)
 }
 
-// deleteClaim removes a claim; a site registered by it stays.
+// deleteClaim removes a claim of the tenant given by ?tenant= (a tenant
+// token's own by default; an operator may leave it out when one tenant
+// only claims the ID). A site registered by it stays.
 func (s *Server) deleteClaim(w http.ResponseWriter, r *http.Request, p principal) error {
 	id := r.PathValue("id")
+	tenant := r.URL.Query().Get("tenant")
+	if tenant == "" && !p.operator() {
+		tenant = p.token.Tenant
+	}
 	err := s.store.Update(r.Context(), func(tx store.Tx) error {
-		c, err := tx.Claim(id)
+		if tenant == "" {
+			cs, err := tx.ClaimsOn(id)
+			if err != nil {
+				return err
+			}
+			switch len(cs) {
+			case 0:
+				return refuse(ErrNotFound, "claim %q not found", id)
+			case 1:
+				tenant = cs[0].Tenant
+			default:
+				return refuse(ErrBadRequest, "%d tenants claim %q; say which claim to delete: ?tenant=TENANT (skerryctl tower claims delete -tenant TENANT)", len(cs), id)
+			}
+		}
+		c, err := tx.Claim(tenant, id)
 		if err == nil && !p.canRead(c.Tenant) {
 			err = store.ErrNotFound
 		}
@@ -103,12 +130,12 @@ func (s *Server) deleteClaim(w http.ResponseWriter, r *http.Request, p principal
 		if err := p.mayWrite(c.Tenant); err != nil {
 			return err
 		}
-		return tx.DeleteClaim(id)
+		return tx.DeleteClaim(c.Tenant, id)
 	})
 	if err != nil {
 		return err
 	}
-	s.log.Info("claim deleted", "claim", id, "by", p.String())
+	s.log.Info("claim deleted", "claim", id, "tenant", tenant, "by", p.String())
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -14,30 +14,24 @@ import (
 )
 
 // decide applies the enrollment policy to a proven box, in one
-// transaction, in this order:
-//
-//  1. An EK that belongs to a site: refused (revoked, or taken), unless an
-//     operator allowed that site one re-enrollment.
-//  2. A claim on the EK hash, then on the serial: registered as claimed.
-//  3. An enrollment token: registered into its tenant, or refused when the
-//     token cannot be used.
-//  4. Otherwise the pending queue: pending, approved (registered now) or
-//     rejected.
-//
-// A box without a TPM stops after step 3: nothing it says could be
-// checked by an operator approving it.
+// transaction (see match for the order). A box without a TPM, or whose EK
+// no trusted maker certified, is a software identity: it lands only in a
+// tenant that allows software identity.
 func (s *Server) decide(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (enrollapi.EnrollResult, error) {
-	if ch.EKHash != "" {
-		site, err := s.siteForEK(tx, ch.EKHash)
-		if err == nil {
-			site.Enrollments++
-			return s.register(tx, ch, site, pub, "re-enrolled by operator permission")
-		}
-		if !errors.Is(err, store.ErrNotFound) {
+	m, err := s.match(tx, ch)
+	if err != nil {
+		return enrollapi.EnrollResult{}, err
+	}
+	switch {
+	case m.site != nil:
+		site := *m.site
+		if err := allowSoftware(tx, ch, site.Tenant); err != nil {
 			return enrollapi.EnrollResult{}, err
 		}
-	}
-	if c, ok := s.claimFor(tx, ch); ok {
+		site.Enrollments++
+		return s.register(tx, ch, site, pub, "re-enrolled by operator permission")
+	case m.claim != nil:
+		c := *m.claim
 		if err := allowSoftware(tx, ch, c.Tenant); err != nil {
 			return enrollapi.EnrollResult{}, err
 		}
@@ -47,12 +41,8 @@ func (s *Server) decide(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (
 			return enrollapi.EnrollResult{}, err
 		}
 		return s.register(tx, ch, site, pub, "registered by claim "+c.ID)
-	}
-	if ch.TokenHash != nil {
-		t, err := s.usableToken(tx, ch.TokenHash)
-		if err != nil {
-			return enrollapi.EnrollResult{}, err
-		}
+	case m.token != nil:
+		t := *m.token
 		if err := allowSoftware(tx, ch, t.Tenant); err != nil {
 			return enrollapi.EnrollResult{}, err
 		}
@@ -63,14 +53,88 @@ func (s *Server) decide(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (
 		site := s.newSite(ch, t.Tenant, freeName(tx, t.Tenant, ch.Hostname), t.Labels, "token:"+t.ID)
 		return s.register(tx, ch, site, pub, "registered by enrollment token "+t.ID)
 	}
-	if ch.Software {
-		return enrollapi.EnrollResult{}, refuse(ErrSoftwareNotAllowed, "a box without a TPM needs an enrollment token or a claim on its serial %q, in a tenant that allows software identity", ch.Serial)
+	if ch.EKHash == "" {
+		return enrollapi.EnrollResult{}, refuse(ErrSoftwareNotAllowed, "a box without a TPM needs an enrollment token (or an operator's claim on its serial), in a tenant that allows software identity")
 	}
 	return s.queue(tx, ch, pub)
 }
 
+// matched is what decides an enrollment: at most one of its fields is set;
+// none means the pending queue.
+type matched struct {
+	site  *store.Site        // the EK's site, allowed to re-enroll
+	claim *store.Claim       // an unused claim on the EK or serial
+	token *store.EnrollToken // a usable enrollment token
+}
+
+// match finds what decides the enrollment of a box, and enforces the
+// tenant boundary: a box lands in a tenant only if nothing that speaks
+// for it names another one. What speaks for a box is, strongest first,
+// the enrollment token its owner put in its site config (the token's
+// tenant, whatever the token's state), then claims on its EK hash and
+// serial. So:
+//
+//  1. An EK that belongs to a site: refused (revoked, or taken), unless
+//     the site may re-enroll once; refused tenant_conflict when the box
+//     carries another tenant's token.
+//  2. Claims on the EK hash, then on the serial, of the token's tenant
+//     only when the box carries a known token: a claim of another tenant
+//     never takes a box whose token speaks for its owner. Claims of two
+//     tenants on one box are refused tenant_conflict for an operator to
+//     resolve.
+//  3. The enrollment token: used, or refused when it cannot be.
+//  4. Nothing: the pending queue (boxes with a TPM only).
+func (s *Server) match(tx store.Tx, ch store.Challenge) (matched, error) {
+	var tok *store.EnrollToken
+	var tokErr error
+	if ch.TokenHash != nil {
+		t, err := s.knownToken(tx, ch.TokenHash)
+		if err == nil {
+			tok = &t
+		} else {
+			tokErr = err
+		}
+		if tokErr != nil && !errors.Is(tokErr, ErrTokenUnknown) {
+			return matched{}, tokErr
+		}
+	}
+	if ch.EKHash != "" {
+		site, err := s.siteForEK(tx, ch.EKHash)
+		if err == nil {
+			if tok != nil && tok.Tenant != site.Tenant {
+				s.log.Warn("re-enrollment refused: the box carries another tenant's enrollment token", "ek_hash", ch.EKHash, "site", site.ID, "site_tenant", site.Tenant, "token", tok.ID, "token_tenant", tok.Tenant)
+				return matched{}, refuse(ErrTenantConflict, "this box's EK belongs to a site of another tenant than its enrollment token's; an operator must resolve it (the tower log names both)")
+			}
+			return matched{site: &site}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return matched{}, err
+		}
+	}
+	var only string
+	if tok != nil {
+		only = tok.Tenant
+	}
+	c, err := s.claimFor(tx, ch, only)
+	if err != nil || c != nil {
+		return matched{claim: c}, err
+	}
+	if ch.TokenHash != nil {
+		if tokErr != nil {
+			return matched{}, tokErr
+		}
+		if err := s.tokenUsable(*tok); err != nil {
+			return matched{}, err
+		}
+		return matched{token: tok}, nil
+	}
+	return matched{}, nil
+}
+
 // siteForEK returns the site that holds ekHash if the box may enroll as
-// it again, refusals otherwise, and store.ErrNotFound for a new EK.
+// it again, refusals otherwise, and store.ErrNotFound for a new EK. Only
+// finish, after the box proved it holds the EK, sends these refusals (see
+// precheck), so they may name the box's own site.
 func (s *Server) siteForEK(tx store.Tx, ekHash string) (store.Site, error) {
 	site, err := tx.SiteByEK(ekHash)
 	if err != nil {
@@ -80,14 +144,16 @@ func (s *Server) siteForEK(tx store.Tx, ekHash string) (store.Site, error) {
 		return site, refuse(ErrSiteRevoked, "EK %s belongs to site %s (%s/%s), revoked at %s; it cannot enroll again", ekHash, site.ID, site.Tenant, site.Name, site.RevokedAt.Format("2006-01-02 15:04:05Z07:00"))
 	}
 	if !site.ReenrollAllowed {
-		return site, refuse(ErrEKRegistered, "EK %s is already registered as site %s (%s/%s); if that box lost its identity, allow it once: skerryctl sites reenroll %s", ekHash, site.ID, site.Tenant, site.Name, site.ID)
+		return site, refuse(ErrEKRegistered, "EK %s is already registered as site %s (%s/%s); if that box lost its identity, allow it once: skerryctl tower sites reenroll %s", ekHash, site.ID, site.Tenant, site.Name, site.ID)
 	}
 	return site, nil
 }
 
-// claimFor returns the unused claim matching the box: on its EK first,
-// which the box proved, then on its serial, which it only says.
-func (s *Server) claimFor(tx store.Tx, ch store.Challenge) (store.Claim, bool) {
+// claimFor returns the unused claim matching the box, on its EK first,
+// which the box proved, then on its serial, which it only says; only
+// claims of tenant when set. Claims of more than one tenant are a
+// conflict.
+func (s *Server) claimFor(tx store.Tx, ch store.Challenge, tenant string) (*store.Claim, error) {
 	var ids []string
 	if ch.EKHash != "" {
 		ids = append(ids, claimEK+ch.EKHash)
@@ -95,46 +161,62 @@ func (s *Server) claimFor(tx store.Tx, ch store.Challenge) (store.Claim, bool) {
 	if ch.Serial != "" {
 		ids = append(ids, claimSerial+ch.Serial)
 	}
+	var found []store.Claim
 	for _, id := range ids {
-		if c, err := tx.Claim(id); err == nil && c.UsedBy == "" {
-			return c, true
+		cs, err := tx.ClaimsOn(id)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			switch {
+			case c.UsedBy != "":
+			case tenant != "" && c.Tenant != tenant:
+				s.log.Warn("claim ignored: the box carries another tenant's enrollment token", "claim", c.ID, "claim_tenant", c.Tenant, "token_tenant", tenant, "ek_hash", ch.EKHash)
+			default:
+				found = append(found, c)
+			}
 		}
 	}
-	return store.Claim{}, false
+	if len(found) == 0 {
+		return nil, nil
+	}
+	for _, c := range found[1:] {
+		if c.Tenant != found[0].Tenant {
+			s.log.Warn("enrollment refused: claims of two tenants match the box", "ek_hash", ch.EKHash, "serial", ch.Serial, "tenant_a", found[0].Tenant, "claim_a", found[0].ID, "tenant_b", c.Tenant, "claim_b", c.ID)
+			return nil, refuse(ErrTenantConflict, "claims of more than one tenant match this box; an operator must resolve it (the tower log names them)")
+		}
+	}
+	return &found[0], nil
 }
 
-// hasClaim reports whether a claim will decide the enrollment, in which
-// case the token is not looked at (and not spent).
-func (s *Server) hasClaim(tx store.Tx, ch store.Challenge) bool {
-	_, ok := s.claimFor(tx, ch)
-	return ok
-}
-
-// usableToken returns the token with this hash if it can enroll a box.
-func (s *Server) usableToken(tx store.Tx, hash []byte) (store.EnrollToken, error) {
+// knownToken returns the token with this hash, whatever its state.
+func (s *Server) knownToken(tx store.Tx, hash []byte) (store.EnrollToken, error) {
 	id := hex.EncodeToString(hash[:8])
 	t, err := tx.EnrollToken(id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !sameHash(t.Hash, hash)) {
-		return t, refuse(ErrTokenUnknown, "the enrollment token in the site config is not known to this tower; create one with skerryctl tokens create and put it in the site config")
+		return t, refuse(ErrTokenUnknown, "the enrollment token in the site config is not known to this tower; create one with skerryctl tower tokens create and put it in the site config")
 	}
-	if err != nil {
-		return t, err
-	}
+	return t, err
+}
+
+// tokenUsable refuses a token that cannot enroll a box now. The box holds
+// the token, so the message may name its tenant.
+func (s *Server) tokenUsable(t store.EnrollToken) error {
 	switch tokenState(t, s.now()) {
 	case "revoked":
-		return t, refuse(ErrTokenRevoked, "enrollment token %s (tenant %s) was revoked; create a new one with skerryctl tokens create", t.ID, t.Tenant)
+		return refuse(ErrTokenRevoked, "enrollment token %s (tenant %s) was revoked; create a new one with skerryctl tower tokens create", t.ID, t.Tenant)
 	case "expired":
-		return t, refuse(ErrTokenExpired, "enrollment token %s (tenant %s) expired at %s; create a new one with skerryctl tokens create", t.ID, t.Tenant, t.ExpiresAt.Format("2006-01-02 15:04:05Z07:00"))
+		return refuse(ErrTokenExpired, "enrollment token %s (tenant %s) expired at %s; create a new one with skerryctl tower tokens create", t.ID, t.Tenant, t.ExpiresAt.Format("2006-01-02 15:04:05Z07:00"))
 	case "used-up":
-		return t, refuse(ErrTokenUsedUp, "enrollment token %s (tenant %s) was used %d of %d times; create a new one or claim the box", t.ID, t.Tenant, t.Uses, t.MaxUses)
+		return refuse(ErrTokenUsedUp, "enrollment token %s (tenant %s) was used %d of %d times; create a new one or claim the box", t.ID, t.Tenant, t.Uses, t.MaxUses)
 	}
-	return t, nil
+	return nil
 }
 
 // allowSoftware refuses a software identity in a tenant that does not
 // allow it.
 func allowSoftware(tx store.Tx, ch store.Challenge, tenant string) error {
-	if !ch.Software {
+	if !softwareIdentity(ch) {
 		return nil
 	}
 	t, err := tenantExists(tx, tenant)
@@ -142,9 +224,20 @@ func allowSoftware(tx store.Tx, ch store.Challenge, tenant string) error {
 		return err
 	}
 	if !t.AllowSoftwareIdentity {
-		return refuse(ErrSoftwareNotAllowed, "tenant %s does not allow boxes without a TPM; an operator can allow it: skerryctl tenants update %s --allow-software-identity", tenant, tenant)
+		what := "boxes without a TPM"
+		if ch.EKHash != "" {
+			what = "TPMs whose EK certificate no trusted TPM maker signed (software identities)"
+		}
+		return refuse(ErrSoftwareNotAllowed, "tenant %s takes hardware identities only, not %s; an operator can allow them: skerryctl tower tenants update %s --allow-software-identity, or trust the TPM's maker: tower -ek-roots", tenant, what, tenant)
 	}
 	return nil
+}
+
+// softwareIdentity reports whether the box is a software identity: no
+// TPM, or a TPM whose EK no trusted maker certified (any software TPM can
+// make an EK).
+func softwareIdentity(ch store.Challenge) bool {
+	return ch.Software || !ch.EKTrusted
 }
 
 // newSite makes the record of a site that registers now; the certificate
@@ -152,7 +245,7 @@ func allowSoftware(tx store.Tx, ch store.Challenge, tenant string) error {
 func (s *Server) newSite(ch store.Challenge, tenant, name string, labels map[string]string, via string) store.Site {
 	return store.Site{
 		ID: newID("site-"), Name: name, Tenant: tenant, Labels: labels, EKHash: ch.EKHash,
-		Serial: ch.Serial, Hostname: ch.Hostname, Software: ch.Software, EnrolledVia: via,
+		Serial: ch.Serial, Hostname: ch.Hostname, Software: softwareIdentity(ch), EnrolledVia: via,
 		AgentVersion: ch.Agent, ImageVersion: ch.Image, Enrollments: 1,
 	}
 }
@@ -164,12 +257,13 @@ func (s *Server) register(tx store.Tx, ch store.Challenge, site store.Site, pub 
 		return enrollapi.EnrollResult{}, err
 	}
 	site.CertSerial, site.CertNotAfter = cert.SerialNumber.Text(16), cert.NotAfter
-	site.EnrolledAt, site.ReenrollAllowed = s.now(), false
+	site.EnrolledAt, site.ReenrollAllowed, site.NextCert = s.now(), false, nil
 	if ch.Hostname != "" {
 		site.Hostname = ch.Hostname
 	}
 	if err := tx.PutSite(site); errors.Is(err, store.ErrExists) {
-		return enrollapi.EnrollResult{}, refuse(ErrConflict, "cannot register site %q in tenant %s: %v; change the claim's or approval's name", site.Name, site.Tenant, err)
+		s.log.Warn("cannot register site", "name", site.Name, "tenant", site.Tenant, "err", err)
+		return enrollapi.EnrollResult{}, refuse(ErrConflict, "the site name chosen for this box is taken; an operator must change the claim's or approval's name (the tower log says which)")
 	} else if err != nil {
 		return enrollapi.EnrollResult{}, fmt.Errorf("store site: %w", err)
 	}
@@ -204,10 +298,14 @@ func (s *Server) queue(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (e
 	case err != nil:
 		return enrollapi.EnrollResult{}, err
 	case e.State == store.PendingApproved:
+		if err := allowSoftware(tx, ch, e.Tenant); err != nil {
+			return enrollapi.EnrollResult{}, err
+		}
 		site := s.newSite(ch, e.Tenant, e.SiteName, e.Labels, "approval")
 		return s.register(tx, ch, site, pub, "registered by approval of "+e.DecidedBy)
 	}
 	e.Serial, e.Hostname, e.AgentVersion, e.ImageVersion, e.HasEKCert = ch.Serial, ch.Hostname, ch.Agent, ch.Image, ch.HasEKCert
+	e.EKTrusted = ch.EKTrusted
 	e.LastSeen = now
 	e.Attempts++
 	if err := tx.PutPending(e); err != nil {
@@ -219,7 +317,7 @@ func (s *Server) queue(tx store.Tx, ch store.Challenge, pub crypto.PublicKey) (e
 			Message: fmt.Sprintf("an operator rejected EK %s; only a claim or an enrollment token can register this box now", ch.EKHash)}, nil
 	}
 	return enrollapi.EnrollResult{Status: enrollapi.StatusPending, RetryAfterSeconds: retry,
-		Message: fmt.Sprintf("EK %s waits for an operator: skerryctl sites approve %s --tenant TENANT --name NAME; enroll again in %ds", ch.EKHash, ch.EKHash, retry)}, nil
+		Message: fmt.Sprintf("EK %s waits for an operator: skerryctl tower sites approve %s --tenant TENANT --name NAME; enroll again in %ds", ch.EKHash, ch.EKHash, retry)}, nil
 }
 
 // seconds rounds d down to whole seconds for the wire, at least one, so a

@@ -52,6 +52,13 @@ func (s *Server) enrollStart(w http.ResponseWriter, r *http.Request, _ principal
 		sum := sha256.Sum256(in.EKPublic)
 		ch.EKHash = hex.EncodeToString(sum[:])
 		ch.HasEKCert = len(in.EKCertificate) > 0
+		if ch.HasEKCert {
+			if err := s.ekRoots.Verify(in.EKCertificate); err != nil {
+				s.log.Info("EK not certified by a trusted TPM maker: a software identity", "ek_hash", ch.EKHash, "why", err)
+			} else {
+				ch.EKTrusted = true
+			}
+		}
 		ap := attest.ActivationParameters{EK: ekPub, AK: in.AK.Attest()}
 		secret, cred, err := ap.Generate()
 		if err != nil {
@@ -75,39 +82,31 @@ func (s *Server) enrollStart(w http.ResponseWriter, r *http.Request, _ principal
 	return nil
 }
 
-// precheck refuses early what finish would refuse: a taken EK and a token
-// that cannot be used. It saves the box a round of TPM work.
+// precheck refuses early what finish would refuse: a taken EK, a token
+// that cannot be used, a tenant conflict. It saves the box a round of TPM
+// work; finish decides again in its own transaction.
+//
+// A taken or revoked EK is left to finish: the EK public key is no
+// secret, so only a box that proved it holds the EK hears which site has
+// it.
 func (s *Server) precheck(tx store.Tx, ch store.Challenge) error {
-	if ch.EKHash != "" {
-		if _, err := s.siteForEK(tx, ch.EKHash); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
+	_, err := s.match(tx, ch)
+	if errors.Is(err, ErrEKRegistered) || errors.Is(err, ErrSiteRevoked) {
+		return nil
 	}
-	if ch.TokenHash != nil && !s.hasClaim(tx, ch) {
-		if _, err := s.usableToken(tx, ch.TokenHash); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // checkStartFields bounds what the box says about itself: it is stored
 // and shown to operators, so it must not be arbitrarily large.
 func checkStartFields(in enrollapi.EnrollStart) error {
-	for _, f := range []struct {
-		name, v string
-		max     int
-	}{{"serial", in.Serial, 128}, {"hostname", in.Hostname, 253}, {"agentVersion", in.AgentVersion, 128}, {"imageVersion", in.ImageVersion, 128}, {"token", in.Token, 256}} {
-		if len(f.v) > f.max {
-			return refuse(ErrBadRequest, "%s is longer than %d bytes", f.name, f.max)
-		}
-	}
-	return nil
+	return checkTexts(textField{"serial", in.Serial, 128}, textField{"hostname", in.Hostname, 253},
+		textField{"agentVersion", in.AgentVersion, 128}, textField{"imageVersion", in.ImageVersion, 128}, textField{"token", in.Token, 256})
 }
 
 // parseEK decodes the EK and, when present, checks that the EK certificate
-// is for the same key. The certificate's chain is not verified in this
-// version (swtpm and many boards have none); it is recorded.
+// is for the same key. Whether its chain leads to a trusted TPM maker is
+// decided by the caller (ektrust).
 func parseEK(in enrollapi.EnrollStart) (any, error) {
 	pub, err := x509.ParsePKIXPublicKey(in.EKPublic)
 	if err != nil {

@@ -36,6 +36,9 @@ func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p pri
 	if err := checkLabels(in.Labels); err != nil {
 		return err
 	}
+	if err := checkText("description", in.Description, maxNameBytes); err != nil {
+		return err
+	}
 	secret, hash, id := newSecret(prefixEnroll)
 	now := s.now()
 	t := store.EnrollToken{

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
+	"github.com/skerry/skerry/services/httpjson"
 )
 
 // Errors of the tower, each one refusal an API client can see. Handlers
@@ -56,6 +57,12 @@ var (
 	ErrSoftwareNotAllowed = errors.New("software identity not allowed")
 	// ErrSiteRevoked is returned for a revoked site's certificate or EK.
 	ErrSiteRevoked = errors.New("site revoked")
+	// ErrTenantConflict is returned when what speaks for a box names more
+	// than one tenant.
+	ErrTenantConflict = errors.New("tenant conflict")
+	// ErrRateLimited is returned when a source sends enrollment requests
+	// faster than the tower takes them.
+	ErrRateLimited = errors.New("rate limited")
 	// ErrPendingFull is returned when the pending queue holds its maximum.
 	ErrPendingFull = errors.New("pending queue full")
 )
@@ -90,6 +97,8 @@ var errTable = []struct {
 	{ErrSoftwareNotAllowed, errInfo{http.StatusForbidden, enrollapi.CodeSoftwareNotOK}},
 	{ErrSiteRevoked, errInfo{http.StatusForbidden, enrollapi.CodeSiteRevoked}},
 	{ErrPendingFull, errInfo{http.StatusServiceUnavailable, enrollapi.CodePendingFull}},
+	{ErrTenantConflict, errInfo{http.StatusConflict, enrollapi.CodeTenantConflict}},
+	{ErrRateLimited, errInfo{http.StatusTooManyRequests, enrollapi.CodeRateLimited}},
 }
 
 // apiError is a refusal: a sentinel plus the message for a person.
@@ -111,6 +120,10 @@ func refuse(err error, format string, args ...any) error {
 // that is no refusal is a fault of the tower: the client gets a generic
 // message and the log gets the cause.
 func classify(err error) (errInfo, string, bool) {
+	// httpjson.Decode's refusals carry their own status and code.
+	if he, ok := errors.AsType[*httpjson.Error](err); ok && he.Status != 0 {
+		return errInfo{he.Status, he.Code}, he.Message, true
+	}
 	for _, e := range errTable {
 		if errors.Is(err, e.err) {
 			msg := err.Error()

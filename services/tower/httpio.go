@@ -1,16 +1,15 @@
 package tower
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/towerapi"
+	"github.com/skerry/skerry/services/httpjson"
 	"github.com/skerry/skerry/services/tower/store"
 )
 
@@ -18,37 +17,23 @@ import (
 // enrollment start with an EK certificate, is a few kilobytes.
 const maxBody = enrollapi.MaxBodyBytes
 
-// decode reads one JSON value of type T from the body, refusing unknown
-// fields (a typo must not be silently ignored) and trailing data.
+// decode reads one JSON value of type T from the body, at most maxBody
+// bytes, streaming (never allocating what a client declares), refusing
+// unknown fields and trailing data (httpjson.Decode).
 func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	var v T
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return v, refuse(ErrTooLarge, "request body is larger than %d bytes", maxBody)
-		}
-		return v, refuse(ErrBadRequest, "request body is not a valid %T: %v", v, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return v, refuse(ErrBadRequest, "request body has data after the JSON value")
-	}
-	return v, nil
+	err := httpjson.Decode(w, r, maxBody, &v)
+	return v, err
 }
 
 // writeJSON answers v indented: the API is read by people with curl as
-// much as by programs, and the bytes do not matter at this scale.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+// much as by programs.
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
-// writeError answers the Error body every refusal carries.
+// writeError answers the one error body of every Skerry API,
+// {"code": ..., "message": ...}.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, enrollapi.Error{Code: code, Message: msg})
+	httpjson.WriteError(w, status, code, msg)
 }
 
 // Page sizes of lists.
@@ -101,8 +86,8 @@ func checkLabels(labels map[string]string) error {
 		if !labelKeyRE.MatchString(k) {
 			return refuse(ErrBadRequest, "label key %q: use letters, digits, '.', '_', '/', '-', at most 64", k)
 		}
-		if len(v) > 256 {
-			return refuse(ErrBadRequest, "label %s: value longer than 256 bytes", k)
+		if err := checkText("label "+k, v, 256); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ type metrics struct {
 	refusals    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	reports     prometheus.Counter
+	renewals    prometheus.Counter
 }
 
 // newMetrics registers the tower's collectors, plus the Go runtime's and
@@ -39,12 +40,20 @@ func newMetrics(s *Server) *metrics {
 			Name: "tower_status_reports_total",
 			Help: "Status reports accepted from sites.",
 		}),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tower_certificate_renewals_total",
+			Help: "Site certificates renewed.",
+		}),
 	}
 	online := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tower_sites_online",
 		Help: "Sites whose last status report is younger than three report intervals.",
 	}, func() float64 { return float64(s.countOnline()) })
-	s.registry.MustRegister(m.enrollments, m.refusals, m.latency, m.reports, online,
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tower_pending_entries",
+		Help: "Boxes in the pending queue; at -max-pending new boxes are refused pending_full.",
+	}, func() float64 { return float64(s.countPending()) })
+	s.registry.MustRegister(m.enrollments, m.refusals, m.latency, m.reports, m.renewals, online, pending,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -80,4 +89,16 @@ func (s *Server) countOnline() int {
 // online reports whether a site reported within three report intervals.
 func (s *Server) online(site store.Site, now time.Time) bool {
 	return !site.Revoked && !site.LastSeen.IsZero() && now.Sub(site.LastSeen) < 3*s.reportInterval
+}
+
+// countPending reads the pending queue's size.
+func (s *Server) countPending() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n := 0
+	s.store.View(ctx, func(tx store.Tx) (err error) {
+		n, err = tx.PendingCount()
+		return err
+	})
+	return n
 }

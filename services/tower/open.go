@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/skerry/skerry/services/api/towerapi"
+	"github.com/skerry/skerry/services/atomicfile"
 	"github.com/skerry/skerry/services/tower/ca"
 	"github.com/skerry/skerry/services/tower/store"
 	"github.com/skerry/skerry/services/tower/store/boltstore"
@@ -70,7 +71,7 @@ func (o *Opened) firstToken(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create first operator token: %w", err)
 	}
-	if err := os.WriteFile(o.TokenFile, []byte(tok.Token+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(o.TokenFile, []byte(tok.Token+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write first operator token: %w", err)
 	}
 	o.TokenCreated = true

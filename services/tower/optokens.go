@@ -23,6 +23,9 @@ func (s *Server) CreateOperatorToken(ctx context.Context, in towerapi.OperatorTo
 	default:
 		return towerapi.OperatorTokenCreated{}, refuse(ErrBadRequest, "role %q: want operator, tenant-admin or tenant-reader", in.Role)
 	}
+	if err := checkText("token name", in.Name, maxNameBytes); err != nil {
+		return towerapi.OperatorTokenCreated{}, err
+	}
 	secret, hash, id := newSecret(prefixOperator)
 	t := store.OperatorToken{ID: id, Hash: hash, Name: in.Name, Role: in.Role, Tenant: in.Tenant, CreatedAt: s.now(), CreatedBy: by}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
@@ -83,16 +86,18 @@ func (s *Server) revokeOperatorToken(w http.ResponseWriter, r *http.Request, p p
 	id := r.PathValue("id")
 	var t store.OperatorToken
 	err := s.store.Update(r.Context(), func(tx store.Tx) (err error) {
-		if t, err = tx.OperatorToken(id); err != nil {
-			return notFound(err, "operator token %q not found", id)
-		}
-		if t.Role == store.RoleOperator {
-			err = p.mustOperator()
-		} else {
-			err = p.mayWrite(t.Tenant)
+		// A token the caller may not see (another tenant's, or an
+		// operator's for a tenant token) is answered as one that does not
+		// exist, with the same message.
+		t, err = tx.OperatorToken(id)
+		if err == nil && !p.operator() && (t.Role == store.RoleOperator || !p.canRead(t.Tenant)) {
+			err = store.ErrNotFound
 		}
 		if err != nil {
-			return err
+			return notFound(err, "operator token %q not found", id)
+		}
+		if !p.operator() && !p.canWrite(t.Tenant) {
+			return refuse(ErrForbidden, "token %s may only read tenant %q; use a tenant-admin or operator token", p.token.ID, t.Tenant)
 		}
 		t.Revoked = true
 		return tx.PutOperatorToken(t)

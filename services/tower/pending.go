@@ -56,7 +56,7 @@ func (s *Server) approvePending(w http.ResponseWriter, r *http.Request, p princi
 	var e store.Pending
 	err = s.store.Update(r.Context(), func(tx store.Tx) (err error) {
 		if e, err = tx.Pending(ek); err != nil {
-			return notFound(err, "no pending box with EK hash %q; list them with skerryctl sites pending", ek)
+			return notFound(err, "no pending box with EK hash %q; list them with skerryctl tower sites pending", ek)
 		}
 		if _, err := tenantExists(tx, in.Tenant); err != nil {
 			return err
@@ -86,7 +86,7 @@ func (s *Server) rejectPending(w http.ResponseWriter, r *http.Request, p princip
 	var e store.Pending
 	err := s.store.Update(r.Context(), func(tx store.Tx) (err error) {
 		if e, err = tx.Pending(ek); err != nil {
-			return notFound(err, "no pending box with EK hash %q; list them with skerryctl sites pending", ek)
+			return notFound(err, "no pending box with EK hash %q; list them with skerryctl tower sites pending", ek)
 		}
 		e.State, e.Tenant, e.SiteName, e.Labels, e.DecidedBy = store.PendingRejected, "", "", nil, p.String()
 		return tx.PutPending(e)

@@ -215,9 +215,6 @@ func TestRefuseEKAlreadyRegistered(t *testing.T) {
 	if again.SiteID != res.SiteID {
 		t.Errorf("re-enrollment: got site %s, want the same site %s", again.SiteID, res.SiteID)
 	}
-	_, err = second.Enroll(ctx, tok.Token)
-	wantRefused(t, tw, err, enrollapi.CodeEKRegistered) // permission is for once
-
 	newCert, err := second.TLSCertificate(again)
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +222,9 @@ func TestRefuseEKAlreadyRegistered(t *testing.T) {
 	if _, err := second.Report(ctx, newCert, enrollapi.StatusReport{}); err != nil {
 		t.Errorf("report with the new certificate: %v", err)
 	}
+	// Refused at finish, once the box proved its EK: that makes a new key.
+	_, err = second.Enroll(ctx, tok.Token)
+	wantRefused(t, tw, err, enrollapi.CodeEKRegistered) // permission is for once
 	// swtpm holds three transient objects: drop the new key for the old.
 	second.Key.Close()
 	second.Key = nil

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/skerry/skerry/services/serve"
 )
 
 // auth says how a route authenticates its caller.
@@ -31,17 +31,28 @@ type route struct {
 // Routes, grouped as in docs/openapi/tower.yaml.
 var routeTable = []route{
 	{"GET", "/healthz", authNone, (*Server).health},
-	{"GET", "/metrics", authNone, nil}, // promhttp, wired in routes()
+	{"GET", "/metrics", authToken, (*Server).serveMetrics},
 
 	{"POST", "/v1/enroll/start", authNone, (*Server).enrollStart},
 	{"POST", "/v1/enroll/finish", authNone, (*Server).enrollFinish},
 	{"POST", "/v1/sites/self/status", authSite, (*Server).siteStatus},
+	{"POST", "/v1/sites/self/renew", authSite, (*Server).renew},
+	{"GET", "/v1/sites/self/desired", authSite, (*Server).siteDesired},
 
 	{"GET", "/v1/whoami", authToken, (*Server).whoami},
 	{"GET", "/v1/tenants", authToken, (*Server).listTenants},
 	{"POST", "/v1/tenants", authToken, (*Server).createTenant},
 	{"GET", "/v1/tenants/{tenant}", authToken, (*Server).getTenant},
 	{"PATCH", "/v1/tenants/{tenant}", authToken, (*Server).updateTenant},
+
+	{"GET", "/v1/tenants/{tenant}/apps", authToken, (*Server).listApps},
+	{"GET", "/v1/tenants/{tenant}/apps/{name}", authToken, (*Server).getApp},
+	{"PUT", "/v1/tenants/{tenant}/apps/{name}", authToken, (*Server).putApp},
+	{"DELETE", "/v1/tenants/{tenant}/apps/{name}", authToken, (*Server).deleteApp},
+	{"GET", "/v1/tenants/{tenant}/deployments", authToken, (*Server).listDeployments},
+	{"GET", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).getDeployment},
+	{"PUT", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).putDeployment},
+	{"DELETE", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).deleteDeployment},
 
 	{"GET", "/v1/operator-tokens", authToken, (*Server).listOperatorTokens},
 	{"POST", "/v1/operator-tokens", authToken, (*Server).createOperatorToken},
@@ -72,10 +83,6 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routeTable {
 		pattern := rt.method + " " + rt.pattern
-		if rt.handle == nil {
-			mux.Handle(pattern, s.instrument(rt, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
-			continue
-		}
 		mux.Handle(pattern, s.instrument(rt, s.serve(rt)))
 	}
 	// Everything else gets the same JSON error shape as the API: a known
@@ -110,6 +117,13 @@ func (s *Server) serve(rt route) http.Handler {
 		var p principal
 		var err error
 		switch rt.auth {
+		case authNone:
+			if strings.HasPrefix(rt.pattern, "/v1/enroll/") {
+				if ok, wait := s.limiter.allow(source(r)); !ok {
+					w.Header().Set("Retry-After", serve.RetryAfter(wait))
+					err = refuse(ErrRateLimited, "too many enrollment requests from %s; retry after %s", source(r), serve.RetryAfter(wait)+"s")
+				}
+			}
 		case authToken:
 			p, err = s.authToken(ctx, r)
 		case authSite:
@@ -133,11 +147,18 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rt route, p princi
 	case errors.Is(err, context.Canceled):
 		s.log.Info("request canceled", attrs...)
 		return
+	case errors.Is(err, ErrRateLimited):
+		// A flood must not flood the log too: the metric counts them.
+		s.log.Debug("refused: "+msg, attrs...)
+		s.metrics.refusals.WithLabelValues(info.code).Inc()
 	case refusal:
 		s.log.Warn("refused: "+msg, attrs...)
 		s.metrics.refusals.WithLabelValues(info.code).Inc()
 	default:
 		s.log.Error("request failed", append(attrs, "err", err)...)
+	}
+	if errors.Is(err, ErrPendingFull) {
+		w.Header().Set("Retry-After", serve.RetryAfter(s.pendingRetry))
 	}
 	writeError(w, info.status, info.code, msg)
 }
@@ -167,6 +188,18 @@ func (r *statusRecorder) WriteHeader(code int) {
 // metric's cardinality small.
 func statusClass(code int) string {
 	return string(rune('0'+code/100)) + "xx"
+}
+
+// serveMetrics serves Prometheus metrics to operator tokens only: they
+// tell how many sites a tower has, and how busy and how refused it is,
+// which is no business of sites or tenants. Prometheus sends the token
+// with authorization.credentials_file.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, p principal) error {
+	if err := p.mustOperator(); err != nil {
+		return err
+	}
+	s.metricsHandler.ServeHTTP(w, r)
+	return nil
 }
 
 // health answers without touching the store: it says the process serves,

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
+	"github.com/skerry/skerry/services/api/workloadapi"
 	"github.com/skerry/skerry/services/tower/store"
 )
 
@@ -15,8 +16,11 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 	if err != nil {
 		return err
 	}
-	if len(in.AgentVersion) > 128 || len(in.ImageVersion) > 128 || len(in.BootID) > 64 {
-		return refuse(ErrBadRequest, "agentVersion, imageVersion (128) or bootId (64) too long")
+	if err := checkTexts(textField{"agentVersion", in.AgentVersion, 128}, textField{"imageVersion", in.ImageVersion, 128}, textField{"bootId", in.BootID, 64}); err != nil {
+		return err
+	}
+	if err := checkAppStatuses(in.Apps); err != nil {
+		return err
 	}
 	now := s.now()
 	var wasOnline bool
@@ -34,7 +38,7 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 			site.FirstSeen = now
 		}
 		site.LastSeen, site.AgentVersion, site.ImageVersion = now, in.AgentVersion, in.ImageVersion
-		site.BootID, site.UptimeSeconds = in.BootID, in.UptimeSeconds
+		site.BootID, site.UptimeSeconds, site.Apps = in.BootID, in.UptimeSeconds, in.Apps
 		return tx.PutSite(site)
 	})
 	if err != nil {
@@ -46,5 +50,24 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	w.Header().Set(enrollapi.HeaderReportInterval, strconv.Itoa(seconds(s.reportInterval)))
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checkAppStatuses bounds the app statuses of a report and refuses text
+// unsafe to show, as for every other reported field.
+func checkAppStatuses(apps []workloadapi.Status) error {
+	if len(apps) > enrollapi.MaxReportApps {
+		return refuse(ErrBadRequest, "%d app statuses: at most %d", len(apps), enrollapi.MaxReportApps)
+	}
+	for i, a := range apps {
+		at := "apps[" + strconv.Itoa(i) + "]."
+		err := checkTexts(textField{at + "tenant", a.Tenant, 64}, textField{at + "name", a.Name, 64},
+			textField{at + "state", a.State, 32}, textField{at + "health", a.Health, 32},
+			textField{at + "lastExit", a.LastExit, enrollapi.MaxReportText}, textField{at + "error", a.Error, enrollapi.MaxReportText},
+			textField{at + "healthError", a.HealthError, enrollapi.MaxReportText})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }

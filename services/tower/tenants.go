@@ -8,7 +8,7 @@ import (
 	"github.com/skerry/skerry/services/tower/store"
 )
 
-// whoami tells a client which token it holds; skerryctl login uses it to
+// whoami tells a client which token it holds; skerryctl tower login uses it to
 // check a token before saving it.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request, p principal) error {
 	writeJSON(w, http.StatusOK, towerapi.WhoAmI{TokenID: p.token.ID, Role: p.token.Role, Tenant: p.token.Tenant})
@@ -55,6 +55,9 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p principa
 		return err
 	}
 	if err := checkSlug("tenant id", in.ID); err != nil {
+		return err
+	}
+	if err := checkText("tenant name", in.Name, maxNameBytes); err != nil {
 		return err
 	}
 	t := store.Tenant{ID: in.ID, Name: in.Name, AllowSoftwareIdentity: in.AllowSoftwareIdentity, CreatedAt: s.now()}
@@ -109,6 +112,9 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, p principa
 			return notFound(err, "tenant %q not found", id)
 		}
 		if in.Name != nil {
+			if err := checkText("tenant name", *in.Name, maxNameBytes); err != nil {
+				return err
+			}
 			t.Name = *in.Name
 		}
 		if in.AllowSoftwareIdentity != nil {
@@ -127,5 +133,5 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, p principa
 // tenantExists refuses when tenant is not there.
 func tenantExists(tx store.Tx, tenant string) (store.Tenant, error) {
 	t, err := tx.Tenant(tenant)
-	return t, notFound(err, "tenant %q not found; create it with skerryctl tenants create", tenant)
+	return t, notFound(err, "tenant %q not found; create it with skerryctl tower tenants create", tenant)
 }

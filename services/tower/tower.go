@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/tower/ca"
+	"github.com/skerry/skerry/services/tower/ektrust"
 	"github.com/skerry/skerry/services/tower/store"
 )
 
@@ -32,11 +35,22 @@ type Server struct {
 	pendingRetry     time.Duration
 	siteCertValidity time.Duration
 	maxPending       int
+	ekRoots          *ektrust.Pool
+	enrollRate       float64
+	enrollBurst      int
+	limiter          *limiter
+	limits           serve.Limits
+	desired          *notifier // wakes long-polls of desired state
 
 	registry *prometheus.Registry
 	metrics  *metrics
-	handler  http.Handler
+	// metricsHandler serves the registry.
+	metricsHandler http.Handler
+	handler        http.Handler
 }
+
+// maxSources bounds the rate limiter's table of source addresses.
+const maxSources = 1 << 16
 
 // New returns a Server over st that issues certificates from authority.
 func New(st store.Store, authority *ca.CA, opts ...Option) *Server {
@@ -50,12 +64,18 @@ func New(st store.Store, authority *ca.CA, opts ...Option) *Server {
 		pendingRetry:     30 * time.Second,
 		siteCertValidity: 365 * 24 * time.Hour,
 		maxPending:       10000,
+		enrollRate:       1,
+		enrollBurst:      30,
+		limits:           serve.TowerLimits,
 		registry:         prometheus.NewRegistry(),
+		desired:          newNotifier(),
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	s.limiter = newLimiter(s.enrollRate, s.enrollBurst, maxSources, s.now)
 	s.metrics = newMetrics(s)
+	s.metricsHandler = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	s.handler = s.routes()
 	return s
 }

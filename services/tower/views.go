@@ -52,7 +52,7 @@ func claimView(c store.Claim) towerapi.Claim {
 func pendingView(p store.Pending) towerapi.Pending {
 	return towerapi.Pending{
 		EKHash: p.EKHash, Serial: p.Serial, Hostname: p.Hostname, AgentVersion: p.AgentVersion,
-		ImageVersion: p.ImageVersion, HasEKCertificate: p.HasEKCert, FirstSeen: p.FirstSeen,
+		ImageVersion: p.ImageVersion, HasEKCertificate: p.HasEKCert, SoftwareIdentity: !p.EKTrusted, FirstSeen: p.FirstSeen,
 		LastSeen: p.LastSeen, Attempts: p.Attempts, State: p.State, Tenant: p.Tenant,
 		SiteName: p.SiteName, Labels: p.Labels,
 	}
@@ -78,7 +78,7 @@ func (s *Server) siteView(v store.Site, now time.Time) towerapi.Site {
 		LastSeen: v.LastSeen, Online: state == towerapi.SiteOnline, State: state,
 		AgentVersion: v.AgentVersion, ImageVersion: v.ImageVersion, BootID: v.BootID,
 		UptimeSeconds: v.UptimeSeconds, Revoked: v.Revoked, RevokedAt: v.RevokedAt,
-		ReenrollAllowed: v.ReenrollAllowed,
+		ReenrollAllowed: v.ReenrollAllowed, Apps: v.Apps,
 	}
 }
 

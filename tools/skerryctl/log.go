@@ -13,7 +13,7 @@ import (
 	"github.com/skerry/skerry/services/streamlog/client"
 )
 
-// logCommands are the "skerryctl log" subcommands.
+// logCommands are the "skerryctl site log" subcommands.
 var logCommands = []struct {
 	name, summary string
 	run           func(ctx context.Context, lc *logCtx, args []string) error
@@ -49,7 +49,7 @@ func runLogIO(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ar
 	addr := fs.String("addr", envOr("SKERRY_LOG_ADDR", client.DefaultSocket), "stream log API: socket path or loopback host:port ($SKERRY_LOG_ADDR)")
 	tokenFile := fs.String("token-file", contract.Home("streamlog")+"/system.token", "file holding the API token ($SKERRY_LOG_TOKEN overrides it)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: skerryctl log [-addr A] [-token-file F] <command> [flags] [args]\n\ncommands:")
+		fmt.Fprintln(stderr, "usage: skerryctl site log [-addr A] [-token-file F] <command> [flags] [args]\n\ncommands:")
 		for _, c := range logCommands {
 			fmt.Fprintf(stderr, "  %-9s %s\n", c.name, c.summary)
 		}

@@ -21,7 +21,7 @@ func logProduce(ctx context.Context, lc *logCtx, args []string) error {
 	if err != nil {
 		return err
 	}
-	p := lc.c.NewProducer(name, client.ProducerOptions{})
+	p := lc.c.NewProducer(ctx, name, client.ProducerOptions{})
 	var results []*client.Result
 	sc := bufio.NewScanner(lc.stdin)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)

@@ -16,7 +16,7 @@ import (
 )
 
 // startLog serves a fresh stream log on a socket and returns the flags
-// that point skerryctl log at it.
+// that point skerryctl site log at it.
 func startLog(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
@@ -56,7 +56,7 @@ func TestLogCommands(t *testing.T) {
 		{args: []string{"consume", "-offset", "1", "acme/events"}, want: []string{"1\t", "\tk\ttwo\n", "\tk\tthree\n"}},
 		{args: []string{"consume", "-cursor", "me", "-n", "2", "acme/events"}, want: []string{"\tone\n", "\ttwo\n"}},
 		{args: []string{"tail", "-cursor", "me", "-n", "1", "acme/events"}, want: []string{"2\t", "\tthree\n"}},
-		{args: []string{"describe", "acme/events"}, want: []string{`"consumer": "me"`, `"offset": 3`, `"max_age": "24h0m0s"`}},
+		{args: []string{"describe", "acme/events"}, want: []string{`"consumer": "me"`, `"offset": 3`, `"maxAge": "24h0m0s"`}},
 		{args: []string{"token", "acme"}, want: []string{"skl_acme_"}},
 		{args: []string{"metrics"}, want: []string{`skerry_streamlog_appended_records_total{tenant="acme",topic="events"} 3`}},
 		{args: []string{"consume", "acme/nope"}, wantErr: "topic not found: acme/nope"},

@@ -94,7 +94,7 @@ func logDelete(ctx context.Context, lc *logCtx, args []string) error {
 
 func logToken(ctx context.Context, lc *logCtx, args []string) error {
 	if len(args) != 1 {
-		return fmt.Errorf("usage: skerryctl log token <tenant>")
+		return fmt.Errorf("usage: skerryctl site log token <tenant>")
 	}
 	tok, err := lc.c.CreateToken(ctx, args[0])
 	if err != nil {

@@ -20,15 +20,54 @@ type command struct {
 	run     func(ctx context.Context, stdout, stderr io.Writer, args []string) error
 }
 
-// commands lists every subcommand, in the order help shows them.
+// commands is the top of the tree. The tower's resources are under
+// "tower" and a site's local APIs under "site", so that one word never
+// names two things (the tower's enrollment tokens and the stream log's
+// tenant tokens, say).
 var commands = []command{
 	{"flash", "write an image onto a device and verify it", runFlash},
-	{"log", "manage and use the site's stream log: topics, records, cursors", runLog},
+	{"tower", "the tower: login, tenants, tokens, claims, sites", group("tower", towerCommands)},
+	{"site", "this site's local APIs: log (stream log), vault, apps (workload)", group("site", siteCommands)},
+}
+
+// towerCommands talk to the tower, as the operator logged in with
+// "skerryctl tower login".
+var towerCommands = []command{
 	{"login", "log in to a tower: login --tower URL --token T [--ca FILE]", runLogin},
-	{"tenants", "tower tenants: create, list, update", runTenants},
-	{"tokens", "tower enrollment tokens: create, list, revoke", runTokens},
-	{"claims", "tower claims of boxes by EK or serial: create, list, delete", runClaims},
-	{"sites", "tower sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
+	{"tenants", "tenants: create, list, update", runTenants},
+	{"tokens", "enrollment tokens: create, list, revoke", runTokens},
+	{"claims", "claims of boxes by EK or serial: create, list, delete", runClaims},
+	{"sites", "sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
+}
+
+// siteCommands talk to this site's services over their unix sockets.
+var siteCommands = []command{
+	{"log", "the stream log: topics, records, cursors, tenant tokens", runLog},
+	{"vault", "the vault: status, tokens, secrets, keys, rotation", runVault},
+	{"apps", "the workload service's apps: list, put, delete", runApps},
+}
+
+// group runs one of cmds, named by the first argument.
+func group(name string, cmds []command) func(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	return func(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+		usage := func() {
+			fmt.Fprintf(stderr, "usage: skerryctl %s <command> [flags]\n\ncommands:\n", name)
+			for _, c := range cmds {
+				fmt.Fprintf(stderr, "  %-10s %s\n", c.name, c.summary)
+			}
+		}
+		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			usage()
+			return flag.ErrHelp
+		}
+		for _, c := range cmds {
+			if c.name == args[0] {
+				return c.run(ctx, stdout, stderr, args[1:])
+			}
+		}
+		usage()
+		return fmt.Errorf("unknown command %q of skerryctl %s", args[0], name)
+	}
 }
 
 func main() {
@@ -52,6 +91,17 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	for _, c := range commands {
 		if c.name == args[0] {
 			return c.run(ctx, stdout, stderr, args[1:])
+		}
+	}
+	// The commands that moved down the tree say where they went.
+	for _, g := range []struct {
+		name string
+		cmds []command
+	}{{"tower", towerCommands}, {"site", siteCommands}} {
+		for _, c := range g.cmds {
+			if c.name == args[0] {
+				return fmt.Errorf("unknown command %q: it is \"skerryctl %s %s\" now", args[0], g.name, c.name)
+			}
 		}
 	}
 	usage(stderr)

@@ -17,7 +17,7 @@ import (
 // towerConfigVersion is the newest tower config format this build reads.
 const towerConfigVersion = 1
 
-// towerConfig is what "skerryctl login" saves: where the tower is, how to
+// towerConfig is what "skerryctl tower login" saves: where the tower is, how to
 // trust it, and the operator token.
 type towerConfig struct {
 	Version int    `json:"version"`
@@ -50,7 +50,7 @@ func loadTowerConfig() (*towerConfig, error) {
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("not logged in to a tower: run skerryctl login --tower URL --token T first")
+		return nil, fmt.Errorf("not logged in to a tower: run skerryctl tower login --tower URL --token T first")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read tower config: %w", err)
@@ -102,7 +102,7 @@ func runLogin(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	}
 	var who towerapi.WhoAmI
 	if err := c.Do(ctx, "GET", "/v1/whoami", nil, &who); err != nil {
-		return fmt.Errorf("check token: %w", err)
+		return escapeErr(fmt.Errorf("check token: %w", err))
 	}
 	path, err := towerConfigPath()
 	if err != nil {
@@ -119,6 +119,6 @@ func runLogin(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	if who.Tenant != "" {
 		tenant = " of tenant " + who.Tenant
 	}
-	fmt.Fprintf(stdout, "logged in to %s as %s%s (token %s); saved to %s\n", cfg.URL, who.Role, tenant, who.TokenID, path)
+	fmt.Fprintf(escapeWriter{stdout}, "logged in to %s as %s%s (token %s); saved to %s\n", cfg.URL, who.Role, tenant, who.TokenID, path)
 	return nil
 }

@@ -9,12 +9,12 @@ import (
 	"github.com/skerry/skerry/services/api/towerapi"
 )
 
-// claimCommands are the "skerryctl claims" subcommands. A claim names the
+// claimCommands are the "skerryctl tower claims" subcommands. A claim names the
 // box by EK hash (proved by its TPM) or serial (only said by the box).
 var claimCommands = []towerCmd{
 	{"create", "create -tenant T -name SITE (-ek HASH | -serial S) [-label k=v]...   claim a box", claimsCreate},
 	{"list", "list [-tenant T]                    list claims", claimsList},
-	{"delete", "delete ID                           delete a claim (ek:HASH or serial:S)", claimsDelete},
+	{"delete", "delete [-tenant T] ID               delete a claim (ek:HASH or serial:S)", claimsDelete},
 }
 
 func runClaims(ctx context.Context, stdout, stderr io.Writer, args []string) error {
@@ -62,11 +62,13 @@ func claimsList(ctx context.Context, tc *towerCtx, args []string) error {
 
 // claimsDelete escapes the ID: a serial may hold '/' or spaces.
 func claimsDelete(ctx context.Context, tc *towerCtx, args []string) error {
-	pos, err := tc.parse(tc.flags(), args, 1, "the claim ID")
+	fs := tc.flags()
+	tenant := fs.String("tenant", "", "the tenant whose claim to delete (default: your token's; an operator needs it when several tenants claim the ID)")
+	pos, err := tc.parse(fs, args, 1, "the claim ID")
 	if err != nil {
 		return err
 	}
-	if err := tc.c.Do(ctx, "DELETE", "/v1/claims/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+	if err := tc.c.Do(ctx, "DELETE", "/v1/claims/"+url.PathEscape(pos[0])+query("tenant", *tenant), nil, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(tc.stdout, "deleted claim %s\n", pos[0])

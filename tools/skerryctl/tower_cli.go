@@ -32,7 +32,7 @@ type towerCtx struct {
 // runTowerGroup dispatches "skerryctl <group> <command> [flags] [args]".
 func runTowerGroup(ctx context.Context, stdout, stderr io.Writer, group string, cmds []towerCmd, args []string) error {
 	usage := func() {
-		fmt.Fprintf(stderr, "usage: skerryctl %s <command> [flags] [-o table|json]\n\ncommands:\n", group)
+		fmt.Fprintf(stderr, "usage: skerryctl tower %s <command> [flags] [-o table|json]\n\ncommands:\n", group)
 		for _, c := range cmds {
 			fmt.Fprintf(stderr, "  %s\n", c.usage)
 		}
@@ -43,7 +43,7 @@ func runTowerGroup(ctx context.Context, stdout, stderr io.Writer, group string, 
 	}
 	for _, c := range cmds {
 		if c.name == args[0] {
-			return c.run(ctx, &towerCtx{stdout: stdout, stderr: stderr, cmd: group + " " + c.name}, args[1:])
+			return escapeErr(c.run(ctx, &towerCtx{stdout: escapeWriter{stdout}, stderr: stderr, cmd: group + " " + c.name}, args[1:]))
 		}
 	}
 	usage()

@@ -11,10 +11,10 @@ import (
 	"github.com/skerry/skerry/services/api/towerapi"
 )
 
-// siteCommands are the "skerryctl sites" subcommands. Pending boxes are
+// sitesCommands are the "skerryctl tower sites" subcommands. Pending boxes are
 // listed by "sites pending" and addressed by EK hash: they have no site
 // ID until they register.
-var siteCommands = []towerCmd{
+var sitesCommands = []towerCmd{
 	{"list", "list [-tenant T]                          list sites", sitesList},
 	{"show", "show [-tenant T] SITE                     show a site (ID or name)", sitesShow},
 	{"pending", "pending                                   list boxes waiting for approval", sitesPending},
@@ -25,7 +25,7 @@ var siteCommands = []towerCmd{
 }
 
 func runSites(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	return runTowerGroup(ctx, stdout, stderr, "sites", siteCommands, args)
+	return runTowerGroup(ctx, stdout, stderr, "sites", sitesCommands, args)
 }
 
 // siteName shows the name, marked when nothing proves which box it is.
@@ -80,7 +80,7 @@ func resolveSite(ctx context.Context, tc *towerCtx, arg, tenant string) (towerap
 	}
 	switch len(ss) {
 	case 0:
-		return s, fmt.Errorf("no site named %q; skerryctl sites list shows them", arg)
+		return s, fmt.Errorf("no site named %q; skerryctl tower sites list shows them", arg)
 	case 1:
 		return ss[0], nil
 	}
@@ -117,17 +117,24 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 		} {
 			fmt.Fprintf(w, "%s\t%s\n", kv[0], kv[1])
 		}
+		for _, a := range s.Apps {
+			fmt.Fprintf(w, "app %s/%s\t%s\n", a.Tenant, a.Name, appStatusText(a))
+		}
 	})
 }
 
 func showPending(tc *towerCtx, v any, ps ...towerapi.Pending) error {
-	return tc.show(v, "EK HASH\tSTATE\tHOSTNAME\tSERIAL\tATTEMPTS\tLAST SEEN\tAPPROVED AS", func(w io.Writer) {
+	return tc.show(v, "EK HASH\tSTATE\tIDENTITY\tHOSTNAME\tSERIAL\tATTEMPTS\tLAST SEEN\tAPPROVED AS", func(w io.Writer) {
 		for _, p := range ps {
 			as := ""
 			if p.Tenant != "" {
 				as = p.Tenant + "/" + p.SiteName
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.EKHash, p.State, p.Hostname, p.Serial, p.Attempts, ago(p.LastSeen), as)
+			id := "hardware"
+			if p.SoftwareIdentity {
+				id = "software"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.EKHash, p.State, id, p.Hostname, p.Serial, p.Attempts, ago(p.LastSeen), as)
 		}
 	})
 }
@@ -149,7 +156,7 @@ func sitesApprove(ctx context.Context, tc *towerCtx, args []string) error {
 	fs.StringVar(&in.Tenant, "tenant", "", "tenant the box joins")
 	fs.StringVar(&in.SiteName, "name", "", "the site's name")
 	fs.Var(labelFlag(in.Labels), "label", "label `key=value` (repeatable)")
-	pos, err := tc.parse(fs, args, 1, "the EK hash from skerryctl sites pending")
+	pos, err := tc.parse(fs, args, 1, "the EK hash from skerryctl tower sites pending")
 	if err != nil {
 		return err
 	}
@@ -161,7 +168,7 @@ func sitesApprove(ctx context.Context, tc *towerCtx, args []string) error {
 }
 
 func sitesReject(ctx context.Context, tc *towerCtx, args []string) error {
-	pos, err := tc.parse(tc.flags(), args, 1, "the EK hash from skerryctl sites pending")
+	pos, err := tc.parse(tc.flags(), args, 1, "the EK hash from skerryctl tower sites pending")
 	if err != nil {
 		return err
 	}

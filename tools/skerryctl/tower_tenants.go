@@ -9,7 +9,7 @@ import (
 	"github.com/skerry/skerry/services/api/towerapi"
 )
 
-// tenantCommands are the "skerryctl tenants" subcommands. Creating a
+// tenantCommands are the "skerryctl tower tenants" subcommands. Creating a
 // tenant and changing its software-identity policy need an operator token.
 var tenantCommands = []towerCmd{
 	{"create", "create [-name N] [-allow-software-identity] ID   create a tenant", tenantsCreate},

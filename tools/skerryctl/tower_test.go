@@ -28,7 +28,7 @@ func towerCLI(t *testing.T) (*towertest.Tower, func(args ...string) string, func
 	}
 	try := func(args ...string) (string, error) {
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), &stdout, &stderr, args)
+		err := run(context.Background(), &stdout, &stderr, append([]string{"tower"}, args...))
 		return stdout.String(), err
 	}
 	cli := func(args ...string) string {
@@ -55,11 +55,11 @@ func TestTowerLoginRefusesBadToken(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.crt")
 	os.WriteFile(ca, tw.CAPEM, 0o644)
 	var out bytes.Buffer
-	err := run(context.Background(), &out, &out, []string{"login", "--tower", tw.URL, "--token", "skop_wrong", "--ca", ca})
+	err := run(context.Background(), &out, &out, []string{"tower", "login", "--tower", tw.URL, "--token", "skop_wrong", "--ca", ca})
 	if err == nil || !strings.Contains(err.Error(), "unauthenticated") {
 		t.Errorf("login with a wrong token: got %v, want unauthenticated", err)
 	}
-	if err := run(context.Background(), &out, &out, []string{"tenants", "list"}); err == nil || !strings.Contains(err.Error(), "not logged in") {
+	if err := run(context.Background(), &out, &out, []string{"tower", "tenants", "list"}); err == nil || !strings.Contains(err.Error(), "not logged in") {
 		t.Errorf("tenants list without login: got %v, want not logged in", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/skerry/skerry/services/api/towerapi"
 )
 
-// tokenCommands are the "skerryctl tokens" subcommands: enrollment
+// tokenCommands are the "skerryctl tower tokens" subcommands: enrollment
 // tokens, which boxes present in their site config.
 var tokenCommands = []towerCmd{
 	{"create", "create -tenant T [-ttl 24h] [-max-uses N] [-label k=v]... [-description D]   create an enrollment token", tokensCreate},

@@ -28,7 +28,11 @@
 // retry from one a person must fix.
 package enrollapi
 
-import "time"
+import (
+	"time"
+
+	"github.com/skerry/skerry/services/api/workloadapi"
+)
 
 // Paths of the endpoints, relative to the tower URL.
 const (
@@ -37,7 +41,42 @@ const (
 	// PathStatus is served only over mutual TLS: "self" is the site named by
 	// the client certificate, so a site can never report for another.
 	PathStatus = "/v1/sites/self/status"
+	// PathRenew is served only over mutual TLS: the site asks for a new
+	// certificate for the key of its current one ([Renew]).
+	PathRenew = "/v1/sites/self/renew"
+	// PathDesired is served only over mutual TLS: the apps the site should
+	// run ([Desired]). With ?wait=REVISION the tower holds the request until
+	// the revision differs or about 30 s pass, then answers the current
+	// state either way.
+	PathDesired = "/v1/sites/self/desired"
 )
+
+// Desired is the set of apps a site should run: the newest matching
+// deployment's app version of each of its tenant's apps, by name.
+// Revision changes whenever the set does (it is a hash of Apps), so a
+// site long-polls with ?wait= the revision it has.
+type Desired struct {
+	Revision string                 `json:"revision"`
+	Apps     []*workloadapi.AppSpec `json:"apps"`
+}
+
+// MaxReportApps bounds the app statuses of one status report and
+// MaxReportText each of their texts, so a report fits MaxBodyBytes.
+const (
+	MaxReportApps = 100
+	MaxReportText = 256
+)
+
+// Renew asks for a new site certificate before the current one expires.
+// The CSR must be signed by, and for, the key of the certificate the
+// request is made with: the TPM-held key stays, only the certificate is
+// new. The tower answers an [EnrollResult] with Certificate and
+// CACertificate. The old certificate keeps working until the new one is
+// first used, so an agent that dies before saving the new one is not
+// locked out.
+type Renew struct {
+	CSR []byte `json:"csr"`
+}
 
 // HeaderReportInterval is set on every answer to a status report: the
 // number of seconds the tower wants between reports. The tower counts a
@@ -155,4 +194,8 @@ type StatusReport struct {
 	// BootID is the kernel's boot ID (/proc/sys/kernel/random/boot_id), so
 	// the tower sees a reboot even between two reports.
 	BootID string `json:"bootId,omitempty"`
+	// Apps is each app's status as the site's workload service sees it
+	// (at most MaxReportApps, each text at most MaxReportText bytes); absent when the site runs no workload
+	// service.
+	Apps []workloadapi.Status `json:"apps,omitempty"`
 }

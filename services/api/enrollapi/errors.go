@@ -1,17 +1,11 @@
 package enrollapi
 
-import "fmt"
+import "github.com/skerry/skerry/services/httpjson"
 
 // Error is the body of every refusal the tower sends, on these endpoints and
-// on the rest of its API.
-type Error struct {
-	// Code is stable and meant for programs: one of the Code constants.
-	Code string `json:"code"`
-	// Message says what was wrong, with which input, and what to do.
-	Message string `json:"message"`
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+// on the rest of its API: the one error body of every Skerry API,
+// {"code": "...", "message": "..."} (httpjson.Error).
+type Error = httpjson.Error
 
 // Codes of refusals. The enrollment codes tell the agent whether to retry:
 // CodeChallenge* and CodeActivation mean "start again", the token, EK and
@@ -19,9 +13,9 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message)
 const (
 	// CodeBadRequest: the body is not valid JSON of the expected type or a
 	// field is malformed.
-	CodeBadRequest = "bad_request"
+	CodeBadRequest = httpjson.CodeBadRequest
 	// CodeTooLarge: the body is larger than the endpoint accepts.
-	CodeTooLarge = "too_large"
+	CodeTooLarge = httpjson.CodeTooLarge
 	// CodeAKInvalid: the AK parameters do not describe a restricted signing
 	// key created in a TPM, or were tampered with.
 	CodeAKInvalid = "ak_invalid"
@@ -56,14 +50,25 @@ const (
 	// CodePendingFull: the pending queue is full; retry later, and tell
 	// the operator to approve or reject what waits.
 	CodePendingFull = "pending_full"
+	// CodeTenantConflict: what speaks for the box (its enrollment token,
+	// claims on its EK or serial) names more than one tenant; an operator
+	// must resolve it. The answer names no tenant.
+	CodeTenantConflict = "tenant_conflict"
+	// CodeRateLimited: too many enrollment requests from this source;
+	// retry after the Retry-After header's seconds.
+	CodeRateLimited = "rate_limited"
+	// CodeBusy: the tower is handling as many requests as it takes.
+	CodeBusy = httpjson.CodeBusy
+	// CodeTimeout: the request body arrived too slowly.
+	CodeTimeout = httpjson.CodeTimeout
 	// CodeUnauthenticated: no valid credential (token or client certificate).
-	CodeUnauthenticated = "unauthenticated"
+	CodeUnauthenticated = httpjson.CodeUnauthenticated
 	// CodeForbidden: the credential is valid but may not do this.
-	CodeForbidden = "forbidden"
-	CodeNotFound  = "not_found"
-	CodeConflict  = "conflict"
-	CodeInternal  = "internal"
+	CodeForbidden = httpjson.CodeForbidden
+	CodeNotFound  = httpjson.CodeNotFound
+	CodeConflict  = httpjson.CodeConflict
+	CodeInternal  = httpjson.CodeInternal
 	// CodeMethodNotAllowed: the path exists with other methods, which the
 	// Allow header lists.
-	CodeMethodNotAllowed = "method_not_allowed"
+	CodeMethodNotAllowed = httpjson.CodeMethodNotAllowed
 )

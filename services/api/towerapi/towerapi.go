@@ -7,7 +7,11 @@
 // checks it against the routes the tower serves.
 package towerapi
 
-import "time"
+import (
+	"time"
+
+	"github.com/skerry/skerry/services/api/workloadapi"
+)
 
 // List is one page of a list. Pass NextCursor as ?cursor= for the next
 // page; it is empty on the last one.
@@ -115,12 +119,15 @@ type ClaimCreate struct {
 
 // Pending is a box waiting for approval.
 type Pending struct {
-	EKHash           string            `json:"ekHash"`
-	Serial           string            `json:"serial,omitempty"`
-	Hostname         string            `json:"hostname,omitempty"`
-	AgentVersion     string            `json:"agentVersion,omitempty"`
-	ImageVersion     string            `json:"imageVersion,omitempty"`
-	HasEKCertificate bool              `json:"hasEKCertificate"`
+	EKHash           string `json:"ekHash"`
+	Serial           string `json:"serial,omitempty"`
+	Hostname         string `json:"hostname,omitempty"`
+	AgentVersion     string `json:"agentVersion,omitempty"`
+	ImageVersion     string `json:"imageVersion,omitempty"`
+	HasEKCertificate bool   `json:"hasEKCertificate"`
+	// SoftwareIdentity: no EK certificate from a TPM maker the tower
+	// trusts; only a tenant that allows software identity takes the box.
+	SoftwareIdentity bool              `json:"softwareIdentity"`
 	FirstSeen        time.Time         `json:"firstSeen"`
 	LastSeen         time.Time         `json:"lastSeen"`
 	Attempts         int               `json:"attempts"`
@@ -173,4 +180,35 @@ type Site struct {
 	Revoked             bool      `json:"revoked,omitempty"`
 	RevokedAt           time.Time `json:"revokedAt,omitzero"`
 	ReenrollAllowed     bool      `json:"reenrollAllowed,omitempty"`
+	// Apps is each app's status as the site last reported it.
+	Apps []workloadapi.Status `json:"apps,omitempty"`
+}
+
+// App is one stored version of a tenant's app spec
+// (PUT /v1/tenants/{tenant}/apps/{name} stores a new version).
+type App struct {
+	Tenant    string               `json:"tenant"`
+	Name      string               `json:"name"`
+	Version   int                  `json:"version"`
+	Spec      *workloadapi.AppSpec `json:"spec"`
+	CreatedAt time.Time            `json:"createdAt"`
+	CreatedBy string               `json:"createdBy,omitempty"`
+}
+
+// DeploymentSet assigns an app version to the tenant's sites whose labels
+// match Selector (PUT /v1/tenants/{tenant}/deployments/{app}); an empty
+// selector selects every site of the tenant.
+type DeploymentSet struct {
+	Version  int               `json:"version"`
+	Selector map[string]string `json:"selector"`
+}
+
+// Deployment is a stored deployment.
+type Deployment struct {
+	Tenant    string            `json:"tenant"`
+	App       string            `json:"app"`
+	Version   int               `json:"version"`
+	Selector  map[string]string `json:"selector"`
+	CreatedAt time.Time         `json:"createdAt"`
+	CreatedBy string            `json:"createdBy,omitempty"`
 }

@@ -17,8 +17,9 @@ import (
 	"github.com/skerry/skerry/services/siteconfig"
 )
 
-// agentMain runs the registration agent.
-func agentMain(_ context.Context, _, stderr io.Writer, args []string) int {
+// agentMain runs the registration agent until ctx ends or a termination
+// signal arrives, logging to stderr.
+func agentMain(ctx context.Context, _, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	siteConfig := fs.String("site-config", "", `site config file (default: `+siteconfig.ESPPath+` if present and valid, else `+siteconfig.BakedPath+`)`)
@@ -34,7 +35,8 @@ func agentMain(_ context.Context, _, stderr io.Writer, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log := daemon.Logger("agent")
+	// daemon.Logger's format, on the stderr given.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", "agent")
 	cfg, err := loadAgentConfig(log, *siteConfig, siteconfig.ESPPath, siteconfig.BakedPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "skerry agent: %v\n", err)
@@ -72,7 +74,13 @@ func agentMain(_ context.Context, _, stderr io.Writer, args []string) int {
 		agent.WithLogger(log),
 		agent.WithReady(daemon.Ready),
 	)
-	err = daemon.Run("agent", func(ctx context.Context, _ *errgroup.Group) error { return a.Run(ctx) })
+	err = daemon.Run("agent", func(sctx context.Context, _ *errgroup.Group) error {
+		// Stop at a signal (sctx) or when the caller's ctx ends.
+		sctx, cancel := context.WithCancel(sctx)
+		defer cancel()
+		defer context.AfterFunc(ctx, cancel)()
+		return a.Run(sctx)
+	})
 	switch {
 	case err == nil:
 		return 0

@@ -31,7 +31,7 @@ func devproxyMain(ctx context.Context, _, stderr io.Writer, args []string) int {
 		return 2
 	}
 	log := daemon.LoggerTo(stderr, "devproxy")
-	err := daemon.RunContext(ctx, "devproxy", log, func(ctx context.Context, g *errgroup.Group) error {
+	err := daemon.RunContext(ctx, log, "devproxy", func(ctx context.Context, g *errgroup.Group) error {
 		l, err := net.Listen("tcp", *listen)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *listen, err)

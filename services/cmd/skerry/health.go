@@ -33,7 +33,7 @@ func healthMain(ctx context.Context, _, stderr io.Writer, args []string) int {
 	}
 	log := daemon.LoggerTo(stderr, "health")
 	srv := health.New(health.WithTPM(*tpm), health.WithDebugControl(*debugControl), health.WithLogger(log))
-	err := daemon.RunContext(ctx, "health", log, func(ctx context.Context, g *errgroup.Group) error {
+	err := daemon.RunContext(ctx, log, "health", func(ctx context.Context, g *errgroup.Group) error {
 		var token string
 		if *tokenFile != "" {
 			data, err := os.ReadFile(*tokenFile)

@@ -22,6 +22,8 @@ var services = map[string]mainFunc{
 	"agent":     agentMain,
 	"streamlog": streamlogMain,
 	"devproxy":  devproxyMain,
+	"vault":     vaultMain,
+	"uplink":    uplinkMain,
 }
 
 func main() {

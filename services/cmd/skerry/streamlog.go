@@ -6,21 +6,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/internal/daemon"
+	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/api"
 )
 
 // streamlogMain runs the stream log service: the store in -dir and its API
-// on a unix socket, and on loopback TCP when -listen is set.
+// on a unix socket, and on loopback TCP when -listen is set, until ctx ends
+// or a termination signal arrives. It logs to stderr.
 func streamlogMain(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("streamlog", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,8 +38,9 @@ func streamlogMain(ctx context.Context, stdout, stderr io.Writer, args []string)
 		// harder near the limit instead of growing the heap under bursts.
 		debug.SetMemoryLimit(*memLimit)
 	}
-	err := daemon.Run("streamlog", func(ctx context.Context, g *errgroup.Group) error {
-		return runStreamlog(ctx, g, streamlogConfig{dir: *dir, socket: *sock, listen: *listen, segmentBytes: *segBytes})
+	logger := daemon.LoggerTo(stderr, "streamlog")
+	err := daemon.RunContext(ctx, logger, "streamlog", func(ctx context.Context, g *errgroup.Group) error {
+		return runStreamlog(ctx, g, logger, streamlogConfig{dir: *dir, socket: *sock, listen: *listen, segmentBytes: *segBytes})
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "skerry streamlog: %v\n", err)
@@ -57,11 +59,11 @@ type streamlogConfig struct {
 
 // runStreamlog opens the store and starts serving; the goroutine it adds
 // to g closes the store once the listeners have shut down.
-func runStreamlog(ctx context.Context, g *errgroup.Group, c streamlogConfig) error {
-	logger := daemon.Logger("streamlog")
+func runStreamlog(ctx context.Context, g *errgroup.Group, logger *slog.Logger, c streamlogConfig) error {
 	if c.listen != "" {
-		if err := checkLoopback(c.listen); err != nil {
-			return err
+		// The API is local, the uplink is what crosses the network.
+		if err := serve.CheckLoopback(c.listen); err != nil {
+			return fmt.Errorf("-listen: %w", err)
 		}
 	}
 	store, err := streamlog.Open(c.dir, streamlog.WithLogger(logger), streamlog.WithSegmentBytes(c.segmentBytes))
@@ -74,56 +76,31 @@ func runStreamlog(ctx context.Context, g *errgroup.Group, c streamlogConfig) err
 		return fmt.Errorf("load tokens: %w", err)
 	}
 	srv := api.New(store, auth, logger)
-	var ls []net.Listener
-	if err := os.MkdirAll(filepath.Dir(c.socket), 0o755); err != nil {
-		store.Close()
-		return fmt.Errorf("create socket dir: %w", err)
-	}
-	os.Remove(c.socket) // a stale socket from a killed run
-	l, err := net.Listen("unix", c.socket)
+	l, err := serve.Unix(c.socket, 0o660)
 	if err != nil {
 		store.Close()
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	os.Chmod(c.socket, 0o660)
-	ls = append(ls, l)
+	ls := []net.Listener{l}
 	if c.listen != "" {
-		tl, err := net.Listen("tcp", c.listen)
+		tl, err := serve.TCP(c.listen, serve.Loopback)
 		if err != nil {
 			l.Close()
 			store.Close()
-			return fmt.Errorf("listen: %w", err)
+			return err
 		}
 		ls = append(ls, tl)
-	}
-	var serve errgroup.Group
-	for _, l := range ls {
-		serve.Go(func() error { return srv.Serve(ctx, l) })
 	}
 	logger.Info("serving", "dir", c.dir, "socket", c.socket, "tcp", c.listen, "system_token", auth.SystemTokenPath())
 	if err := daemon.Ready(); err != nil {
 		logger.Warn("notify ready", "err", err)
 	}
 	g.Go(func() error {
-		err := serve.Wait()
+		err := srv.Serve(ctx, ls...)
 		if cerr := store.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 		return err
 	})
-	return nil
-}
-
-// checkLoopback refuses TCP addresses other than loopback: the API is
-// local, the uplink is what crosses the network.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("parse -listen %q: %w", addr, err)
-	}
-	ip := net.ParseIP(host)
-	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("-listen %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", addr)
-	}
 	return nil
 }

@@ -25,9 +25,13 @@ import (
 	"github.com/skerry/skerry/services/internal/daemon"
 	"github.com/skerry/skerry/services/tower"
 	"github.com/skerry/skerry/services/tower/ca"
+	"github.com/skerry/skerry/services/tower/ektrust"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hub" {
+		os.Exit(hubMain(os.Args[2:])) // the hub role: see hub.go
+	}
 	err := daemon.Run("tower", func(ctx context.Context, _ *errgroup.Group) error {
 		return run(ctx, os.Stdout, os.Stderr, os.Args[1:])
 	})
@@ -60,6 +64,11 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	report := fs.Duration("report-interval", 30*time.Second, "status report interval suggested to sites; offline after 3 missed")
 	pending := fs.Duration("pending-retry", 30*time.Second, "retry delay suggested to sites in the pending queue")
 	challenge := fs.Duration("challenge-ttl", 5*time.Minute, "how long an enrollment challenge can be answered")
+	var ekRoots sans
+	fs.Var(&ekRoots, "ek-roots", "`path`s (files or directories of PEM/DER certificates) of the TPM makers whose EK certificates the tower trusts (repeatable); a TPM without such a certificate is a software identity")
+	rate := fs.Float64("enroll-rate", 1, "enrollment requests a second per source address, after the burst (0: no limit)")
+	burst := fs.Int("enroll-burst", 30, "enrollment requests a source address may send at once")
+	maxPending := fs.Int("max-pending", 10000, "most boxes in the pending queue; more are refused pending_full")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,8 +79,16 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "tower")
 
+	roots, err := ektrust.Load(ekRoots...)
+	if err != nil {
+		return err
+	}
+	if roots.Len() == 0 {
+		log.Warn("no TPM maker roots (-ek-roots): every box is a software identity, which only tenants with allowSoftwareIdentity take")
+	}
 	o, err := tower.Open(ctx, *data, tower.WithLogger(log), tower.WithReportInterval(*report),
-		tower.WithPendingRetry(*pending), tower.WithChallengeTTL(*challenge))
+		tower.WithPendingRetry(*pending), tower.WithChallengeTTL(*challenge), tower.WithEKRoots(roots),
+		tower.WithEnrollRateLimit(*rate, *burst), tower.WithMaxPending(*maxPending))
 	if err != nil {
 		return err
 	}
@@ -92,7 +109,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	}
 	fmt.Fprintf(stdout, "tower CA certificate (for site configs and skerryctl --ca): %s\n", filepath.Join(*data, ca.CertFile))
 	fmt.Fprintf(stdout, "serving https://%s (certificate for %s)\n", ln.Addr(), strings.Join(hosts, ", "))
-	fmt.Fprintf(stdout, "log in: skerryctl login --tower https://%s --token $(cat %s) --ca %s\n", ln.Addr(), o.TokenFile, filepath.Join(*data, ca.CertFile))
+	fmt.Fprintf(stdout, "log in: skerryctl tower login --tower https://%s --token $(cat %s) --ca %s\n", ln.Addr(), o.TokenFile, filepath.Join(*data, ca.CertFile))
 	if err := daemon.Ready(); err != nil {
 		return err
 	}

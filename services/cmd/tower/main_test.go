@@ -93,3 +93,15 @@ func ipStrings[T interface{ String() string }](ips []T) []string {
 	}
 	return out
 }
+
+// TestRunRefusesBadEKRoots: a trust store that cannot be read stops the
+// tower at start with a message naming it, rather than trusting nothing
+// quietly.
+func TestRunRefusesBadEKRoots(t *testing.T) {
+	var stdout, stderr syncBuffer
+	missing := filepath.Join(t.TempDir(), "no-such-roots")
+	err := run(context.Background(), &stdout, &stderr, []string{"-data", t.TempDir(), "-listen", "127.0.0.1:0", "-ek-roots", missing})
+	if err == nil || !strings.Contains(err.Error(), "EK roots") || !strings.Contains(err.Error(), "no-such-roots") {
+		t.Errorf("run with a missing -ek-roots: %v, want an error naming it", err)
+	}
+}

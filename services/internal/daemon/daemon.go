@@ -29,15 +29,16 @@ const ReadyFDEnv = contract.ReadyFDEnv
 // stop timeout anyway.
 const ShutdownTimeout = 5 * time.Second
 
-// Run is RunContext with a background context and Logger(name).
+// Run runs fn until it returns or a termination signal arrives. fn must
+// return soon after ctx is done. A nil error and context.Canceled are both a
+// clean exit.
 func Run(name string, fn func(ctx context.Context, g *errgroup.Group) error) error {
-	return RunContext(context.Background(), name, Logger(name), fn)
+	return RunContext(context.Background(), Logger(name), name, fn)
 }
 
-// RunContext runs fn until it returns, parent ends, or a termination
-// signal arrives. fn must return soon after ctx is done. A nil error and
-// context.Canceled are both a clean exit. log says when shutdown begins.
-func RunContext(parent context.Context, name string, log *slog.Logger, fn func(ctx context.Context, g *errgroup.Group) error) error {
+// RunContext is Run for a main that is given its context and stderr: the
+// service also stops when parent ends, and log (see LoggerTo) says so.
+func RunContext(parent context.Context, log *slog.Logger, name string, fn func(ctx context.Context, g *errgroup.Group) error) error {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g, gctx := errgroup.WithContext(ctx)
@@ -82,13 +83,11 @@ func Ready() error {
 	return nil
 }
 
-// Logger is LoggerTo(os.Stderr, service).
+// Logger returns the structured logger services use: text to stderr, which
+// init's supervisor captures into the service's log ring.
 func Logger(service string) *slog.Logger { return LoggerTo(os.Stderr, service) }
 
-// LoggerTo returns the structured logger services use: slog text (one
-// record a line, with level=), written to w, the stderr the service was
-// given, which init's supervisor captures into the service's log ring and
-// reads levels from (see services/contract/README.md).
+// LoggerTo is Logger writing to w, for mains given their stderr.
 func LoggerTo(w io.Writer, service string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", service)
 }

@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +80,7 @@ func TestProduceConsume(t *testing.T) {
 	if _, err := acme.CreateTopic(ctx, "acme/events", wire.TopicConfig{MaxAge: "24h"}); err != nil {
 		t.Fatal(err)
 	}
-	p := acme.NewProducer("acme/events", client.ProducerOptions{})
+	p := acme.NewProducer(ctx, "acme/events", client.ProducerOptions{})
 	var results []*client.Result
 	for i := 0; i < 100; i++ {
 		results = append(results, p.Send(wire.Record{Key: []byte("k"), Headers: []wire.Header{{Key: "h", Value: []byte("v")}}, Value: []byte{byte(i)}}))
@@ -224,15 +226,15 @@ func TestBadRequests(t *testing.T) {
 		wantCode   string
 		wantIn     string // part of the message
 	}{
-		{"malformed json", "POST", "/v1/topics", `{"name":`, 400, "bad_request", "bad request body"},
+		{"malformed json", "POST", "/v1/topics", `{"name":`, 400, "bad_request", "request body"},
 		{"unknown field", "POST", "/v1/topics", `{"name":"acme/x","colour":1}`, 400, "bad_request", "colour"},
 		{"bad name", "POST", "/v1/topics", `{"name":"acme/Bad Name"}`, 400, "invalid_name", "Bad Name"},
-		{"bad max_age", "POST", "/v1/topics", `{"name":"acme/x","config":{"max_age":"soon"}}`, 400, "invalid_config", "soon"},
-		{"bad on_full", "POST", "/v1/topics", `{"name":"acme/x","config":{"on_full":"panic"}}`, 400, "invalid_config", "panic"},
+		{"bad maxAge", "POST", "/v1/topics", `{"name":"acme/x","config":{"maxAge":"soon"}}`, 400, "invalid_config", "soon"},
+		{"bad onFull", "POST", "/v1/topics", `{"name":"acme/x","config":{"onFull":"panic"}}`, 400, "invalid_config", "panic"},
 		{"exists", "POST", "/v1/topics", `{"name":"acme/small"}`, 409, "topic_exists", "acme/small"},
 		{"unknown topic", "GET", "/v1/topics/acme/nope", "", 404, "topic_not_found", "acme/nope"},
 		{"bad frame", "POST", "/v1/topics/acme/small/records", "not a frame", 400, "bad_request", "bad record frame"},
-		{"too large", "POST", "/v1/topics/acme/small/records", string(wire.AppendFrame(nil, []wire.Record{{Value: []byte("123456789")}})), 413, "record_too_large", "max_record_bytes"},
+		{"too large", "POST", "/v1/topics/acme/small/records", string(wire.AppendFrame(nil, []wire.Record{{Value: []byte("123456789")}})), 413, "record_too_large", "maxRecordBytes"},
 		{"bad offset", "GET", "/v1/topics/acme/small/records?offset=-1", "", 400, "bad_request", "offset"},
 		{"beyond end", "GET", "/v1/topics/acme/small/records?offset=9", "", 416, "offset_out_of_range", "ends at 0"},
 		{"bad time", "GET", "/v1/topics/acme/small/records?time=yesterday", "", 400, "bad_request", "RFC 3339"},
@@ -253,11 +255,16 @@ func TestBadRequests(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tt.wantStatus || !strings.Contains(string(b), `"code":"`+tt.wantCode+`"`) || !strings.Contains(string(b), tt.wantIn) {
+		// Every error body is {"code", "message"} and nothing else.
+		var body map[string]string
+		if err := json.Unmarshal(b, &body); err != nil || len(body) != 2 {
+			t.Errorf("%s: body %s: want {\"code\", \"message\"}", tt.name, b)
+		}
+		if resp.StatusCode != tt.wantStatus || body["code"] != tt.wantCode || !strings.Contains(body["message"], tt.wantIn) {
 			t.Errorf("%s: got %d %s; want %d %s mentioning %q", tt.name, resp.StatusCode, b, tt.wantStatus, tt.wantCode, tt.wantIn)
 		}
 	}
-	// Back-pressure: the second record exceeds max_records under reject-new.
+	// Back-pressure: the second record exceeds maxRecords under reject-new.
 	if _, err := e.system.Append(ctx, "acme/small", "", 0, []wire.Record{{Value: []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -323,5 +330,60 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(in, configToWire(c)); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+// TestJSONCasing: every field the API writes is lowerCamelCase, as in every
+// Skerry API (services/httpjson).
+func TestJSONCasing(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	if _, err := e.system.CreateTopic(ctx, "acme/c", wire.TopicConfig{MaxBytes: 1 << 20, MaxAge: "1h", MaxRecords: 5, OnFull: "reject-new", MaxRecordBytes: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.system.CommitCursor(ctx, "acme/c", "me", 0); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := readToken(filepath.Join(filepath.Dir(e.sock), "system.token"))
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.sock)
+	}}}
+	var keys []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				keys = append(keys, k)
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	for _, path := range []string{"/v1/topics/acme/c", "/v1/topics", "/v1/status", "/v1/topics/acme/c/cursors"} {
+		req, _ := http.NewRequest("GET", "http://x"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		walk(v)
+	}
+	for _, k := range keys {
+		if strings.ContainsAny(k, "_-") || strings.ToLower(k[:1]) != k[:1] {
+			t.Errorf("field %q is not lowerCamelCase", k)
+		}
+	}
+	if !slices.Contains(keys, "maxBytes") || !slices.Contains(keys, "appendedRecords") {
+		t.Errorf("fields %v: want maxBytes and appendedRecords among them", keys)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/skerry/skerry/services/atomicfile"
 	"github.com/skerry/skerry/services/streamlog"
 )
 
@@ -58,7 +59,7 @@ func LoadAuth(dir string) (*Auth, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(a.SystemTokenPath(), []byte(tok+"\n")); err != nil {
+		if err := atomicfile.WriteFile(a.SystemTokenPath(), []byte(tok+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("write system token: %w", err)
 		}
 		sys = []byte(tok)
@@ -130,7 +131,7 @@ func (a *Auth) NewTenantToken(tenant string) (string, error) {
 		f.Tokens = append(f.Tokens, tokenEntry{hex.EncodeToString(h[:]), t})
 	}
 	b, _ := json.MarshalIndent(f, "", "  ")
-	if err := writeFileAtomic(filepath.Join(a.dir, "tokens.json"), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(a.dir, "tokens.json"), b, 0o600); err != nil {
 		delete(a.byHash, sha256.Sum256([]byte(tok)))
 		return "", fmt.Errorf("store token: %w", err)
 	}
@@ -143,26 +144,4 @@ func newToken(prefix string) (string, error) {
 		return "", fmt.Errorf("generate token: %w", err)
 	}
 	return "skl_" + prefix + "_" + hex.EncodeToString(b), nil
-}
-
-// writeFileAtomic writes through a temporary file, fsync and rename, so a
-// crash leaves the old or the new file, never half of one.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

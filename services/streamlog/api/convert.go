@@ -8,7 +8,7 @@ import (
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
-// configFromWire converts the JSON config. max_age travels as a duration
+// configFromWire converts the JSON config. maxAge travels as a duration
 // string: nanosecond integers in JSON are an easy way to set 1 ms by mistake.
 func configFromWire(c wire.TopicConfig) (streamlog.TopicConfig, error) {
 	out := streamlog.TopicConfig{
@@ -18,7 +18,7 @@ func configFromWire(c wire.TopicConfig) (streamlog.TopicConfig, error) {
 	if c.MaxAge != "" {
 		d, err := time.ParseDuration(c.MaxAge)
 		if err != nil {
-			return out, fmt.Errorf("%w: max_age %q: use a duration such as 24h", streamlog.ErrInvalidConfig, c.MaxAge)
+			return out, fmt.Errorf("%w: maxAge %q: use a duration such as 24h", streamlog.ErrInvalidConfig, c.MaxAge)
 		}
 		out.MaxAge = d
 	}
@@ -41,34 +41,4 @@ func infoToWire(i streamlog.TopicInfo) wire.TopicInfo {
 		Name: i.Name.String(), Config: configToWire(i.Config), Created: i.Created,
 		Start: i.Start, Next: i.Next, Bytes: i.Bytes,
 	}
-}
-
-// recordsFromWire converts without copying the bytes: they live in the
-// request body, which the store copies into its stored form.
-func recordsFromWire(in []wire.Record) []streamlog.Record {
-	out := make([]streamlog.Record, len(in))
-	for i, r := range in {
-		out[i] = streamlog.Record{Key: r.Key, Value: r.Value}
-		if len(r.Headers) > 0 {
-			out[i].Headers = make([]streamlog.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				out[i].Headers[j] = streamlog.Header{Key: h.Key, Value: h.Value}
-			}
-		}
-	}
-	return out
-}
-
-func recordsToWire(in []streamlog.Record) []wire.Record {
-	out := make([]wire.Record, len(in))
-	for i, r := range in {
-		out[i] = wire.Record{Offset: r.Offset, Time: r.Time, Key: r.Key, Value: r.Value}
-		if len(r.Headers) > 0 {
-			out[i].Headers = make([]wire.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				out[i].Headers[j] = wire.Header{Key: h.Key, Value: h.Value}
-			}
-		}
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/skerry/skerry/services/httpjson"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
@@ -26,7 +27,7 @@ func (s *Server) listCursors(w http.ResponseWriter, r *http.Request, p Principal
 	for _, c := range cs {
 		out = append(out, cursorToWire(c, info.Next))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -43,7 +44,7 @@ func (s *Server) getCursor(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, cursorToWire(c, info.Next))
+	httpjson.Write(w, http.StatusOK, cursorToWire(c, info.Next))
 	return nil
 }
 
@@ -56,7 +57,7 @@ func (s *Server) commitCursor(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	var req wire.CommitRequest
-	if err := wire.DecodeJSON(r.Body, &req); err != nil {
+	if err := httpjson.Decode(w, r, wire.MaxJSONBytes, &req); err != nil {
 		return err
 	}
 	if req.Offset == nil {

@@ -2,9 +2,10 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/skerry/skerry/services/httpjson"
 
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
@@ -20,7 +21,6 @@ var codes = []struct {
 	{streamlog.ErrInvalidConfig, http.StatusBadRequest, wire.ErrInvalidConfig},
 	{streamlog.ErrBadBatch, http.StatusBadRequest, wire.ErrBadRequest},
 	{wire.ErrBadFrame, http.StatusBadRequest, wire.ErrBadRequest},
-	{wire.ErrBadJSON, http.StatusBadRequest, wire.ErrBadRequest},
 	{streamlog.ErrRecordTooLarge, http.StatusRequestEntityTooLarge, wire.ErrRecordTooLarge},
 	{streamlog.ErrTopicNotFound, http.StatusNotFound, wire.ErrTopicNotFound},
 	{streamlog.ErrCursorNotFound, http.StatusNotFound, wire.ErrCursorNotFound},
@@ -52,19 +52,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 && e.Status != http.StatusInsufficientStorage {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if e.Code == wire.ErrTopicFull.Code {
+	if e.Code == wire.ErrTopicFull.Code || e.Code == wire.ErrBusy.Code {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, e.Status, e)
+	httpjson.Write(w, e.Status, e)
 }
 
 // apiError builds an error that is already an API answer.
 func apiError(status int, code *wire.Error, msg string) *wire.Error {
 	return &wire.Error{Status: status, Code: code.Code, Message: msg}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }

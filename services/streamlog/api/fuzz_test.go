@@ -26,7 +26,7 @@ func FuzzRequests(f *testing.F) {
 		b, _ := os.ReadFile(p)
 		f.Add(uint8(0), "", b)
 	}
-	f.Add(uint8(0), "", []byte(`{"name":"acme/t","config":{"max_age":"1h"}}`))
+	f.Add(uint8(0), "", []byte(`{"name":"acme/t","config":{"maxAge":"1h"}}`))
 	f.Add(uint8(1), "", wire.AppendFrame(nil, []wire.Record{{Key: []byte("k"), Value: []byte("v")}}))
 	f.Add(uint8(2), "offset=0&max=5", []byte(nil))
 	f.Add(uint8(3), "", []byte(`{"offset":0}`))

@@ -19,7 +19,7 @@ var (
 	descRdRecs  = prometheus.NewDesc("skerry_streamlog_read_records_total", "Records read from the topic.", labels, nil)
 	descRdBytes = prometheus.NewDesc("skerry_streamlog_read_bytes_total", "Key, header and value bytes read.", labels, nil)
 	descRetRecs = prometheus.NewDesc("skerry_streamlog_retained_records", "Records retained (next - start).", labels, nil)
-	descRetByte = prometheus.NewDesc("skerry_streamlog_retained_bytes", "Bytes retained, as counted against max_bytes.", labels, nil)
+	descRetByte = prometheus.NewDesc("skerry_streamlog_retained_bytes", "Bytes retained, as counted against maxBytes.", labels, nil)
 	descNext    = prometheus.NewDesc("skerry_streamlog_next_offset", "Offset the next record will get.", labels, nil)
 	descLag     = prometheus.NewDesc("skerry_streamlog_consumer_lag_records", "Records between a consumer's cursor and the end.", append(labels, "consumer"), nil)
 	descDisk    = prometheus.NewDesc("skerry_streamlog_disk_bytes", "Bytes of segment files and meta.db.", nil, nil)

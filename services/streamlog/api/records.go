@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/skerry/skerry/services/httpjson"
+	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
@@ -25,26 +28,18 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request, p Principal) er
 				fmt.Sprintf("header %s %q: an idempotent producer sends a decimal sequence number with its %s", wire.HeaderSequence, v, wire.HeaderProducer))
 		}
 	}
-	body, err := readBody(w, r, wire.MaxFrameBytes+1024)
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return apiError(http.StatusRequestEntityTooLarge, wire.ErrRecordTooLarge,
-				fmt.Sprintf("request body above %d bytes: send smaller batches", mb.Limit))
-		}
-		return fmt.Errorf("%w: read body: %v", wire.ErrBadFrame, err)
-	}
 	// The whole body is one batch: one group commit, one acknowledgement,
 	// one producer sequence range.
-	recs, err := wire.DecodeFrames(body)
+	recs, release, err := s.readBatch(r)
+	defer release()
 	if err != nil {
 		return err
 	}
-	ack, err := s.store.Append(r.Context(), name, streamlog.Batch{Producer: b.Producer, Seq: b.Seq, Records: recordsFromWire(recs)})
+	ack, err := s.store.Append(r.Context(), name, streamlog.Batch{Producer: b.Producer, Seq: b.Seq, Records: recs})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wire.Ack{First: ack.First, Last: ack.Last, Duplicate: ack.Duplicate})
+	httpjson.Write(w, http.StatusOK, wire.Ack{First: ack.First, Last: ack.Last, Duplicate: ack.Duplicate})
 	return nil
 }
 
@@ -116,7 +111,9 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 			return err
 		}
 		w.Header().Set("Content-Type", wire.ContentType)
-		_, err = w.Write(wire.AppendFrame(nil, recordsToWire(recs)))
+		// A client that stops reading must not hold the frame for ever.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.o.tailDeadline))
+		_, err = w.Write(wire.AppendFrame(nil, recs))
 		return err
 	}
 	// Check the topic before taking a slot and sending the status line:
@@ -131,6 +128,7 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 		return apiError(http.StatusServiceUnavailable, wire.ErrTooManyTails,
 			fmt.Sprintf("%d live tails already open: close one or read without follow", cap(s.tails)))
 	}
+	serve.Streaming(w, r)
 	w.Header().Set("Content-Type", wire.ContentType)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -150,7 +148,7 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 			continue
 		}
 		from = recs[len(recs)-1].Offset + 1
-		buf = wire.AppendFrame(buf[:0], recordsToWire(recs))
+		buf = wire.AppendFrame(buf[:0], recs)
 		// The deadline is per frame: a consumer that reads slowly but
 		// steadily is served; one that stopped reading is cut.
 		rc.SetWriteDeadline(time.Now().Add(s.o.tailDeadline))
@@ -163,16 +161,42 @@ func (s *Server) consume(w http.ResponseWriter, r *http.Request, p Principal) er
 	}
 }
 
-// readBody reads a request body of at most limit bytes, allocating once
-// when the client sent a Content-Length.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n > 0 && n <= limit {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return nil, err
+// maxBodyBytes bounds a produce body: one full frame and some slack.
+const maxBodyBytes = wire.MaxFrameBytes + 1024
+
+// readBatch reads a produce body as it arrives, charging every chunk to the
+// server's body budget before reading it; release gives the bytes back once
+// the batch is stored. A stalled producer holds what it sent, never what
+// its headers declare, and all of them together at most the budget.
+func (s *Server) readBatch(r *http.Request) (recs []wire.Record, release func(), err error) {
+	var held int64
+	release = func() { s.bodies.Release(held) }
+	charge := func(n int) error {
+		if !s.bodies.TryAcquire(int64(n)) {
+			ctx, cancel := context.WithTimeout(r.Context(), s.o.bodyWait)
+			defer cancel()
+			if err := s.bodies.Acquire(ctx, int64(n)); err != nil {
+				return apiError(http.StatusServiceUnavailable, wire.ErrBusy,
+					fmt.Sprintf("the service holds %d bytes of produce bodies, its bound: retry in a moment", s.o.bodyBudget))
+			}
 		}
-		return b, nil
+		held += int64(n)
+		return nil
 	}
-	return io.ReadAll(rd)
+	recs, err = wire.ReadBatch(r.Body, maxBodyBytes, charge)
+	if err == nil {
+		return recs, release, nil
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, wire.ErrBatchTooLarge):
+		return nil, release, apiError(http.StatusRequestEntityTooLarge, wire.ErrRecordTooLarge,
+			fmt.Sprintf("request body above %d bytes: send smaller batches", maxBodyBytes))
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, release, apiError(http.StatusRequestTimeout, wire.ErrTimeout,
+			"request body arrived too slowly: send the batch at once")
+	case errors.Is(err, wire.ErrBadFrame), errors.As(err, new(*wire.Error)):
+		return nil, release, err
+	}
+	return nil, release, fmt.Errorf("%w: read body: %v", wire.ErrBadFrame, err)
 }

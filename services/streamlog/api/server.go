@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/skerry/skerry/services/serve"
 
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
@@ -20,7 +23,9 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	tails chan struct{} // one slot per live tail
-	o     options
+	// bodies counts the bytes of produce bodies held (WithBodyBudget).
+	bodies *semaphore.Weighted
+	o      options
 }
 
 // Option configures New.
@@ -30,7 +35,15 @@ type options struct {
 	maxTails     int
 	tailDeadline time.Duration
 	tailFrame    int
+	bodyBudget   int64
+	bodyWait     time.Duration
 }
+
+// WithBodyBudget bounds the bytes of produce bodies that all requests hold
+// together, received or being stored (default 20 MiB): what any number of
+// slow or stalled producers can make the service hold. A request that finds
+// the budget spent waits up to 2 s for it, then is answered 503 busy.
+func WithBodyBudget(n int64) Option { return func(o *options) { o.bodyBudget = n } }
 
 // WithMaxTails bounds concurrent live tails (default 256): each holds at
 // most one frame in memory, so this bounds what tails can make the service
@@ -44,11 +57,14 @@ func WithTailDeadline(d time.Duration) Option { return func(o *options) { o.tail
 
 // New returns the API of store, authorising requests with auth.
 func New(store *streamlog.Store, auth *Auth, log *slog.Logger, opts ...Option) *Server {
-	o := options{maxTails: 256, tailDeadline: time.Minute, tailFrame: 256 << 10}
+	o := options{maxTails: 256, tailDeadline: time.Minute, tailFrame: 256 << 10, bodyBudget: 20 << 20, bodyWait: 2 * time.Second}
 	for _, f := range opts {
 		f(&o)
 	}
-	s := &Server{store: store, auth: auth, log: log, mux: http.NewServeMux(), tails: make(chan struct{}, o.maxTails), o: o}
+	s := &Server{
+		store: store, auth: auth, log: log, mux: http.NewServeMux(), o: o,
+		tails: make(chan struct{}, o.maxTails), bodies: semaphore.NewWeighted(o.bodyBudget),
+	}
 	s.handle("GET /v1/status", s.status)
 	s.handle("GET /v1/topics", s.listTopics)
 	s.handle("POST /v1/topics", s.createTopic)
@@ -94,28 +110,19 @@ func (s *Server) handle(pattern string, h handler) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Serve serves the API on l until ctx ends, then shuts down gracefully.
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", l.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shut down %s: %w", l.Addr(), err)
-	}
-	hs.Close()
-	return nil
+// Limits are the connection and request bounds the API is served under:
+// the site's, with room for a connection per live tail on top.
+func (s *Server) Limits() serve.Limits {
+	l := serve.SiteLimits
+	l.MaxConns += s.o.maxTails
+	return l
+}
+
+// Serve serves the API on ls until ctx ends, then shuts down gracefully,
+// under Limits: slow or stalled clients are cut at the header and body
+// timeouts, connections and requests in flight are bounded.
+func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
+	return serve.HTTP(ctx, s, s.Limits(), s.log, ls...)
 }
 
 // topicName returns the topic of the request path if p may use it. The

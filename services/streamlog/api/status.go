@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/skerry/skerry/services/httpjson"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
@@ -37,7 +38,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, p Principal) err
 		}
 		out.Topics = append(out.Topics, ts)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -48,14 +49,14 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p Principal
 		return apiError(http.StatusForbidden, wire.ErrForbidden, "only the system token may create tenant tokens")
 	}
 	var req wire.TokenRequest
-	if err := wire.DecodeJSON(r.Body, &req); err != nil {
+	if err := httpjson.Decode(w, r, wire.MaxJSONBytes, &req); err != nil {
 		return err
 	}
 	tok, err := s.auth.NewTenantToken(req.Tenant)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, wire.TokenResponse{Tenant: req.Tenant, Token: tok})
+	httpjson.Write(w, http.StatusCreated, wire.TokenResponse{Tenant: req.Tenant, Token: tok})
 	return nil
 }
 

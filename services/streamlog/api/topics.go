@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/skerry/skerry/services/httpjson"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
@@ -19,7 +20,7 @@ func (s *Server) listTopics(w http.ResponseWriter, r *http.Request, p Principal)
 	for _, t := range s.store.Topics(tenant) {
 		out = append(out, infoToWire(t))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -27,7 +28,7 @@ func (s *Server) listTopics(w http.ResponseWriter, r *http.Request, p Principal)
 // name, so a tenant cannot probe another's topics by trying to create them.
 func (s *Server) createTopic(w http.ResponseWriter, r *http.Request, p Principal) error {
 	var req wire.CreateTopicRequest
-	if err := wire.DecodeJSON(r.Body, &req); err != nil {
+	if err := httpjson.Decode(w, r, wire.MaxJSONBytes, &req); err != nil {
 		return err
 	}
 	n, err := streamlog.ParseName(req.Name)
@@ -46,7 +47,7 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, infoToWire(info))
+	httpjson.Write(w, http.StatusCreated, infoToWire(info))
 	return nil
 }
 
@@ -61,7 +62,7 @@ func (s *Server) getTopic(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, infoToWire(info))
+	httpjson.Write(w, http.StatusOK, infoToWire(info))
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/skerry/skerry/services/contract"
-	"github.com/skerry/skerry/services/streamlog/wire"
+	"github.com/skerry/skerry/services/httpjson"
 )
 
 // DefaultSocket is where the site's stream log listens.
@@ -75,8 +75,8 @@ func topicPath(name string) (string, error) {
 }
 
 // do sends a request and decodes a JSON answer into out (if not nil). Error
-// answers come back as *wire.Error, which errors.Is matches against the
-// wire.Err* codes.
+// answers come back as *wire.Error (httpjson's), which errors.Is matches
+// against the wire.Err* codes.
 func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body io.Reader, out any) error {
 	resp, err := c.send(ctx, method, path, hdr, body)
 	if err != nil {
@@ -113,12 +113,7 @@ func (c *Client) send(ctx context.Context, method, path string, hdr http.Header,
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	e := &wire.Error{Status: resp.StatusCode}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, e) != nil || e.Code == "" {
-		e.Code, e.Message = wire.ErrInternal.Code, fmt.Sprintf("%s %s: status %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return nil, e
+	return nil, httpjson.ReadError(resp)
 }
 
 func jsonBody(v any) io.Reader {

@@ -18,18 +18,28 @@ import (
 // same numbers, so it is stored once. One batch is in flight at a time,
 // which keeps sequence numbers in order; records sent meanwhile form the
 // next batch, so batches grow with load.
+//
+// A batch the service did not answer (it is restarting, the box rebooted)
+// is kept and resent, with the same sequence, until it is answered or the
+// producer's context ends: however long the service is away, the producer
+// neither loses the batch nor skips its sequence numbers. The sequence
+// advances only when the service acknowledged a batch; a batch it refused
+// (record_too_large, topic_full...) was not stored and gives its numbers
+// to the next one.
 type Producer struct {
 	c     *Client
+	ctx   context.Context
 	topic string
 	id    string
 	o     ProducerOptions
+	seq   uint64 // next sequence; the run goroutine's alone
 
 	mu      sync.Mutex
 	pending []wire.Record
 	waiters []*Result
-	seq     uint64
 	kick    chan struct{}
 	closed  bool
+	err     error // why Send refuses: ErrProducerClosed or the context's error
 	done    chan struct{}
 }
 
@@ -41,8 +51,9 @@ type ProducerOptions struct {
 	Seq uint64
 	// MaxBatch bounds records per request (default 1000).
 	MaxBatch int
-	// Retries of a failed batch on network errors (default 5).
-	Retries int
+	// MaxBackoff bounds the wait between two attempts to send a batch the
+	// service did not answer (default 2s).
+	MaxBackoff time.Duration
 }
 
 // Result is the outcome of one record, known once its batch is answered.
@@ -65,8 +76,11 @@ func (r *Result) Wait(ctx context.Context) (uint64, error) {
 	}
 }
 
-// NewProducer starts a producer for topic name.
-func (c *Client) NewProducer(name string, o ProducerOptions) *Producer {
+// NewProducer starts a producer for topic name. It sends until ctx ends:
+// then the records not yet acknowledged fail with ctx's error (the batch in
+// flight may or may not be stored; resending it with the same id and
+// sequence is safe) and Send refuses more.
+func (c *Client) NewProducer(ctx context.Context, name string, o ProducerOptions) *Producer {
 	if o.ID == "" {
 		b := make([]byte, 12)
 		rand.Read(b)
@@ -75,10 +89,10 @@ func (c *Client) NewProducer(name string, o ProducerOptions) *Producer {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1000
 	}
-	if o.Retries <= 0 {
-		o.Retries = 5
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 2 * time.Second
 	}
-	p := &Producer{c: c, topic: name, id: o.ID, o: o, seq: o.Seq, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &Producer{c: c, ctx: ctx, topic: name, id: o.ID, o: o, seq: o.Seq, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go p.run()
 	return p
 }
@@ -91,8 +105,9 @@ func (p *Producer) Send(rec wire.Record) *Result {
 	r := &Result{done: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed {
+		err := p.err
 		p.mu.Unlock()
-		r.Err = ErrProducerClosed
+		r.Err = err
 		close(r.done)
 		return r
 	}
@@ -106,10 +121,13 @@ func (p *Producer) Send(rec wire.Record) *Result {
 	return r
 }
 
-// Close sends what is queued and stops the producer.
+// Close sends what is queued and stops the producer. While the service is
+// away it waits for it, up to the end of the producer's context.
 func (p *Producer) Close() {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed, p.err = true, ErrProducerClosed
+	}
 	p.mu.Unlock()
 	select {
 	case p.kick <- struct{}{}:
@@ -126,46 +144,67 @@ func (p *Producer) run() {
 		closed := p.closed
 		recs, waiters := p.pending[:n:n], p.waiters[:n:n]
 		p.pending, p.waiters = p.pending[n:], p.waiters[n:]
-		seq := p.seq
-		p.seq += uint64(n)
 		p.mu.Unlock()
 		if n == 0 {
 			if closed {
 				return
 			}
-			<-p.kick
+			select {
+			case <-p.kick:
+			case <-p.ctx.Done():
+				p.stop()
+				return
+			}
 			continue
 		}
-		ack, err := p.send(seq, recs)
-		var we *wire.Error
-		if errors.As(err, &we) {
-			// The server refused the batch: it was not stored, so the next
-			// batch takes its sequence numbers (else it would see a gap).
-			p.mu.Lock()
-			p.seq -= uint64(n)
-			p.mu.Unlock()
+		ack, err := p.send(p.seq, recs)
+		if err == nil {
+			p.seq += uint64(n)
 		}
 		for i, w := range waiters {
 			w.Offset, w.Err = ack.First+uint64(i), err
 			close(w.done)
 		}
+		if p.ctx.Err() != nil {
+			p.stop()
+			return
+		}
 	}
 }
 
-// send retries on transport errors only; an API error (topic full, record
-// too large...) is the answer.
+// stop refuses further records and fails the queued ones with the
+// context's error.
+func (p *Producer) stop() {
+	err := fmt.Errorf("produce to %s: %w", p.topic, p.ctx.Err())
+	p.mu.Lock()
+	p.closed, p.err = true, err
+	waiters := p.waiters
+	p.pending, p.waiters = nil, nil
+	p.mu.Unlock()
+	for _, w := range waiters {
+		w.Err = err
+		close(w.done)
+	}
+}
+
+// send resends the batch, with the same sequence, until the service
+// answers it or the context ends; the answer may be an API error (topic
+// full, record too large...). Only unavailable and busy, which say the
+// service did not look at the batch, are retried like a lost connection.
 func (p *Producer) send(seq uint64, recs []wire.Record) (wire.Ack, error) {
-	var err error
-	for attempt := 0; attempt <= p.o.Retries; attempt++ {
-		if attempt > 0 {
-			time.Sleep(time.Duration(attempt*attempt) * 50 * time.Millisecond)
-		}
-		var ack wire.Ack
-		ack, err = p.c.Append(context.Background(), p.topic, p.id, seq, recs)
+	for attempt := 0; ; attempt++ {
+		ack, err := p.c.Append(p.ctx, p.topic, p.id, seq, recs)
 		var we *wire.Error
-		if err == nil || (errors.As(err, &we) && we.Code != wire.ErrUnavailable.Code) {
+		if err == nil || (errors.As(err, &we) && we.Code != wire.ErrUnavailable.Code && we.Code != wire.ErrBusy.Code) {
 			return ack, err
 		}
+		wait := min(time.Duration(attempt*attempt+1)*50*time.Millisecond, p.o.MaxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			t.Stop()
+			return wire.Ack{}, fmt.Errorf("produce to %s after %d attempts: %w (last: %v)", p.topic, attempt+1, p.ctx.Err(), err)
+		}
 	}
-	return wire.Ack{}, fmt.Errorf("produce to %s after %d attempts: %w", p.topic, p.o.Retries+1, err)
 }

@@ -1,26 +1,13 @@
 package wire
 
-import "fmt"
+import "github.com/skerry/skerry/services/httpjson"
 
-// Error is the JSON body of every failed API request: a stable code for
-// programs and a message for people, naming the input that was wrong and
-// what to do.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"error"`
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s (%s)", e.Message, e.Code)
-}
-
-// Is matches errors by code, so callers can check errors.Is(err,
-// wire.ErrTopicFull) on what the client returns.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
-}
+// Error is the body of every failed API request, {"code": ..., "message":
+// ...}: a stable code for programs and a message for people, naming the
+// input that was wrong and what to do. It is httpjson's, shared by every
+// Skerry API; errors.Is matches it by code, so callers can check
+// errors.Is(err, wire.ErrTopicFull) on what the client returns.
+type Error = httpjson.Error
 
 // The error codes of the API, as sentinels for errors.Is.
 var (
@@ -41,4 +28,7 @@ var (
 	ErrUnavailable      = &Error{Code: "unavailable"}
 	ErrTooManyTails     = &Error{Code: "too_many_tails"}
 	ErrInternal         = &Error{Code: "internal"}
+	ErrBusy             = &Error{Code: httpjson.CodeBusy}
+	ErrTimeout          = &Error{Code: httpjson.CodeTimeout}
+	ErrTooLarge         = &Error{Code: httpjson.CodeTooLarge}
 )

@@ -25,8 +25,8 @@ var frameMagic = [4]byte{'S', 'K', 'L', '1'}
 // ErrBadFrame is returned for bytes that are not a valid frame.
 var ErrBadFrame = errors.New("bad record frame")
 
-// Record is one record on the wire. Producers leave Offset and Time zero;
-// the server sets them.
+// Record is one record of a topic, in the store and on the wire. Producers
+// leave Offset and Time zero; the server sets them.
 type Record struct {
 	Offset  uint64
 	Time    time.Time
@@ -39,6 +39,16 @@ type Record struct {
 type Header struct {
 	Key   string
 	Value []byte
+}
+
+// Size is what counts against a topic's max record bytes: key, header keys
+// and values, and value.
+func (r *Record) Size() int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // AppendFrame appends one frame holding recs to dst:
@@ -108,6 +118,73 @@ func ReadFrame(r io.Reader, buf []byte) ([]Record, []byte, error) {
 	}
 	recs, err := DecodePayload(buf)
 	return recs, buf, err
+}
+
+// ErrBatchTooLarge is returned by ReadBatch for a body over its limit.
+var ErrBatchTooLarge = errors.New("batch too large")
+
+// readChunk is how much of a frame ReadBatch reads (and charges) at a time.
+const readChunk = 64 << 10
+
+// ReadBatch reads the frames of a produce body from r to its end, at most
+// limit bytes in all, as one batch. Memory grows with the bytes that arrive,
+// never with what a frame header declares: a payload is read in chunks of
+// at most 64 KiB into a buffer that grows as they come, and charge (if not
+// nil) is called with each chunk's size before it is read, so that a
+// server can bound what all requests hold together. An error from charge
+// is returned as it is.
+func ReadBatch(r io.Reader, limit int64, charge func(n int) error) ([]Record, error) {
+	var out []Record
+	var total int64
+	for {
+		var hdr [frameHeaderBytes]byte
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.EOF {
+				return out, nil
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: truncated header at byte %d", ErrBadFrame, total)
+			}
+			return nil, err
+		}
+		if [4]byte(hdr[:4]) != frameMagic {
+			return nil, fmt.Errorf("%w: missing frame header at byte %d", ErrBadFrame, total)
+		}
+		n := int(binary.BigEndian.Uint32(hdr[4:]))
+		total += frameHeaderBytes + int64(n)
+		if n > MaxFrameBytes || total > limit {
+			return nil, fmt.Errorf("%w: body above %d bytes", ErrBatchTooLarge, limit)
+		}
+		buf := make([]byte, 0, min(n, readChunk))
+		for len(buf) < n {
+			k := min(readChunk, n-len(buf))
+			if charge != nil {
+				if err := charge(k); err != nil {
+					return nil, err
+				}
+			}
+			if cap(buf)-len(buf) < k {
+				nb := make([]byte, len(buf), min(max(2*cap(buf), len(buf)+k), n))
+				copy(nb, buf)
+				buf = nb
+			}
+			if _, err := io.ReadFull(r, buf[len(buf):len(buf)+k]); err != nil {
+				if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+					return nil, fmt.Errorf("%w: truncated payload: %d of %d bytes", ErrBadFrame, len(buf), n)
+				}
+				return nil, err
+			}
+			buf = buf[:len(buf)+k]
+		}
+		recs, err := DecodePayload(buf)
+		if err != nil {
+			return nil, err
+		}
+		if len(out)+len(recs) > MaxFrameRecords {
+			return nil, fmt.Errorf("%w: more than %d records", ErrBadFrame, MaxFrameRecords)
+		}
+		out = append(out, recs...)
+	}
 }
 
 // DecodeFrames decodes a whole body of frames, as a produce request sends.

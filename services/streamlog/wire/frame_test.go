@@ -77,8 +77,16 @@ func FuzzDecodeFrames(f *testing.F) {
 	f.Add(AppendFrame(nil, []Record{{Offset: 1, Key: []byte("k"), Headers: []Header{{"h", []byte("v")}}, Value: []byte("v")}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := DecodeFrames(b)
+		// The streaming reader agrees with the whole-body decoder.
+		streamed, serr := ReadBatch(bytes.NewReader(b), int64(len(b)), nil)
+		if (err == nil) != (serr == nil) {
+			t.Fatalf("DecodeFrames: %v; ReadBatch: %v", err, serr)
+		}
 		if err != nil {
 			return
+		}
+		if diff := cmp.Diff(recs, streamed, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("ReadBatch (-DecodeFrames +ReadBatch):\n%s", diff)
 		}
 		// What decodes re-encodes to something that decodes the same.
 		again, err := DecodeFrames(AppendFrame(nil, recs))
@@ -91,11 +99,37 @@ func FuzzDecodeFrames(f *testing.F) {
 	})
 }
 
-func FuzzDecodeJSON(f *testing.F) {
-	seedCorpus(f, "json")
-	f.Add([]byte(`{"name":"acme/x","config":{"max_bytes":10,"max_age":"1h","on_full":"reject-new"}}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var req CreateTopicRequest
-		_ = DecodeJSON(bytes.NewReader(b), &req)
-	})
+// TestReadBatchCharges: ReadBatch charges every payload byte before reading
+// it, in chunks of at most 64 KiB, and a frame that declares more than the
+// body holds costs only what arrived.
+func TestReadBatchCharges(t *testing.T) {
+	big := AppendFrame(nil, []Record{{Value: make([]byte, 200<<10)}})
+	body := append(AppendFrame(nil, []Record{{Value: []byte("a")}}), big...)
+	var charged, largest int
+	charge := func(n int) error {
+		charged += n
+		largest = max(largest, n)
+		return nil
+	}
+	recs, err := ReadBatch(bytes.NewReader(body), int64(len(body)), charge)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("ReadBatch: %d records, %v", len(recs), err)
+	}
+	if want := len(body) - 2*frameHeaderBytes; charged != want || largest > readChunk {
+		t.Errorf("charged %d bytes in chunks up to %d; want %d in chunks up to %d", charged, largest, want, readChunk)
+	}
+	// A header that declares 16 MiB followed by 100 bytes: charged 64 KiB
+	// at most, and a clear error.
+	lying := append([]byte{'S', 'K', 'L', '1', 0, 0xff, 0xff, 0xf0}, make([]byte, 100)...)
+	charged = 0
+	if _, err := ReadBatch(bytes.NewReader(lying), MaxFrameBytes+1024, charge); !errors.Is(err, ErrBadFrame) || charged > readChunk {
+		t.Errorf("truncated 16 MiB frame: charged %d, %v; want at most %d and ErrBadFrame", charged, err, readChunk)
+	}
+	if _, err := ReadBatch(bytes.NewReader(big), int64(len(big)-1), nil); !errors.Is(err, ErrBatchTooLarge) {
+		t.Errorf("body over the limit: got %v, want ErrBatchTooLarge", err)
+	}
+	stop := errors.New("budget spent")
+	if _, err := ReadBatch(bytes.NewReader(big), int64(len(big)), func(int) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("charge refused: got %v, want its error", err)
+	}
 }

@@ -1,13 +1,6 @@
 package wire
 
-import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"time"
-)
+import "time"
 
 // Headers of a produce request: the idempotent producer's id and the
 // sequence number of the batch's first record.
@@ -16,18 +9,19 @@ const (
 	HeaderSequence = "Skerry-Sequence"
 )
 
-// MaxJSONBytes bounds a control request body.
+// MaxJSONBytes bounds a control request body. JSON field names are
+// lowerCamelCase, as in every Skerry API (services/httpjson).
 const MaxJSONBytes = 64 << 10
 
 // TopicConfig is a topic's configuration. MaxAge is a Go duration string
 // ("24h"); zero values take the server's defaults.
 type TopicConfig struct {
 	Volatile       bool   `json:"volatile,omitempty"`
-	MaxBytes       int64  `json:"max_bytes,omitempty"`
-	MaxAge         string `json:"max_age,omitempty"`
-	MaxRecords     int64  `json:"max_records,omitempty"`
-	OnFull         string `json:"on_full,omitempty"`
-	MaxRecordBytes int    `json:"max_record_bytes,omitempty"`
+	MaxBytes       int64  `json:"maxBytes,omitempty"`
+	MaxAge         string `json:"maxAge,omitempty"`
+	MaxRecords     int64  `json:"maxRecords,omitempty"`
+	OnFull         string `json:"onFull,omitempty"`
+	MaxRecordBytes int    `json:"maxRecordBytes,omitempty"`
 }
 
 // CreateTopicRequest is the body of POST /v1/topics.
@@ -80,14 +74,14 @@ type TokenResponse struct {
 // TopicStatus is a topic's traffic and consumer lag.
 type TopicStatus struct {
 	TopicInfo
-	AppendedRecords   uint64   `json:"appended_records"`
-	AppendedBytes     uint64   `json:"appended_bytes"`
-	ReadRecords       uint64   `json:"read_records"`
-	ReadBytes         uint64   `json:"read_bytes"`
-	AppendRecordsRate float64  `json:"append_records_per_sec"`
-	AppendBytesRate   float64  `json:"append_bytes_per_sec"`
-	ReadRecordsRate   float64  `json:"read_records_per_sec"`
-	ReadBytesRate     float64  `json:"read_bytes_per_sec"`
+	AppendedRecords   uint64   `json:"appendedRecords"`
+	AppendedBytes     uint64   `json:"appendedBytes"`
+	ReadRecords       uint64   `json:"readRecords"`
+	ReadBytes         uint64   `json:"readBytes"`
+	AppendRecordsRate float64  `json:"appendRecordsPerSec"`
+	AppendBytesRate   float64  `json:"appendBytesPerSec"`
+	ReadRecordsRate   float64  `json:"readRecordsPerSec"`
+	ReadBytesRate     float64  `json:"readBytesPerSec"`
 	Cursors           []Cursor `json:"cursors,omitempty"`
 }
 
@@ -97,31 +91,6 @@ type Status struct {
 	Tenant    string        `json:"tenant"`
 	Topics    []TopicStatus `json:"topics"`
 	Segments  int           `json:"segments,omitempty"`
-	DiskBytes int64         `json:"disk_bytes,omitempty"`
-	DiskFull  bool          `json:"disk_full,omitempty"`
-}
-
-// ErrBadJSON is returned for a control body that does not decode.
-var ErrBadJSON = errors.New("bad request body")
-
-// DecodeJSON decodes one JSON value of at most MaxJSONBytes from r into v,
-// refusing unknown fields and trailing data, so that a typo in a field
-// name is an error rather than a silent default.
-func DecodeJSON(r io.Reader, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r, MaxJSONBytes+1))
-	if err != nil {
-		return fmt.Errorf("%w: read: %v", ErrBadJSON, err)
-	}
-	if len(b) > MaxJSONBytes {
-		return fmt.Errorf("%w: larger than %d bytes", ErrBadJSON, MaxJSONBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadJSON, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: data after the JSON value", ErrBadJSON)
-	}
-	return nil
+	DiskBytes int64         `json:"diskBytes,omitempty"`
+	DiskFull  bool          `json:"diskFull,omitempty"`
 }

@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/skerry/skerry/services/api/workloadapi"
+)
 
 // Tenant is an organisation whose sites the tower manages.
 type Tenant struct {
@@ -76,6 +80,7 @@ type Pending struct {
 	AgentVersion string    `json:"agentVersion,omitempty"`
 	ImageVersion string    `json:"imageVersion,omitempty"`
 	HasEKCert    bool      `json:"hasEKCertificate"`
+	EKTrusted    bool      `json:"ekTrusted,omitempty"` // a hardware identity (see ektrust)
 	FirstSeen    time.Time `json:"firstSeen"`
 	LastSeen     time.Time `json:"lastSeen"`
 	Attempts     int       `json:"attempts"`
@@ -100,6 +105,8 @@ type Site struct {
 	Software     bool      `json:"softwareIdentity"`
 	CertSerial   string    `json:"certificateSerial"` // hex; only this certificate is accepted
 	CertNotAfter time.Time `json:"certificateNotAfter"`
+	// NextCert is a renewal not yet used (see Server.renew).
+	NextCert *NextCert `json:"nextCert,omitempty"`
 	// EnrolledVia is "claim", "token:<id>" or "approval".
 	EnrolledVia     string    `json:"enrolledVia"`
 	EnrolledAt      time.Time `json:"enrolledAt"`
@@ -113,16 +120,28 @@ type Site struct {
 	Revoked         bool      `json:"revoked,omitempty"`
 	RevokedAt       time.Time `json:"revokedAt,omitzero"`
 	ReenrollAllowed bool      `json:"reenrollAllowed,omitempty"`
+	// Apps is each app's status from the last status report.
+	Apps []workloadapi.Status `json:"apps,omitempty"`
+}
+
+// NextCert is a renewed certificate not yet used: the site's current
+// certificate stays valid until the site first uses this one.
+type NextCert struct {
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"notAfter"`
 }
 
 // Challenge is an issued credential-activation challenge, kept until it
 // expires so that a replay is told apart from an unknown ID.
 type Challenge struct {
-	ID        string    `json:"id"`
-	Secret    []byte    `json:"secret,omitempty"` // expected activated secret
-	EKHash    string    `json:"ekHash,omitempty"`
-	AKPublic  []byte    `json:"akPublic,omitempty"` // TPMT_PUBLIC
-	HasEKCert bool      `json:"hasEKCertificate,omitempty"`
+	ID        string `json:"id"`
+	Secret    []byte `json:"secret,omitempty"` // expected activated secret
+	EKHash    string `json:"ekHash,omitempty"`
+	AKPublic  []byte `json:"akPublic,omitempty"` // TPMT_PUBLIC
+	HasEKCert bool   `json:"hasEKCertificate,omitempty"`
+	// EKTrusted: the EK certificate chains to a TPM maker the tower
+	// trusts. A TPM without it is a software identity.
+	EKTrusted bool      `json:"ekTrusted,omitempty"`
 	Software  bool      `json:"software,omitempty"`
 	Serial    string    `json:"serial,omitempty"`
 	Hostname  string    `json:"hostname,omitempty"`
@@ -131,4 +150,37 @@ type Challenge struct {
 	TokenHash []byte    `json:"tokenHash,omitempty"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Used      bool      `json:"used,omitempty"`
+}
+
+// App is one version of a tenant's app spec. Every store of a spec is a
+// new version; old versions stay so a deployment can name any of them.
+type App struct {
+	Tenant    string               `json:"tenant"`
+	Name      string               `json:"name"`
+	Version   int                  `json:"version"` // from 1, per tenant and name
+	Spec      *workloadapi.AppSpec `json:"spec"`
+	CreatedAt time.Time            `json:"createdAt"`
+	CreatedBy string               `json:"createdBy,omitempty"`
+}
+
+// Deployment assigns one version of an app to the tenant's sites whose
+// labels match Selector (every key equal; an empty selector matches every
+// site of the tenant). There is at most one per app.
+type Deployment struct {
+	Tenant    string            `json:"tenant"`
+	App       string            `json:"app"`
+	Version   int               `json:"version"`
+	Selector  map[string]string `json:"selector"`
+	CreatedAt time.Time         `json:"createdAt"`
+	CreatedBy string            `json:"createdBy,omitempty"`
+}
+
+// Matches reports whether the deployment selects a site with labels.
+func (d Deployment) Matches(labels map[string]string) bool {
+	for k, v := range d.Selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

@@ -39,9 +39,13 @@ type Tx interface {
 	PutEnrollToken(EnrollToken) error
 	EnrollTokens(f Filter, p Page) ([]EnrollToken, string, error)
 
-	Claim(id string) (Claim, error)
+	// Claims are per tenant: tenants may claim the same EK hash or serial
+	// without learning of each other; the enrollment policy decides
+	// between them (ClaimsOn returns every tenant's claim on one ID).
+	Claim(tenant, id string) (Claim, error)
 	PutClaim(Claim) error
-	DeleteClaim(id string) error
+	DeleteClaim(tenant, id string) error
+	ClaimsOn(id string) ([]Claim, error)
 	Claims(f Filter, p Page) ([]Claim, string, error)
 
 	Pending(ekHash string) (Pending, error)
@@ -58,6 +62,23 @@ type Tx interface {
 	SiteByEK(ekHash string) (Site, error)
 	SiteByName(tenant, name string) (Site, error)
 	Sites(f Filter, p Page) ([]Site, string, error)
+
+	// App is one version of an app; version 0 is the newest.
+	App(tenant, name string, version int) (App, error)
+	// PutApp stores a new version; its Version must be the newest + 1.
+	PutApp(App) error
+	// AppVersions lists an app's versions, oldest first.
+	AppVersions(tenant, name string) ([]App, error)
+	// Apps lists the newest version of each app of a tenant, by name.
+	Apps(tenant string) ([]App, error)
+	// DeleteApp deletes every version of an app.
+	DeleteApp(tenant, name string) error
+
+	Deployment(tenant, app string) (Deployment, error)
+	PutDeployment(Deployment) error
+	DeleteDeployment(tenant, app string) error
+	// Deployments lists a tenant's deployments, by app name.
+	Deployments(tenant string) ([]Deployment, error)
 
 	Challenge(id string) (Challenge, error)
 	PutChallenge(Challenge) error

@@ -122,7 +122,13 @@ func (a *Agent) Signer() (crypto.Signer, error) {
 
 // Enroll runs start, answer and finish.
 func (a *Agent) Enroll(ctx context.Context, token string) (enrollapi.EnrollResult, error) {
-	ch, err := a.Start(ctx, a.StartRequest(token))
+	return a.EnrollWith(ctx, a.StartRequest(token))
+}
+
+// EnrollWith runs start (with in, which may say a serial, say), answer
+// and finish.
+func (a *Agent) EnrollWith(ctx context.Context, in enrollapi.EnrollStart) (enrollapi.EnrollResult, error) {
+	ch, err := a.Start(ctx, in)
 	if err != nil {
 		return enrollapi.EnrollResult{}, err
 	}
@@ -160,6 +166,13 @@ func (a *Agent) TLSCertificate(res enrollapi.EnrollResult) (tls.Certificate, err
 // response header.
 func (a *Agent) Report(ctx context.Context, cert tls.Certificate, r enrollapi.StatusReport) (http.Header, error) {
 	return Post(ctx, a.client(&cert), a.URL+enrollapi.PathStatus, r, nil)
+}
+
+// Renew asks for a new certificate with csr over mutual TLS with cert.
+func (a *Agent) Renew(ctx context.Context, cert tls.Certificate, csr []byte) (enrollapi.EnrollResult, error) {
+	var out enrollapi.EnrollResult
+	_, err := Post(ctx, a.client(&cert), a.URL+enrollapi.PathRenew, enrollapi.Renew{CSR: csr}, &out)
+	return out, err
 }
 
 func (a *Agent) client(cert *tls.Certificate) *http.Client {

@@ -2,7 +2,9 @@ package towertest
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/google/go-attestation/attest"
@@ -10,13 +12,35 @@ import (
 	"github.com/skerry/skerry/qemu/swtpm"
 	"github.com/skerry/skerry/qemu/testenv"
 	"github.com/skerry/skerry/services/internal/tpm"
+	"github.com/skerry/skerry/services/tower/ektrust"
 )
 
 // SWTPM is one software TPM (swtpm) process, reached over its unix socket.
-// It has no EK certificate: the EK is created by go-attestation from the
-// standard template on first use, so a tower takes it for a software TPM
-// unless the test says otherwise.
 type SWTPM struct{ *swtpm.Process }
+
+// MakerRoots trusts the test TPM maker: a swtpm local CA, made with the
+// first TPM NewSWTPM manufactures in a test process. Every tower Start
+// starts trusts it, so TPMs from NewSWTPM are hardware identities, and
+// those from NewUntrustedSWTPM software ones.
+var MakerRoots, _ = ektrust.New()
+
+var maker struct {
+	sync.Mutex
+	dir    string
+	loaded bool
+}
+
+// makerCA returns the test maker's CA directory.
+func makerCA(t testing.TB) string {
+	if maker.dir == "" {
+		d, err := os.MkdirTemp("", "towertest-maker-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		maker.dir = d
+	}
+	return maker.dir
+}
 
 // StartSWTPM starts swtpm with fresh state in dir.
 func StartSWTPM(dir string) (*SWTPM, error) {
@@ -27,12 +51,30 @@ func StartSWTPM(dir string) (*SWTPM, error) {
 	return &SWTPM{p}, nil
 }
 
-// NewSWTPM starts a swtpm for the test and stops it when the test ends. It
-// skips the test unless SKERRY_INTEGRATION=1 (and fails when that is set
-// but swtpm is missing).
+// NewSWTPM starts a swtpm manufactured by the test maker (an EK
+// certificate that towers from Start trust) and stops it when the test
+// ends. It skips the test unless SKERRY_INTEGRATION=1 (and fails when
+// that is set but swtpm is missing).
 func NewSWTPM(t testing.TB) *SWTPM {
 	t.Helper()
-	return &SWTPM{swtpm.New(t, swtpm.Options{})}
+	maker.Lock()
+	defer maker.Unlock()
+	p := swtpm.New(t, swtpm.Options{Manufactured: true, CADir: makerCA(t)})
+	if !maker.loaded {
+		if err := MakerRoots.AddFiles(swtpm.CACerts(maker.dir)...); err != nil {
+			t.Fatal(err)
+		}
+		maker.loaded = true
+	}
+	return &SWTPM{p}
+}
+
+// NewUntrustedSWTPM starts a swtpm whose EK no trusted maker certified:
+// with no EK certificate at all, or (otherMaker) with one from a CA of
+// its own that no tower trusts.
+func NewUntrustedSWTPM(t testing.TB, otherMaker bool) *SWTPM {
+	t.Helper()
+	return &SWTPM{swtpm.New(t, swtpm.Options{Manufactured: otherMaker})}
 }
 
 // RequireIntegration skips the test unless SKERRY_INTEGRATION=1 (make test

@@ -36,7 +36,7 @@ func Start(t testing.TB, opts ...tower.Option) *Tower {
 	if os.Getenv("TOWER_TEST_LOG") != "" {
 		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	opts = append([]tower.Option{tower.WithLogger(slog.New(h))}, opts...)
+	opts = append([]tower.Option{tower.WithLogger(slog.New(h)), tower.WithEKRoots(MakerRoots)}, opts...)
 	o, err := tower.Open(ctx, t.TempDir(), opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,12 @@
 // over -reps repetitions. docs/benchmarks.md records its output.
 //
 //	go run ./tools/bench/streamlog -reps 3
+//
+// With -stalled it measures instead the RSS of skerry streamlog against N
+// stalled producers (headers and part of a 16 MiB body, then nothing), for
+// each binary of -stalled-bins (default: this tree's):
+//
+//	go run ./tools/bench/streamlog -stalled 0,10,100,1000 -stalled-bins "base=/tmp/base/skerry head="
 package main
 
 import (
@@ -16,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,6 +37,11 @@ type config struct {
 	only      string
 	fixedOnly bool
 	extra     string
+	stalled   string
+	bins      string
+	part      int
+	settle    time.Duration
+	maxRSS    int
 }
 
 func main() {
@@ -44,6 +56,11 @@ func main() {
 	flag.StringVar(&c.only, "only", "", "run only this system: skerry, js-always or js-default")
 	flag.BoolVar(&c.fixedOnly, "fixed-only", false, "run only the fixed-rate latency run (diagnosis)")
 	flag.StringVar(&c.extra, "skerry-args", "", "extra flags for skerry streamlog, space separated")
+	flag.StringVar(&c.stalled, "stalled", "", "measure RSS against these counts of stalled producers, e.g. 0,10,100,1000, instead of the comparison")
+	flag.StringVar(&c.bins, "stalled-bins", "head=", "name=path of each skerry binary to measure with -stalled; an empty path builds this tree")
+	flag.IntVar(&c.part, "stalled-part", 256<<10, "body bytes each stalled producer sends")
+	flag.DurationVar(&c.settle, "stalled-settle", 5*time.Second, "how long the producers stall before RSS is read")
+	flag.IntVar(&c.maxRSS, "stalled-max-rss", 4096, "MB: skip larger counts for a binary once its RSS passes this")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -61,6 +78,21 @@ func run(ctx context.Context, c config) error {
 		c.work = d
 	}
 	bin := filepath.Join(c.work, "bin")
+	if c.stalled != "" {
+		counts, bins, err := parseStalled(c.stalled, c.bins)
+		if err != nil {
+			return err
+		}
+		for i, nb := range bins {
+			if name, path, _ := strings.Cut(nb, "="); path == "" {
+				if path, err = buildSkerry(bin); err != nil {
+					return err
+				}
+				bins[i] = name + "=" + path
+			}
+		}
+		return runStalled(ctx, c.work, stalledConfig{counts: counts, part: c.part, settle: c.settle, maxRSS: c.maxRSS, bins: bins})
+	}
 	for _, b := range [][]string{
 		{"-o", filepath.Join(bin, "skerry"), "./services/cmd/skerry"},
 		{"-o", filepath.Join(bin, "nats-server"), "github.com/nats-io/nats-server/v2"},

@@ -71,7 +71,7 @@ type skerryProducer struct {
 }
 
 func (s *skerry) producer(ctx context.Context) (producer, error) {
-	p := &skerryProducer{p: s.c.NewProducer(s.topic, client.ProducerOptions{MaxBatch: 2000}), results: make(chan func(), 1<<16), done: make(chan struct{})}
+	p := &skerryProducer{p: s.c.NewProducer(ctx, s.topic, client.ProducerOptions{MaxBatch: 2000}), results: make(chan func(), 1<<16), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		for f := range p.results {

@@ -38,7 +38,9 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent clients, one swtpm each")
 	dur := flag.Duration("dur", 20*time.Second, "measured duration")
 	work := flag.String("work", "", "scratch directory (default: a new one under $TMPDIR)")
+	stalledN := flag.String("stalled", "", "instead of enrolling: comma-separated numbers of stalled clients to hold open, measuring the tower's RSS (e.g. 0,250,1000,4000)")
 	flag.Parse()
+	stalledCounts = *stalledN
 	if err := run(*clients, *dur, *work); err != nil {
 		fmt.Fprintf(os.Stderr, "bench tower: %v\n", err)
 		os.Exit(1)
@@ -63,7 +65,7 @@ func run(clients int, dur time.Duration, work string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	data := filepath.Join(work, "data")
-	cmd := exec.CommandContext(ctx, bin, "-data", data, "-listen", "127.0.0.1:0")
+	cmd := exec.CommandContext(ctx, bin, "-data", data, "-listen", "127.0.0.1:0", "-enroll-rate", "0") // all clients share one address
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -89,7 +91,7 @@ func run(clients int, dur time.Duration, work string) error {
 	if err != nil {
 		return err
 	}
-	if err := op.Do(ctx, "POST", "/v1/tenants", towerapi.Tenant{ID: "bench"}, nil); err != nil {
+	if err := op.Do(ctx, "POST", "/v1/tenants", towerapi.Tenant{ID: "bench", AllowSoftwareIdentity: true}, nil); err != nil { // swtpms without a trusted maker: software identities
 		return err
 	}
 	var tok towerapi.EnrollTokenCreated
@@ -98,6 +100,9 @@ func run(clients int, dur time.Duration, work string) error {
 	}
 	time.Sleep(2 * time.Second)
 	idle := rss(cmd.Process.Pid)
+	if stalledCounts != "" {
+		return stalled(ctx, url, caPEM, cmd.Process.Pid, idle, stalledCounts)
+	}
 
 	agents := make([]*towertest.Agent, clients)
 	for i := range agents {

@@ -23,9 +23,11 @@ var (
 	bSitesByEK    = []byte("sites-by-ek")
 	bSitesByName  = []byte("sites-by-name")
 	bChallenges   = []byte("challenges")
+	bApps         = []byte("apps")
+	bDeployments  = []byte("deployments")
 )
 
-var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges}
+var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges, bApps, bDeployments}
 
 // DB is a store.Store in a bbolt file.
 type DB struct {

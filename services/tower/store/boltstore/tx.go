@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -52,9 +53,33 @@ func (t *Tx) EnrollTokens(f store.Filter, p store.Page) ([]store.EnrollToken, st
 	return list(t.tx, bEnrollTokens, p, byTenant(f, func(v store.EnrollToken) string { return v.Tenant }))
 }
 
-func (t *Tx) Claim(id string) (store.Claim, error) { return get[store.Claim](t.tx, bClaims, id) }
-func (t *Tx) PutClaim(v store.Claim) error         { return put(t.tx, bClaims, v.ID, v) }
-func (t *Tx) DeleteClaim(id string) error          { return del(t.tx, bClaims, id) }
+// Claims are keyed by claim ID, then tenant, so that ClaimsOn is one
+// prefix scan. A claim ID holds no NUL (the tower refuses control
+// characters in serials).
+func claimKey(tenant, id string) string { return id + "\x00" + tenant }
+
+func (t *Tx) Claim(tenant, id string) (store.Claim, error) {
+	return get[store.Claim](t.tx, bClaims, claimKey(tenant, id))
+}
+func (t *Tx) PutClaim(v store.Claim) error { return put(t.tx, bClaims, claimKey(v.Tenant, v.ID), v) }
+func (t *Tx) DeleteClaim(tenant, id string) error {
+	return del(t.tx, bClaims, claimKey(tenant, id))
+}
+
+// ClaimsOn returns every tenant's claim on id.
+func (t *Tx) ClaimsOn(id string) ([]store.Claim, error) {
+	var out []store.Claim
+	prefix := []byte(id + "\x00")
+	c := t.tx.Bucket(bClaims).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var cl store.Claim
+		if err := json.Unmarshal(v, &cl); err != nil {
+			return nil, fmt.Errorf("decode claim %q: %w", k, err)
+		}
+		out = append(out, cl)
+	}
+	return out, nil
+}
 func (t *Tx) Claims(f store.Filter, p store.Page) ([]store.Claim, string, error) {
 	return list(t.tx, bClaims, p, byTenant(f, func(v store.Claim) string { return v.Tenant }))
 }

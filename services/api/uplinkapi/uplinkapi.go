@@ -1,0 +1,225 @@
+package uplinkapi
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/skerry/skerry/services/streamlog"
+	"github.com/skerry/skerry/services/streamlog/wire"
+)
+
+// Headers the parent adds to every stored record.
+const (
+	HeaderSiteOffset = "site.offset"
+	HeaderSiteTime   = "site.time"
+	HeaderSiteEpoch  = "site.epoch"
+)
+
+// MaxSiteHeaders is how many headers a record may carry to go up: the
+// parent adds three and a stored record holds at most wire.MaxRecordHeaders.
+const MaxSiteHeaders = wire.MaxRecordHeaders - 3
+
+// Ack statuses.
+const (
+	// StatusStored: every record up to Next-1 is fsynced at the parent.
+	StatusStored = "stored"
+	// StatusGap: the batch starts past Next; resume reading at Next.
+	StatusGap = "gap"
+	// StatusRefused: the batch is wrong and will stay wrong (Code says
+	// why); nothing of it was stored.
+	StatusRefused = "refused"
+	// StatusRetry: the parent could not store now (disk full, I/O error,
+	// shutting down); send the same batch again later.
+	StatusRetry = "retry"
+)
+
+// Refusal codes.
+const (
+	CodeBadBatch  = "bad_batch"
+	CodeBadTopic  = "bad_topic"
+	CodeForbidden = "forbidden"
+	CodeStore     = "store_failed"
+	// CodeEpoch: the site's topic is not the one the parent holds records
+	// of (its log was wiped or the topic recreated: offsets start again).
+	// Nothing is stored until an operator moves the parent's topic aside.
+	CodeEpoch = "site_topic_reset"
+)
+
+// Ack is the parent's answer to a batch, on the batch's response topic.
+type Ack struct {
+	Status string `json:"status"`
+	// Next is the parent's high-water mark for the topic after the batch:
+	// the next site offset it expects.
+	Next uint64 `json:"next"`
+	// Stored counts records newly stored, Duplicates records dropped as
+	// already stored, Lost offsets the site declared dropped by retention.
+	Stored     int    `json:"stored,omitempty"`
+	Duplicates int    `json:"duplicates,omitempty"`
+	Lost       uint64 `json:"lost,omitempty"`
+	Code       string `json:"code,omitempty"`
+	Message    string `json:"message,omitempty"`
+}
+
+// Batch is one topic's contiguous records from one site.
+type Batch struct {
+	Site, Tenant, Topic string
+	// From is the offset the uplink read from; see the package doc.
+	From uint64
+	// Epoch names the site topic's incarnation (its creation time, unix
+	// ns): offsets are only comparable within one.
+	Epoch   uint64
+	Records []wire.Record
+}
+
+// ErrBadBatch is returned for a payload or MQTT topic that is not a batch.
+var ErrBadBatch = errors.New("bad uplink batch")
+
+var batchMagic = []byte("SKU1")
+
+// MQTTTopic returns the MQTT topic of b.
+func (b *Batch) MQTTTopic() string { return BatchTopic(b.Site, b.Tenant, b.Topic) }
+
+// BatchTopic is the MQTT topic a site publishes tenant/topic's batches to.
+func BatchTopic(site, tenant, topic string) string {
+	return "sites/" + site + "/" + tenant + "/" + topic
+}
+
+// AckTopic is where a site's uplink with MQTT client id client hears its
+// answers.
+func AckTopic(site, client string) string { return "sites/" + site + "/_ack/" + client }
+
+// SitePrefix is the part of every MQTT topic a site may use.
+func SitePrefix(site string) string { return "sites/" + site + "/" }
+
+// AppendPayload appends the MQTT payload of b to dst.
+func (b *Batch) AppendPayload(dst []byte) []byte {
+	dst = append(dst, batchMagic...)
+	dst = binary.AppendUvarint(dst, b.From)
+	dst = binary.AppendUvarint(dst, b.Epoch)
+	return wire.AppendFrame(dst, b.Records)
+}
+
+// ParseTopic splits an MQTT batch topic into site, tenant and topic, and
+// checks each against the stream log's name rules.
+func ParseTopic(s string) (site, tenant, topic string, err error) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 4 || parts[0] != "sites" {
+		return "", "", "", fmt.Errorf("%w: topic %q: want sites/<site>/<tenant>/<topic>", ErrBadBatch, s)
+	}
+	site, tenant, topic = parts[1], parts[2], parts[3]
+	if err := ValidateSite(site); err != nil {
+		return "", "", "", err
+	}
+	if err := (streamlog.Name{Tenant: tenant, Topic: topic}).Validate(); err != nil {
+		return "", "", "", fmt.Errorf("%w: topic %q: %w", ErrBadBatch, s, err)
+	}
+	return site, tenant, topic, nil
+}
+
+// ValidateSite checks a site ID: the stream log's rules for a tenant (1-32
+// of a-z 0-9 _ -, starting with a letter or digit; the tower issues 16 hex
+// digits), so that <site>.<topic> is a topic name at the hub.
+func ValidateSite(site string) error {
+	if err := streamlog.ValidateTenant(site); err != nil {
+		return fmt.Errorf("%w: site %q: %w", ErrBadBatch, site, err)
+	}
+	return nil
+}
+
+// DecodeBatch decodes the payload published to the MQTT topic mqttTopic and
+// checks what the parent relies on: at least one record, contiguous
+// offsets starting at or after From, header counts within the limit. The
+// records share memory with payload.
+func DecodeBatch(mqttTopic string, payload []byte) (Batch, error) {
+	var b Batch
+	var err error
+	if b.Site, b.Tenant, b.Topic, err = ParseTopic(mqttTopic); err != nil {
+		return Batch{}, err
+	}
+	if !bytes.HasPrefix(payload, batchMagic) {
+		return Batch{}, fmt.Errorf("%w: payload does not start with %q", ErrBadBatch, batchMagic)
+	}
+	p := payload[len(batchMagic):]
+	from, n := binary.Uvarint(p)
+	if n <= 0 {
+		return Batch{}, fmt.Errorf("%w: bad from offset", ErrBadBatch)
+	}
+	b.From = from
+	p = p[n:]
+	if b.Epoch, n = binary.Uvarint(p); n <= 0 {
+		return Batch{}, fmt.Errorf("%w: bad epoch", ErrBadBatch)
+	}
+	if b.Records, err = wire.DecodeFrames(p[n:]); err != nil {
+		return Batch{}, fmt.Errorf("%w: %w", ErrBadBatch, err)
+	}
+	if len(b.Records) == 0 {
+		return Batch{}, fmt.Errorf("%w: no records", ErrBadBatch)
+	}
+	if b.Records[0].Offset < b.From {
+		return Batch{}, fmt.Errorf("%w: first offset %d below from %d", ErrBadBatch, b.Records[0].Offset, b.From)
+	}
+	for i := range b.Records {
+		r := &b.Records[i]
+		if i > 0 && r.Offset != b.Records[i-1].Offset+1 {
+			return Batch{}, fmt.Errorf("%w: offset %d follows %d: a batch holds contiguous offsets", ErrBadBatch, r.Offset, b.Records[i-1].Offset)
+		}
+		if len(r.Headers) > MaxSiteHeaders {
+			return Batch{}, fmt.Errorf("%w: record %d has %d headers, at most %d go up", ErrBadBatch, r.Offset, len(r.Headers), MaxSiteHeaders)
+		}
+	}
+	return b, nil
+}
+
+// HubTopic is the stream log topic (tenant/name) the parent stores a site's
+// tenant/topic in.
+func HubTopic(site, tenant, topic string) (string, error) {
+	name := site + "." + topic
+	if len(name) > 128 {
+		return "", fmt.Errorf("%w: %s.%s is longer than the 128 characters of a stream log topic at the parent", ErrBadBatch, site, topic)
+	}
+	return tenant + "/" + name, nil
+}
+
+// SiteHeaders returns the headers the parent appends to a stored record.
+func SiteHeaders(offset uint64, t time.Time, epoch uint64) [3]wire.Header {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	return [3]wire.Header{
+		{Key: HeaderSiteOffset, Value: binary.BigEndian.AppendUint64(nil, offset)},
+		{Key: HeaderSiteTime, Value: binary.BigEndian.AppendUint64(nil, uint64(ns))},
+		{Key: HeaderSiteEpoch, Value: binary.BigEndian.AppendUint64(nil, epoch)},
+	}
+}
+
+// SiteEpoch reads the site topic's epoch from a stored record's headers.
+func SiteEpoch(hs []wire.Header) (uint64, bool) {
+	var epoch uint64
+	var ok bool
+	for _, h := range hs {
+		if h.Key == HeaderSiteEpoch && len(h.Value) == 8 {
+			epoch, ok = binary.BigEndian.Uint64(h.Value), true
+		}
+	}
+	return epoch, ok
+}
+
+// SiteOrigin reads the site's offset and time back from a stored record's
+// headers; ok is false when they are missing.
+func SiteOrigin(hs []wire.Header) (offset uint64, t time.Time, ok bool) {
+	var gotOff, gotTime bool
+	for _, h := range hs {
+		switch {
+		case h.Key == HeaderSiteOffset && len(h.Value) == 8:
+			offset, gotOff = binary.BigEndian.Uint64(h.Value), true
+		case h.Key == HeaderSiteTime && len(h.Value) == 8:
+			t, gotTime = time.Unix(0, int64(binary.BigEndian.Uint64(h.Value))).UTC(), true
+		}
+	}
+	return offset, t, gotOff && gotTime
+}

@@ -1,0 +1,44 @@
+package workloadapi
+
+import "time"
+
+// App states.
+const (
+	StatePulling  = "pulling"
+	StateStarting = "starting"
+	StateRunning  = "running"
+	StateBackoff  = "backoff" // exited, waiting to restart
+	StateExited   = "exited"  // exited, and the policy says not to restart
+	StateFailed   = "failed"  // could not be created or started
+)
+
+// Status is one app as a site's workload runner sees it.
+type Status struct {
+	Tenant    string    `json:"tenant"`
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	PID       uint32    `json:"pid,omitempty"`
+	Restarts  int       `json:"restarts"`
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	LastExit  string    `json:"lastExit,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	// Health is "" without a health check, else starting, healthy or
+	// unhealthy; HealthFailures counts consecutive failed checks and
+	// HealthError says why the last one failed.
+	Health         string `json:"health,omitempty"`
+	HealthFailures int    `json:"healthFailures,omitempty"`
+	HealthError    string `json:"healthError,omitempty"`
+}
+
+// Health states of an app with a health check.
+const (
+	HealthStarting  = "starting" // within the start period, or no verdict yet
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// App is one app in the answer to GET /v1/apps of the workload service.
+type App struct {
+	Spec   *AppSpec `json:"spec"`
+	Status Status   `json:"status"`
+}

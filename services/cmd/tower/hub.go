@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/skerry/skerry/services/hub"
+	"github.com/skerry/skerry/services/internal/daemon"
+	"github.com/skerry/skerry/services/serve"
+	"github.com/skerry/skerry/services/streamlog"
+	"github.com/skerry/skerry/services/tower/ca"
+)
+
+// hubMain runs "tower hub": an MQTT v5 broker that stores what sites send
+// in a stream log of its own, acknowledging after fsync.
+func hubMain(args []string) int {
+	fs := flag.NewFlagSet("tower hub", flag.ContinueOnError)
+	data := fs.String("data", "hub-data", "stream log `directory` of the received records")
+	caDir := fs.String("ca-dir", "tower-data", "`directory` of the tower CA (ca.crt, ca.key): it verifies sites and issues the hub's server certificate")
+	listen := fs.String("listen", "127.0.0.1:8883", "MQTT over TLS listen `address`")
+	var hosts sans
+	fs.Var(&hosts, "san", "host names or IPs for the server certificate (repeatable)")
+	maxBytes := fs.Int64("topic-max-bytes", 1<<30, "retention per site topic at the hub, in bytes")
+	broker := fs.String("broker", "", "receive through this external MQTT v5 broker (host:port, TLS) instead of listening: the broker authenticates sites and enforces the ACL")
+	certFile := fs.String("cert", "", "the hub's certificate (PEM) instead of one issued from -ca-dir: a hub away from the tower holds no CA key")
+	keyFile := fs.String("key", "", "the key of -cert (PEM)")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this `address` (/metrics), e.g. 127.0.0.1:9883")
+	caCert := fs.String("ca-cert", "", "the tower CA certificate (PEM) that issued the sites' certificates, with -cert")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
+		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
+			hosts:    append([]string{"localhost", "127.0.0.1", "::1"}, hosts...),
+			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics}
+		return runHub(ctx, g, os.Stdout, c)
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tower hub: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type hubConfig struct {
+	data, caDir, listen, broker string
+	certFile, keyFile, caCert   string
+	metrics                     string
+	hosts                       []string
+	maxBytes                    int64
+}
+
+// hubIdentity loads what the hub presents and the CA it trusts: the files
+// given, or a certificate issued from the tower CA in caDir (a server
+// certificate, or a client one named "hub" to log in to a broker).
+func hubIdentity(c hubConfig, client bool) (tls.Certificate, *x509.CertPool, error) {
+	if c.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+		if err != nil {
+			return cert, nil, fmt.Errorf("load -cert and -key: %w", err)
+		}
+		pemCA, err := os.ReadFile(c.caCert)
+		if err != nil {
+			return cert, nil, fmt.Errorf("read -ca-cert (the tower CA, needed with -cert): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemCA) {
+			return cert, nil, fmt.Errorf("-ca-cert %s: no PEM certificate in it", c.caCert)
+		}
+		return cert, pool, nil
+	}
+	if err := os.MkdirAll(c.caDir, 0o700); err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("create CA directory: %w", err)
+	}
+	authority, err := ca.LoadOrCreate(c.caDir, "Skerry tower CA")
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("load CA: %w", err)
+	}
+	if client {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return tls.Certificate{}, nil, err
+		}
+		cert, err := authority.SiteCert("hub", key.Public(), 365*24*time.Hour)
+		if err != nil {
+			return tls.Certificate{}, nil, err
+		}
+		return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, authority.Pool(), nil
+	}
+	cert, key, err := authority.ServerCert(c.hosts)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, authority.Pool(), nil
+}
+
+func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig) error {
+	log := daemon.Logger("hub")
+	var ml net.Listener
+	if c.metrics != "" {
+		var err error
+		if ml, err = serve.TCP(c.metrics, serve.Network); err != nil {
+			return err
+		}
+	}
+	cert, pool, err := hubIdentity(c, c.broker != "")
+	if err != nil {
+		return err
+	}
+	store, err := streamlog.Open(c.data, streamlog.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: streamlog.HardMaxRecordBytes}
+	if c.broker != "" {
+		return runHubClient(ctx, g, stdout, c, cert, pool, store, topics, ml, log)
+	}
+	h, err := hub.New(hub.Config{
+		Listen:      c.listen,
+		TLS:         hub.ServerTLS(cert, pool),
+		Store:       store,
+		TopicConfig: topics,
+		Log:         log,
+	})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	serveMetrics(ctx, g, ml, h.Receiver(), log)
+	g.Go(func() error {
+		err := h.Serve(ctx)
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		return err
+	})
+	fmt.Fprintf(stdout, "hub serving mqtts://%s, storing in %s\n", c.listen, c.data)
+	log.Info("serving", "listen", c.listen, "data", c.data)
+	return daemon.Ready()
+}
+
+// runHubClient receives through an external broker with cert as the
+// client certificate (CN "hub" when issued here: the broker's ACL must let
+// user hub read sites/# and write the answers).
+func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfig, cert tls.Certificate, pool *x509.CertPool, store *streamlog.Store, topics streamlog.TopicConfig, ml net.Listener, log *slog.Logger) error {
+	host, _, _ := net.SplitHostPort(c.broker)
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
+	recv := hub.NewReceiver(store, topics, log)
+	serveMetrics(ctx, g, ml, recv, log)
+	g.Go(func() error {
+		err := recv.RunClient(ctx, hub.ClientConfig{Broker: c.broker, TLS: tc, ClientID: "hub", Log: log})
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		return err
+	})
+	fmt.Fprintf(stdout, "hub serving through broker mqtts://%s, storing in %s\n", c.broker, c.data)
+	return daemon.Ready()
+}
+
+// serveMetrics serves recv's counters and the Go runtime's on l, if any.
+func serveMetrics(ctx context.Context, g *errgroup.Group, l net.Listener, recv *hub.Receiver, log *slog.Logger) {
+	if l == nil {
+		return
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(recv.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	g.Go(func() error { return serve.HTTP(ctx, mux, serve.TowerLimits, log, l) })
+}

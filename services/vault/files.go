@@ -1,0 +1,157 @@
+package vault
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/skerry/skerry/services/api/vaultapi"
+	"github.com/skerry/skerry/services/atomicfile"
+)
+
+// DefaultFilesRoot is where secrets are written as files for the workload
+// runner to mount read-only into containers: on /run, a tmpfs, so they
+// never reach a disk.
+const DefaultFilesRoot = "/run/skerry/secrets"
+
+var bFiles = []byte("files")
+
+// AppFiles says which of a tenant's secrets an app gets as files, and as
+// which user. It is kept in the store so the files come back after a
+// reboot empties the tmpfs.
+type AppFiles = vaultapi.AppFiles
+
+// SetAppFiles records that app of tenant gets secrets as files in
+// <root>/<tenant>/<app>/<secret> (directory 0500, files 0400, both owned
+// by uid:gid) and writes them now. Each later PutSecret of one of them
+// rewrites its file in place (a rename: a reader sees the old value or
+// the new, never half).
+func (v *Vault) SetAppFiles(tenant, app string, f AppFiles) (string, error) {
+	if err := validName("app", app); err != nil {
+		return "", err
+	}
+	if f.UID < 0 || f.GID < 0 {
+		return "", invalidf("app %s: uid and gid must be 0 or more", app)
+	}
+	for _, n := range f.Secrets {
+		if err := validName("secret", n); err != nil {
+			return "", err
+		}
+	}
+	key := []byte(tenant + "/" + app)
+	err := v.Store.update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bFiles)
+		if err != nil {
+			return err
+		}
+		return putJSON(b, key, f)
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.writeAppFiles(tenant, app, f)
+}
+
+// writeAppFiles writes the app's secrets; one missing is skipped (it is
+// written when set), other failures are returned.
+func (v *Vault) writeAppFiles(tenant, app string, f AppFiles) (string, error) {
+	dir := filepath.Join(v.filesRoot, tenant, app)
+	if err := os.MkdirAll(dir, 0o500); err != nil {
+		return "", fmt.Errorf("secret files of %s/%s: %w", tenant, app, err)
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		return "", err
+	}
+	if err := os.Lchown(dir, f.UID, f.GID); err != nil {
+		return "", fmt.Errorf("secret files of %s/%s: %w", tenant, app, err)
+	}
+	for _, n := range f.Secrets {
+		s, err := v.Store.Secret(tenant, n, 0)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := writeOwned(filepath.Join(dir, n), s.Value, f.UID, f.GID); err != nil {
+			return "", fmt.Errorf("secret file %s of %s/%s: %w", n, tenant, app, err)
+		}
+	}
+	return dir, nil
+}
+
+// writeOwned writes through a temporary file that has its owner and mode
+// before it is renamed into place.
+func writeOwned(path string, data []byte, uid, gid int) error {
+	tmp := path + ".tmp"
+	os.Remove(tmp)
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+	if err != nil {
+		return err
+	}
+	_, err = fh.Write(data)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Lchown(tmp, uid, gid)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(path))
+}
+
+// refreshFiles rewrites the files of every app that gets tenant's secret
+// name (any of tenant's secrets when name is empty; every tenant's when
+// tenant is empty too).
+func (v *Vault) refreshFiles(tenant, name string) error {
+	type job struct {
+		tenant, app string
+		f           AppFiles
+	}
+	var jobs []job
+	err := v.Store.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bFiles)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, val []byte) error {
+			t, app, _ := cutLast(string(k))
+			var f AppFiles
+			if err := json.Unmarshal(val, &f); err != nil {
+				return err
+			}
+			if (tenant == "" || t == tenant) && (name == "" || slices.Contains(f.Secrets, name)) {
+				jobs = append(jobs, job{t, app, f})
+			}
+			return nil
+		})
+	})
+	var errs []error
+	for _, j := range jobs {
+		_, err := v.writeAppFiles(j.tenant, j.app, j.f)
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, err)...)
+}
+
+func cutLast(s string) (string, string, bool) {
+	i := len(s) - 1
+	for i >= 0 && s[i] != '/' {
+		i--
+	}
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}

@@ -1,0 +1,133 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/skerry/skerry/services/api/workloadapi"
+	"github.com/skerry/skerry/services/atomicfile"
+)
+
+// DesiredVersion is the newest format of the desired-state file.
+const DesiredVersion = 1
+
+// Desired is the set of apps the site should run, kept on /perm so that
+// the site runs its last desired state after a reboot and while the tower
+// is away.
+type Desired struct {
+	Version int                    `json:"version"`
+	Apps    []*workloadapi.AppSpec `json:"apps"`
+}
+
+// State keeps the desired state in a file and applies it to a runner.
+type State struct {
+	path string
+	r    *Runner
+
+	mu   sync.Mutex
+	apps map[string]*workloadapi.AppSpec
+}
+
+// OpenState reads the desired state at path (none yet is an empty set).
+func OpenState(path string, r *Runner) (*State, error) {
+	s := &State{path: path, r: r, apps: map[string]*workloadapi.AppSpec{}}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read desired state: %w", err)
+	}
+	var d Desired
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("desired state %s: %w", path, err)
+	}
+	if d.Version != DesiredVersion {
+		return nil, fmt.Errorf("desired state %s: version %d, this build reads %d", path, d.Version, DesiredVersion)
+	}
+	for _, a := range d.Apps {
+		if err := a.Check(); err != nil {
+			return nil, fmt.Errorf("desired state %s: app %s/%s: %w", path, a.Tenant, a.Name, err)
+		}
+		a.Normalize()
+		s.apps[key(a.Tenant, a.Name)] = a
+	}
+	return s, nil
+}
+
+// Converge applies every desired app: the runner reattaches to what runs
+// and starts what does not (after a service restart or a reboot).
+func (s *State) Converge(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r.Reattach(ctx, s.list())
+}
+
+// Put adds or replaces one app: stored first, then applied.
+func (s *State) Put(ctx context.Context, spec *workloadapi.AppSpec) error {
+	if err := spec.Check(); err != nil {
+		return err
+	}
+	spec.Normalize()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key(spec.Tenant, spec.Name)
+	old := s.apps[k]
+	s.apps[k] = spec
+	if err := s.save(); err != nil {
+		if old == nil {
+			delete(s.apps, k)
+		} else {
+			s.apps[k] = old
+		}
+		return err
+	}
+	return s.r.Apply(ctx, spec)
+}
+
+// Delete removes one app: forgotten first, then stopped.
+func (s *State) Delete(ctx context.Context, tenant, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key(tenant, name)
+	old, ok := s.apps[k]
+	if !ok {
+		return fmt.Errorf("%w: %s/%s", ErrNotFound, tenant, name)
+	}
+	delete(s.apps, k)
+	if err := s.save(); err != nil {
+		s.apps[k] = old
+		return err
+	}
+	return s.r.Remove(ctx, tenant, name)
+}
+
+// Apps returns the desired apps, sorted.
+func (s *State) Apps() []*workloadapi.AppSpec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.list()
+}
+
+func (s *State) list() []*workloadapi.AppSpec {
+	out := make([]*workloadapi.AppSpec, 0, len(s.apps))
+	for _, a := range s.apps {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return key(out[i].Tenant, out[i].Name) < key(out[j].Tenant, out[j].Name) })
+	return out
+}
+
+func (s *State) save() error {
+	data, err := json.MarshalIndent(Desired{Version: DesiredVersion, Apps: s.list()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(s.path, append(data, '\n'), 0o600)
+}
