@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/skerry/skerry/qemu/testenv"
+
 	"github.com/skerry/skerry/board"
 )
 
@@ -16,9 +18,9 @@ import (
 // initramfs files. It needs apt and the network to Debian's mirror the
 // first time (make test's cache has the packages after `make images`).
 func TestReproducibleInitramfs(t *testing.T) {
-	if os.Getenv("SKERRY_INTEGRATION") != "1" {
-		t.Skip("builds real images: runs with SKERRY_INTEGRATION=1 (make test sets it)")
-	}
+	// Builds real images: apt and the network to Debian's mirror the
+	// first time.
+	testenv.Integration(t, testenv.Tools("apt-get", "apt-cache", "dpkg-deb", "depmod", "go"))
 	b, err := board.Lookup("qemu-x86_64")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skerry/skerry/qemu/testenv"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/skerry/skerry/board"
@@ -92,9 +94,9 @@ func TestKernelCompiler(t *testing.T) {
 // importing tpm_tis_core's symbols with the CRCs of Debian's own
 // tpm_tis_core.ko (CONFIG_MODVERSIONS). The QEMU tests boot it for real.
 func TestBuildModulesARM64(t *testing.T) {
-	if os.Getenv("SKERRY_INTEGRATION") != "1" {
-		t.Skip("set SKERRY_INTEGRATION=1 to build tpm_tis.ko from Debian's kernel source (needs apt with arm64 added, the network, gcc-12-aarch64-linux-gnu; about a minute cold)")
-	}
+	// Builds tpm_tis.ko from Debian's kernel source: apt with arm64
+	// added, the network, gcc-12-aarch64-linux-gnu; about a minute cold.
+	testenv.Integration(t, testenv.Tools("apt-get", "dpkg-deb", "make", "tar", "aarch64-linux-gnu-gcc-12", "aarch64-linux-gnu-strip"))
 	ctx := t.Context()
 	apt := &Apt{CacheDir: testCacheDir(t)}
 	b, err := board.Lookup("qemu-arm64")

@@ -17,6 +17,14 @@ func TestConsoleSink(t *testing.T) {
 		{"containerd", `time=x level=ERROR msg="failed to load plugin" error=boom`, `init: containerd: ERROR: failed to load plugin`},
 		{"containerd", `time=x level=info msg="loading plugin"`, ``},
 		{"streamlog", `time=x level=INFO msg=started`, ``},
+		// The level is the record's field, not text that looks like one.
+		{"streamlog", `time=x level=INFO msg="topic level=ERROR created" service=streamlog`, ``},
+		{"health", `time=x level=WARN msg=slow detail="level=ERROR"`, ``},
+		{"health", `plain text mentioning level=ERROR`, ``},
+		// containerd (logrus) writes lowercase levels.
+		{"containerd", `time="2026-11-23T01:00:00Z" level=error msg="shim died" id=abc`, `init: containerd: ERROR: shim died`},
+		{"streamlog", `time=x level=ERROR+2 msg="worse than an error"`, `init: streamlog: ERROR: worse than an error`},
+		{"agent", `time=x level=ERROR msg="quoted \"inner\" text" err=x`, `init: agent: ERROR: quoted "inner" text`},
 	} {
 		var buf bytes.Buffer
 		consoleSink(console.New(&buf))(tc.service, []byte(tc.line))

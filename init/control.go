@@ -11,8 +11,8 @@ import (
 )
 
 // serveControl serves init's control socket (status, logs, service
-// restarts, power) for the life of the system.
-func serveControl(log *console.Logger, sup *supervisor.Supervisor, bootID string, request func(int)) error {
+// restarts, power) for the life of the system; a failure is logged.
+func serveControl(log *console.Logger, sup *supervisor.Supervisor, bootID string, request func(int)) {
 	c := &supervisor.Control{
 		Supervisor: sup,
 		BootID:     bootID,
@@ -24,5 +24,4 @@ func serveControl(log *console.Logger, sup *supervisor.Supervisor, bootID string
 			log.Printf("control socket: %v", err)
 		}
 	}()
-	return nil
 }

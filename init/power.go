@@ -3,10 +3,29 @@ package main
 import (
 	"encoding/binary"
 	"os"
+	"os/signal"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/skerry/skerry/init/internal/console"
 )
+
+// watchSignals turns signals into power requests: SIGTERM and SIGINT
+// (Ctrl-Alt-Del) reboot, SIGUSR2 and SIGPWR power off.
+func watchSignals(request func(cmd int)) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGUSR2, unix.SIGPWR)
+	go func() {
+		for s := range sigs {
+			if s == unix.SIGUSR2 || s == unix.SIGPWR {
+				request(unix.LINUX_REBOOT_CMD_POWER_OFF)
+			} else {
+				request(unix.LINUX_REBOOT_CMD_RESTART)
+			}
+		}
+	}()
+}
 
 // watchPowerButton turns a press of the power button (ACPI on x86, a GPIO
 // key on arm boards, QEMU's system_powerdown on both) into an orderly
@@ -16,6 +35,7 @@ func watchPowerButton(log *console.Logger, powerOff func()) {
 	for _, d := range devs {
 		f, err := os.Open(d)
 		if err != nil {
+			log.Printf("power button: %v", err)
 			continue
 		}
 		go func() {
@@ -38,13 +58,4 @@ func watchPowerButton(log *console.Logger, powerOff func()) {
 			}
 		}()
 	}
-}
-
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
 }

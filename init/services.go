@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
 	"github.com/skerry/skerry/init/internal/supervisor"
+	"github.com/skerry/skerry/services/atomicfile"
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/siteconfig"
 )
@@ -13,7 +15,10 @@ const (
 	skerryBin      = contract.SkerryBin
 	containerdConf = contract.RunDir + "/containerd.toml"
 	containerdSock = "/run/containerd/containerd.sock"
-	mib            = 1 << 20
+	// healthTokenFile holds the status API's network token (site config
+	// health.token) for "skerry health -token-file".
+	healthTokenFile = contract.RunDir + "/health.token"
+	mib             = 1 << 20
 )
 
 // serviceEnv is the whole environment of every service.
@@ -26,6 +31,14 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 		return nil, err
 	}
 	health := []string{"health", "-listen", cfg.Health.Listen}
+	if cfg.Health.Network() {
+		// The token goes in a root-only file, not on the command line
+		// where every process could read it.
+		if err := atomicfile.WriteFile(healthTokenFile, []byte(cfg.Health.Token+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("status API token: %w", err)
+		}
+		health = append(health, "-token-file", healthTokenFile)
+	}
 	if cfg.Debug.Control {
 		health = append(health, "-debug-control")
 	}

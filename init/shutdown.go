@@ -52,3 +52,12 @@ func othersAlive() bool {
 	}
 	return false
 }
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}

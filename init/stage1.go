@@ -42,6 +42,18 @@ func stage1(log *console.Logger) error {
 	return fmt.Errorf("exec /init (stage 2): %w", unix.Exec("/init", []string{"/init"}, env))
 }
 
+// minRAM is the least memory in MiB with which the image's first boot
+// reaches ready, per architecture and boot path (UEFI firmware keeps
+// memory of its own; on arm64 the direct path needs more, the kernel
+// unpacking the initramfs there with less room). Measured with
+// `go run ./tools/bench/boot -min-memory` to 16 MiB (x86_64) and 32 MiB
+// (arm64); see docs/benchmarks.md ("Least memory"). Below them the kernel
+// runs out unpacking the initramfs, which tooLittleRAM reports.
+var minRAM = map[string]struct{ direct, uefi int }{
+	"amd64": {direct: 256, uefi: 304},
+	"arm64": {direct: 288, uefi: 224},
+}
+
 // tooLittleRAM explains a truncated initramfs and never returns: the
 // kernel ran out of memory unpacking it, so most of the system is missing.
 func tooLittleRAM(log *console.Logger) {
@@ -55,7 +67,11 @@ func tooLittleRAM(log *console.Logger) {
 	}
 	for {
 		log.Printf("FATAL: the initramfs is incomplete: the kernel ran out of memory unpacking it (RAM: %s).", total)
-		log.Printf("This image needs at least 512 MB of RAM; give the machine more memory and boot again.")
+		if m, ok := minRAM[runtime.GOARCH]; ok {
+			log.Printf("This image needs at least %d MiB of RAM booted directly, %d MiB through UEFI firmware; give the machine more memory and boot again.", m.direct, m.uefi)
+		} else {
+			log.Printf("This image needs more RAM; give the machine more memory and boot again.")
+		}
 		time.Sleep(time.Minute)
 	}
 }

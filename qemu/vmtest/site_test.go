@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -24,9 +23,20 @@ import (
 
 // Guest ports the test reaches through QEMU's forwarding.
 const (
-	healthPort     = 8080
+	healthPort     = qemu.BenchHealthPort
 	containerdPort = 10010
 )
+
+// healthToken opens the status API to QEMU's forwarding: writeESPFile puts
+// it in every site config the tests write, and the requests carry it.
+var healthToken = qemu.NewToken()
+
+// healthRequest is a request to the status API with the bench's token.
+func healthRequest(ctx context.Context, method, url string) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, method, url, nil)
+	req.Header.Set("Authorization", "Bearer "+healthToken)
+	return req
+}
 
 // readyRE matches init's ready line (see services/contract).
 var readyRE = contract.ReadyLineRE
@@ -107,6 +117,8 @@ func testSite(t *testing.T, b *board.Board, builtDisk string) {
 	firstBoot := st.BootID
 	checkVaultUnsealed(t, vm, true)
 
+	checkHealthNeedsToken(t, ctx, vm)
+
 	// 3. A container from an OCI archive, through the containerd client.
 	runContainer(t, ctx, vm, b)
 
@@ -175,8 +187,7 @@ func getHealth(t *testing.T, ctx context.Context, vm *qemu.VM) *health.Status {
 func fetchHealth(ctx context.Context, url string) (*health.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(healthRequest(ctx, http.MethodGet, url))
 	if err != nil {
 		return nil, err
 	}
@@ -227,10 +238,25 @@ func checkHealthy(t *testing.T, st *health.Status, b *board.Board) {
 	}
 }
 
+// checkHealthNeedsToken: through the forwarded port (the network, to the
+// guest) the status API answers only the token.
+func checkHealthNeedsToken(t *testing.T, ctx context.Context, vm *qemu.VM) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vm.HostAddr(healthPort)+"/v1/health", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /v1/health without the token: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/health from the network without the token: %s %s, want 401", resp.Status, body)
+	}
+}
+
 func debugPost(t *testing.T, ctx context.Context, vm *qemu.VM, action string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+vm.HostAddr(healthPort)+"/v1/debug/"+action, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(healthRequest(ctx, http.MethodPost, "http://"+vm.HostAddr(healthPort)+"/v1/debug/"+action))
 	if err != nil {
 		t.Fatalf("POST /v1/debug/%s: %v", action, err)
 	}
@@ -266,21 +292,19 @@ func copyDisk(t *testing.T, src, dst string) {
 }
 
 // writeESPFile writes a JSON file onto the disk image's EFI system
-// partition (partition 1, at 1 MiB) with mtools.
+// partition. A site config gets the bench's status API settings
+// (qemu.BenchHealth), which the tests reach the box through.
 func writeESPFile(t *testing.T, disk, path string, v any) {
 	t.Helper()
+	if cfg, ok := v.(*siteconfig.Config); ok {
+		cfg.Health = qemu.BenchHealth(healthToken)
+	}
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(f, data, 0o644); err != nil {
+	if err := qemu.WriteESPFile(disk, path, data); err != nil {
 		t.Fatal(err)
-	}
-	cmd := exec.Command("mcopy", "-o", "-i", disk+"@@"+strconv.Itoa(1<<20), f, "::/"+path)
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mcopy %s onto the ESP: %v\n%s", path, err, out)
 	}
 }
 
@@ -288,8 +312,7 @@ func writeESPFile(t *testing.T, disk, path string, v any) {
 func serviceLogs(vm *qemu.VM, name string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vm.HostAddr(healthPort)+"/v1/services/"+name+"/logs", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(healthRequest(ctx, http.MethodGet, "http://"+vm.HostAddr(healthPort)+"/v1/services/"+name+"/logs"))
 	if err != nil {
 		return err.Error()
 	}

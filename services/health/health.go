@@ -1,40 +1,51 @@
 // Package health is the site's local status API: one JSON document that
 // says whether the box is well (uptime, boot id, image, each service's
 // state and restarts, memory, /perm, TPM, network), served on a unix
-// socket and on a TCP port.
+// socket, on loopback TCP, and (when the site config opens it) on the
+// network behind a bearer token (see README.md).
 package health
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/skerry/skerry/services/contract"
+	"github.com/skerry/skerry/services/httpjson"
+	"github.com/skerry/skerry/services/serve"
+	"github.com/skerry/skerry/services/siteconfig"
 )
 
 // Status is GET /v1/health.
 type Status struct {
-	Hostname      string                   `json:"hostname"`
-	UptimeSeconds float64                  `json:"uptimeSeconds"`
-	BootID        string                   `json:"bootId"`
-	Ready         bool                     `json:"ready"`
-	ReadySeconds  float64                  `json:"readySeconds,omitempty"`
-	Image         contract.Release         `json:"image"`
-	Services      []contract.ServiceStatus `json:"services"`
-	Memory        Memory                   `json:"memory"`
-	Perm          Perm                     `json:"perm"`
-	TPM           TPM                      `json:"tpm"`
-	Network       contract.Network         `json:"network"`
-	Modules       []string                 `json:"modules,omitempty"`
-	Errors        []string                 `json:"errors,omitempty"` // what could not be read
+	Hostname      string  `json:"hostname"`
+	UptimeSeconds float64 `json:"uptimeSeconds"`
+	BootID        string  `json:"bootId"`
+	// Ready is ServicesReady with nothing in Degraded: a box whose
+	// services run but whose /perm is in RAM is not ready.
+	Ready         bool `json:"ready"`
+	ServicesReady bool `json:"servicesReady"`
+	// Degraded lists what keeps a running box from being well, each with
+	// what it means and what to do.
+	Degraded     []string                 `json:"degraded,omitempty"`
+	ReadySeconds float64                  `json:"readySeconds,omitempty"`
+	Image        contract.Release         `json:"image"`
+	Services     []contract.ServiceStatus `json:"services"`
+	Memory       Memory                   `json:"memory"`
+	Perm         Perm                     `json:"perm"`
+	TPM          TPM                      `json:"tpm"`
+	Network      contract.Network         `json:"network"`
+	Modules      []string                 `json:"modules,omitempty"`
+	Errors       []string                 `json:"errors,omitempty"` // what could not be read
 }
 
 // Server collects and serves the status.
@@ -90,7 +101,7 @@ func New(opts ...Option) *Server {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Collect(r.Context()))
+		httpjson.Write(w, http.StatusOK, s.Collect(r.Context()))
 	})
 	mux.HandleFunc("GET /v1/services/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
 		s.proxy(w, r, http.MethodGet, "/v1/services/"+r.PathValue("name")+"/logs")
@@ -98,17 +109,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/debug/{action}", func(w http.ResponseWriter, r *http.Request) {
 		a := r.PathValue("action")
 		if !s.debug {
-			writeError(w, http.StatusForbidden, "debug_disabled", "debug control is off: set debug.control in the site config of a test image to allow "+a)
+			httpjson.WriteError(w, http.StatusForbidden, httpjson.CodeForbidden, "debug control is off: set debug.control in the site config of a test image to allow "+a)
 			return
 		}
 		if a != "poweroff" && a != "reboot" {
-			writeError(w, http.StatusNotFound, "unknown_action", fmt.Sprintf("unknown debug action %q: use poweroff or reboot", a))
+			httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, fmt.Sprintf("unknown debug action %q: use poweroff or reboot", a))
 			return
 		}
 		s.proxy(w, r, http.MethodPost, "/v1/"+a)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no such endpoint %s %s: see GET /v1/health", r.Method, r.URL.Path))
+		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, fmt.Sprintf("no such endpoint %s %s: see GET /v1/health", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -120,9 +131,10 @@ func (s *Server) Collect(ctx context.Context) *Status {
 	st.Hostname, _ = os.Hostname()
 	st.UptimeSeconds = uptime().Seconds()
 	var boot contract.Boot
-	if data, err := os.ReadFile(s.bootFile); err != nil {
+	data, err := os.ReadFile(s.bootFile)
+	if err != nil {
 		st.Errors = append(st.Errors, fmt.Sprintf("boot record: %v", err))
-	} else if err := json.Unmarshal(data, &boot); err != nil {
+	} else if err = json.Unmarshal(data, &boot); err != nil {
 		st.Errors = append(st.Errors, fmt.Sprintf("boot record %s: %v", s.bootFile, err))
 	}
 	st.BootID, st.Image, st.Network, st.Modules = boot.BootID, boot.Image, boot.Network, boot.Modules
@@ -133,11 +145,15 @@ func (s *Server) Collect(ctx context.Context) *Status {
 	if err := s.get(ctx, "/v1/status", &is); err != nil {
 		st.Errors = append(st.Errors, fmt.Sprintf("init status: %v", err))
 	} else {
-		st.Services, st.Ready = is.Services, is.Ready
+		st.Services, st.ServicesReady = is.Services, is.Ready
 		st.ReadySeconds = boot.ReadySeconds
 	}
 	st.Memory = memory(st.Services)
 	st.Perm = perm(s.permDir, boot.Perm)
+	if err == nil && !boot.Perm.Mounted {
+		st.Degraded = append(st.Degraded, fmt.Sprintf("perm: /perm is in RAM (%s): nothing written this boot survives a reboot; see init's console log for the partition's state", boot.Perm.Error))
+	}
+	st.Ready = st.ServicesReady && len(st.Degraded) == 0
 	st.TPM = readTPM(s.tpmPath)
 	return st
 }
@@ -153,22 +169,21 @@ func (s *Server) get(ctx context.Context, path string, v any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
+		return fmt.Errorf("%s: %w", path, httpjson.ReadError(resp))
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return json.NewDecoder(io.LimitReader(resp.Body, maxInitAnswer)).Decode(v)
 }
 
 // proxy forwards a request to init's control socket.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, method, path string) {
 	req, err := http.NewRequestWithContext(r.Context(), method, "http://init"+path, nil)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		httpjson.WriteError(w, http.StatusInternalServerError, httpjson.CodeInternal, err.Error())
 		return
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "init_unreachable", fmt.Sprintf("init's control socket %s: %v", s.initSocket, err))
+		httpjson.WriteError(w, http.StatusBadGateway, "init_unreachable", fmt.Sprintf("init's control socket %s: %v", s.initSocket, err))
 		return
 	}
 	defer resp.Body.Close()
@@ -179,37 +194,45 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, method, path stri
 	io.Copy(w, resp.Body)
 }
 
-// Serve serves the API on l until ctx ends, then lets the requests in
-// flight finish (a reboot request's answer must reach the caller before
-// the service exits).
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	err := srv.Serve(l)
-	if errors.Is(err, http.ErrServerClosed) {
-		// Serve returns as soon as Shutdown begins; Shutdown returns when
-		// the handlers are done.
-		<-stopped
-		return nil
+// maxInitAnswer bounds what is read of init's status answer.
+const maxInitAnswer = 1 << 20
+
+// Serve serves the API on the unix socket and loopback listeners in local
+// and, behind the bearer token, on the network listeners in network, under
+// serve.SiteLimits, until ctx ends; requests in flight then finish (a
+// reboot request's answer must reach the caller before the service exits).
+// Network listeners without a token are refused.
+func (s *Server) Serve(ctx context.Context, local, network []net.Listener, token string) error {
+	if len(network) > 0 && len(token) < MinTokenLen {
+		return fmt.Errorf("the status API on the network needs a token of at least %d characters (health.token in the site config)", MinTokenLen)
 	}
-	return err
+	g, ctx := errgroup.WithContext(ctx)
+	if len(local) > 0 {
+		g.Go(func() error { return serve.HTTP(ctx, s.Handler(), serve.SiteLimits, s.log, local...) })
+	}
+	if len(network) > 0 {
+		g.Go(func() error {
+			return serve.HTTP(ctx, RequireToken(token, s.Handler()), serve.SiteLimits, s.log, network...)
+		})
+	}
+	return g.Wait()
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+// MinTokenLen is the shortest token the status API takes on the network.
+const MinTokenLen = siteconfig.MinHealthTokenLen
 
-func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	writeJSON(w, code, map[string]string{"code": errCode, "message": msg})
+// RequireToken lets through only requests that carry
+// "Authorization: Bearer <token>".
+func RequireToken(token string, h http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="skerry status"`)
+			httpjson.WriteError(w, http.StatusUnauthorized, httpjson.CodeUnauthenticated,
+				"the status API on the network needs Authorization: Bearer <health.token from the site config>")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -135,3 +135,91 @@ func TestHandler(t *testing.T) {
 		t.Error("the reboot request did not reach init")
 	}
 }
+
+// TestPermInRAMIsNotReady: services running on a /perm in RAM (the
+// partition could not be mounted) is not a well box.
+func TestPermInRAMIsNotReady(t *testing.T) {
+	sock := fakeInit(t, contract.Status{Ready: true}, nil)
+	bootFile := filepath.Join(t.TempDir(), "boot.json")
+	boot := contract.Boot{BootID: "b00t", Perm: contract.Perm{Error: "/dev/vda3: partition holds data that is not an ext4 filesystem"}}
+	data, _ := json.Marshal(boot)
+	if err := os.WriteFile(bootFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := New(WithInitSocket(sock), WithBootFile(bootFile), WithTPM(filepath.Join(t.TempDir(), "tpm")), WithPermDir(t.TempDir())).Collect(context.Background())
+	if st.Ready || !st.ServicesReady {
+		t.Errorf("ready=%v servicesReady=%v, want not ready with the services ready", st.Ready, st.ServicesReady)
+	}
+	if len(st.Degraded) != 1 || !strings.Contains(st.Degraded[0], "/perm is in RAM") || !strings.Contains(st.Degraded[0], boot.Perm.Error) {
+		t.Errorf("degraded %q, want /perm in RAM with the partition's error", st.Degraded)
+	}
+}
+
+// TestServeNetworkNeedsToken serves the API on a local listener and a
+// "network" one (on loopback here: tests reach nothing else): the local
+// one answers anyone, the network one only the token.
+func TestServeNetworkNeedsToken(t *testing.T) {
+	sock := fakeInit(t, contract.Status{Ready: true}, nil)
+	s := New(WithInitSocket(sock), WithTPM(filepath.Join(t.TempDir(), "tpm")), WithPermDir(t.TempDir()))
+	const token = "0123456789abcdef-bench"
+	local, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	network, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, []net.Listener{local}, []net.Listener{network}, token) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	for _, tc := range []struct {
+		name     string
+		addr     string
+		auth     string
+		wantCode int
+	}{
+		{"local, no token", local.Addr().String(), "", 200},
+		{"network, no token", network.Addr().String(), "", 401},
+		{"network, wrong token", network.Addr().String(), "Bearer 0123456789abcdef-wrong", 401},
+		{"network, token without Bearer", network.Addr().String(), token, 401},
+		{"network, token", network.Addr().String(), "Bearer " + token, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+tc.addr+"/v1/health", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantCode {
+				t.Errorf("got %d %s, want %d", resp.StatusCode, body, tc.wantCode)
+			}
+			if tc.wantCode == 401 && !strings.Contains(string(body), `"code":"unauthenticated"`) && !strings.Contains(string(body), `"code": "unauthenticated"`) {
+				t.Errorf("401 body %s, want code unauthenticated", body)
+			}
+		})
+	}
+}
+
+func TestServeRefusesNetworkWithoutToken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	err = New().Serve(context.Background(), nil, []net.Listener{l}, "short")
+	if err == nil || !strings.Contains(err.Error(), "health.token") {
+		t.Errorf("Serve on the network with a short token: %v, want a refusal naming health.token", err)
+	}
+}

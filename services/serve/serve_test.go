@@ -226,3 +226,45 @@ func TestMaxConns(t *testing.T) {
 		h.Close()
 	}
 }
+
+// TestSeveralListeners serves one handler on two plain listeners: each
+// must answer plain HTTP (net/http fills in a TLS config as the first
+// listener starts, which must not turn the second into TLS).
+func TestSeveralListeners(t *testing.T) {
+	var addrs []string
+	var ls []net.Listener
+	for range 2 {
+		l, err := TCP("127.0.0.1:0", Loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		addrs = append(addrs, l.Addr().String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- HTTP(ctx, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), testLimits, slog.New(slog.DiscardHandler), ls...)
+	}()
+	for _, a := range addrs {
+		var resp *http.Response
+		var err error
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if resp, err = (&http.Client{Timeout: time.Second}).Get("http://" + a + "/"); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("GET on %s: %v", a, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "ok" {
+			t.Errorf("GET on %s: %q, want ok", a, body)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("HTTP: %v", err)
+	}
+}

@@ -9,8 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+
+	"github.com/skerry/skerry/services/serve"
 )
 
 // Version is the newest configuration format this build reads.
@@ -52,11 +55,30 @@ type Network struct {
 	DNS       []string `json:"dns,omitempty"`
 }
 
-// Health configures the local status API.
+// Health configures the local status API. It is always on its unix
+// socket. On TCP it is loopback-only (127.0.0.1:8080) unless Listen names
+// an address other machines reach (":8080", "0.0.0.0:8080", a LAN
+// address): then every request must carry "Authorization: Bearer
+// <Token>", and a config that opens the network without a token is
+// refused.
 type Health struct {
-	// Listen is the TCP address of the status API; "" turns TCP off (the
-	// unix socket is always there).
+	// Listen is the TCP address of the status API; "" turns TCP off.
 	Listen string `json:"listen,omitempty"`
+	// Token is the bearer token the status API asks of requests from the
+	// network; at least MinHealthTokenLen characters.
+	Token string `json:"token,omitempty"`
+}
+
+// MinHealthTokenLen is the shortest Health.Token accepted.
+const MinHealthTokenLen = 16
+
+// DefaultHealthListen is the status API's TCP address by default:
+// loopback only.
+const DefaultHealthListen = "127.0.0.1:8080"
+
+// Network says whether Listen is reachable from other machines.
+func (h Health) Network() bool {
+	return h.Listen != "" && serve.CheckLoopback(h.Listen) != nil
 }
 
 // Debug switches on what a test bench needs and a deployed box must not
@@ -72,7 +94,7 @@ type Debug struct {
 
 // Default is the configuration of an image built without one.
 func Default() *Config {
-	return &Config{Version: Version, Network: Network{Mode: "dhcp"}, Health: Health{Listen: ":8080"}}
+	return &Config{Version: Version, Network: Network{Mode: "dhcp"}, Health: Health{Listen: DefaultHealthListen}}
 }
 
 // Load reads and checks a config file.
@@ -127,6 +149,20 @@ func (c *Config) check() error {
 	for _, d := range n.DNS {
 		if _, err := netip.ParseAddr(d); err != nil {
 			return fmt.Errorf("network.dns entry %q is not an IP address", d)
+		}
+	}
+	h := c.Health
+	if h.Listen != "" {
+		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+			return fmt.Errorf("health.listen %q: want host:port, like %s", h.Listen, DefaultHealthListen)
+		}
+	}
+	if h.Network() && len(h.Token) < MinHealthTokenLen {
+		return fmt.Errorf("health.listen %q opens the status API to the network: set health.token to a secret of at least %d characters (clients send it as Authorization: Bearer), or listen on %s", h.Listen, MinHealthTokenLen, DefaultHealthListen)
+	}
+	for _, r := range h.Token {
+		if r <= ' ' || r >= 0x7f {
+			return fmt.Errorf("health.token: only printable ASCII without spaces is allowed")
 		}
 	}
 	return nil

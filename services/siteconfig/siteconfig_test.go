@@ -15,9 +15,9 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "minimal gets defaults", in: `{"version":1}`, want: Default()},
 		{name: "static", in: `{"version":1,"network":{"mode":"static","address":"192.0.2.10/24","gateway":"192.0.2.1","dns":["192.0.2.53"]}}`,
-			want: &Config{Version: 1, Network: Network{Mode: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}, Health: Health{Listen: ":8080"}}},
+			want: &Config{Version: 1, Network: Network{Mode: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}, Health: Health{Listen: "127.0.0.1:8080"}}},
 		{name: "tower", in: `{"version":1,"tower":{"url":"https://tower.example:8443","ca":"PEM","enrollmentToken":"t","allowSoftwareIdentity":true}}`,
-			want: &Config{Version: 1, Tower: Tower{URL: "https://tower.example:8443", CA: "PEM", EnrollmentToken: "t", AllowSoftwareIdentity: true}, Network: Network{Mode: "dhcp"}, Health: Health{Listen: ":8080"}}},
+			want: &Config{Version: 1, Tower: Tower{URL: "https://tower.example:8443", CA: "PEM", EnrollmentToken: "t", AllowSoftwareIdentity: true}, Network: Network{Mode: "dhcp"}, Health: Health{Listen: "127.0.0.1:8080"}}},
 		{name: "future version", in: `{"version":2}`, wantErr: "versions 1 to 1"},
 		{name: "no version", in: `{}`, wantErr: "version 0"},
 		{name: "unknown field", in: `{"version":1,"towr":{}}`, wantErr: `unknown field "towr"`},
@@ -25,6 +25,14 @@ func TestParse(t *testing.T) {
 		{name: "static without prefix", in: `{"version":1,"network":{"mode":"static","address":"192.0.2.10"}}`, wantErr: "prefix length"},
 		{name: "bad dns", in: `{"version":1,"network":{"dns":["dns.example"]}}`, wantErr: `"dns.example" is not an IP`},
 		{name: "not json", in: `version: 1`, wantErr: "not valid JSON"},
+		{name: "status API loopback by default", in: `{"version":1}`, want: &Config{Version: 1, Network: Network{Mode: "dhcp"}, Health: Health{Listen: "127.0.0.1:8080"}}},
+		{name: "status API on the network without a token", in: `{"version":1,"health":{"listen":":8080"}}`, wantErr: "set health.token"},
+		{name: "status API on a LAN address with a short token", in: `{"version":1,"health":{"listen":"192.0.2.10:8080","token":"short"}}`, wantErr: "at least 16"},
+		{name: "status API token with a space", in: `{"version":1,"health":{"listen":":8080","token":"0123456789 abcdef"}}`, wantErr: "printable ASCII"},
+		{name: "status API bad address", in: `{"version":1,"health":{"listen":"8080"}}`, wantErr: "want host:port"},
+		{name: "status API on the network with a token", in: `{"version":1,"health":{"listen":":8080","token":"0123456789abcdef"}}`,
+			want: &Config{Version: 1, Network: Network{Mode: "dhcp"}, Health: Health{Listen: ":8080", Token: "0123456789abcdef"}}},
+		{name: "status API TCP off", in: `{"version":1,"health":{"listen":""}}`, want: &Config{Version: 1, Network: Network{Mode: "dhcp"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Parse([]byte(tc.in))

@@ -39,7 +39,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	boardName := fs.String("board", "", "board to build for: "+strings.Join(board.Names(), ", "))
 	out := fs.String("out", "out", "output directory; the image goes to OUT/BOARD, downloads to OUT/cache")
 	version := fs.String("version", "", "image version (default: git describe of the tree)")
-	site := fs.String("site-config", "", "site.json to bake into the image (default: DHCP, status API on :8080)")
+	site := fs.String("site-config", "", "site.json to bake into the image (default: DHCP, status API on loopback 127.0.0.1:8080)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -2,6 +2,11 @@
 // terminal: what `make run` does. The disk and the TPM persist between runs
 // (in OUT/BOARD/run/), like a real box's; -fresh starts over.
 //
+// The disk is a sparse copy of the image whose site config opens the
+// status API to QEMU's port forwarding behind a token (qemu.BenchHealth),
+// kept in OUT/BOARD/run/health.token; a deployed box serves it on
+// loopback only.
+//
 //	go run ./tools/vm -board qemu-x86_64
 package main
 
@@ -58,13 +63,17 @@ func run(stdout, stderr io.Writer, args []string) error {
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
+	runDisk, token, err := benchDisk(disk, state)
+	if err != nil {
+		return err
+	}
 	cfg := qemu.Config{
 		Board:        b,
-		Disk:         disk,
-		Overlay:      filepath.Join(state, "disk.qcow2"),
+		Disk:         runDisk,
+		DiskWrite:    true,
 		FirmwareVars: filepath.Join(state, "efivars.fd"),
 		TPM:          &qemu.TPM{StateDir: filepath.Join(state, "tpm")},
-		Forwards:     []int{8080},
+		Forwards:     []int{qemu.BenchHealthPort},
 	}
 	if *direct {
 		cfg.Kernel, cfg.Initrd = filepath.Join(dir, image.VmlinuzFile), filepath.Join(dir, image.InitrdFile)
@@ -76,7 +85,7 @@ func run(stdout, stderr io.Writer, args []string) error {
 		return err
 	}
 	defer vm.Close()
-	fmt.Fprintf(stderr, "vm: %s booting; status API at http://%s/v1/health; Ctrl-C powers it off\n", b.Name, vm.HostAddr(8080))
+	fmt.Fprintf(stderr, "vm: %s booting; status API: curl -H 'Authorization: Bearer %s' http://%s/v1/health; Ctrl-C powers it off\n", b.Name, token, vm.HostAddr(qemu.BenchHealthPort))
 	select {
 	case <-ctx.Done():
 		// The power button: init stops the services and syncs /perm.
@@ -92,6 +101,24 @@ func run(stdout, stderr io.Writer, args []string) error {
 	case <-waitCh(vm):
 		return nil
 	}
+}
+
+// benchDisk returns the run's disk, made on first use as a sparse copy of
+// the image with the bench's status API settings on its ESP, and the
+// status API's token.
+func benchDisk(image, state string) (disk, token string, err error) {
+	disk = filepath.Join(state, "disk.img")
+	tokenFile := filepath.Join(state, "health.token")
+	if data, err := os.ReadFile(tokenFile); err == nil {
+		if _, err := os.Stat(disk); err == nil {
+			return disk, strings.TrimSpace(string(data)), nil
+		}
+	}
+	token = qemu.NewToken()
+	if err := qemu.BenchDisk(image, disk, token); err != nil {
+		return "", "", err
+	}
+	return disk, token, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
 }
 
 func waitCh(vm *qemu.VM) <-chan error {

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skerry/skerry/qemu/testenv"
+
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/u-root/u-root/pkg/dhclient"
@@ -49,12 +51,8 @@ type clientLine struct {
 }
 
 func TestLeaseTakenRenewedLostAndRetaken(t *testing.T) {
-	if os.Getenv("SKERRY_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("needs root and SKERRY_INTEGRATION=1 (network namespaces)")
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare (util-linux) not installed")
-	}
+	// Root for network namespaces, unshare (util-linux) to make them.
+	testenv.Integration(t, testenv.Root(), testenv.Tools("unshare"))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skerry/skerry/qemu/testenv"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -38,13 +40,11 @@ func TestCgroupRootMustBeCgroup2(t *testing.T) {
 // in a temporary directory; it needs root and SKERRY_INTEGRATION=1. Limits
 // need the memory and pids controllers and are covered by the VM tests.
 func TestCgroupLive(t *testing.T) {
-	if os.Getenv("SKERRY_INTEGRATION") == "" || os.Getuid() != 0 {
-		t.Skip("needs root and SKERRY_INTEGRATION=1")
-	}
+	testenv.Integration(t, testenv.Root())
 	t.Parallel()
 	mnt := t.TempDir()
 	if err := unix.Mount("none", mnt, "cgroup2", 0, ""); err != nil {
-		t.Skipf("mount cgroup2: %v", err)
+		t.Fatalf("mount cgroup2: %v (SKERRY_INTEGRATION=1 says this machine can)", err)
 	}
 	root := filepath.Join(mnt, fmt.Sprintf("skerry-test-%d", os.Getpid()))
 	t.Cleanup(func() {

@@ -2,17 +2,14 @@ package supervisor
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/skerry/skerry/services/contract"
+	"github.com/skerry/skerry/services/httpjson"
+	"github.com/skerry/skerry/services/serve"
 )
 
 // Control serves init's control socket (contract.InitSocket): HTTP over a
@@ -24,7 +21,7 @@ import (
 //	POST /v1/services/{name}/restart  Supervisor.Restart, 202
 //	POST /v1/poweroff, /v1/reboot     call Poweroff or Reboot, 202
 //
-// Errors are JSON: {"code": "...", "message": "..."}.
+// Errors are services/httpjson's body: {"code": "...", "message": "..."}.
 type Control struct {
 	Supervisor *Supervisor
 	BootID     string
@@ -37,59 +34,18 @@ type Control struct {
 	Log              *slog.Logger // nil discards
 }
 
-// Serve listens on path, mode 0600, until ctx ends. A stale socket at path
-// is replaced.
+// Serve listens on path, mode 0600, until ctx ends, under
+// serve.SiteLimits (deadlines for slow clients, a bound on connections and
+// requests in flight). A stale socket at path is replaced.
 func (c *Control) Serve(ctx context.Context, path string) error {
-	ln, err := listenUnix(path)
+	ln, err := serve.Unix(path, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("control socket: %w", err)
 	}
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	err = srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		<-stopped // Serve returns as soon as Shutdown starts
-		err = nil
-	} else {
-		err = fmt.Errorf("serve control socket: %w", err)
+	if err := serve.HTTP(ctx, c.Handler(), serve.SiteLimits, c.logger(), ln); err != nil {
+		return fmt.Errorf("serve control socket: %w", err)
 	}
-	os.Remove(path)
-	return err
-}
-
-// listenUnix binds under a temporary name, sets the mode and renames the
-// socket into place, so that it is never reachable with a wider mode and
-// clients never see the path missing while a stale one is replaced.
-func listenUnix(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create control socket directory: %w", err)
-	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	os.Remove(tmp)
-	ln, err := net.Listen("unix", tmp)
-	if err != nil {
-		return nil, fmt.Errorf("listen on control socket: %w", err)
-	}
-	// Close would unlink the temporary name, not path; Serve removes path.
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		ln.Close()
-		os.Remove(tmp)
-		return nil, fmt.Errorf("set control socket mode: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		ln.Close()
-		os.Remove(tmp)
-		return nil, fmt.Errorf("install control socket: %w", err)
-	}
-	return ln, nil
+	return nil
 }
 
 // Handler serves the API; Serve uses it, tests may too.
@@ -100,7 +56,7 @@ func (c *Control) Handler() http.Handler {
 		// The same path without a method catches the wrong methods.
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", method)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+			writeError(w, http.StatusMethodNotAllowed, httpjson.CodeMethodNotAllowed,
 				fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, method))
 		})
 	}
@@ -111,7 +67,7 @@ func (c *Control) Handler() http.Handler {
 	route("POST", "/v1/poweroff", c.power("poweroff", c.Poweroff))
 	route("POST", "/v1/reboot", c.power("reboot", c.Reboot))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found",
+		writeError(w, http.StatusNotFound, httpjson.CodeNotFound,
 			fmt.Sprintf("no endpoint %s; see /v1/status, /v1/services/{name}/logs, /v1/poweroff, /v1/reboot", r.URL.Path))
 	})
 	return mux
@@ -124,8 +80,7 @@ func (c *Control) status(w http.ResponseWriter, r *http.Request) {
 	} else {
 		st.Ready, st.ReadyAt = closed(c.Supervisor.AllReady()), c.Supervisor.ReadyAt()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(st)
+	httpjson.Write(w, http.StatusOK, st)
 }
 
 func (c *Control) logs(w http.ResponseWriter, r *http.Request) {
@@ -169,14 +124,6 @@ func (c *Control) logger() *slog.Logger {
 	return c.Log
 }
 
-// apiError is the body of every error response.
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(apiError{Code: code, Message: msg})
+	httpjson.WriteError(w, status, code, msg)
 }

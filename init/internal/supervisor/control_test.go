@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/skerry/skerry/services/contract"
+	"github.com/skerry/skerry/services/httpjson"
+	"github.com/skerry/skerry/services/serve"
 )
 
 func TestControl(t *testing.T) {
@@ -63,15 +65,15 @@ func TestControl(t *testing.T) {
 		method, path string
 		wantCode     int
 		wantBody     string // for text; errors are checked as JSON
-		wantErr      *apiError
+		wantErr      *httpjson.Error
 	}{
 		{"GET", "/v1/services/web/logs", 200, "web line 000\nweb line 001\n", nil},
-		{"GET", "/v1/services/nosuch/logs", 404, "", &apiError{"unknown_service", `unknown service "nosuch" (known: web)`}},
-		{"POST", "/v1/services/nosuch/restart", 404, "", &apiError{"unknown_service", `unknown service "nosuch" (known: web)`}},
-		{"POST", "/v1/status", 405, "", &apiError{"method_not_allowed", "POST /v1/status is not supported; use GET"}},
-		{"GET", "/v1/poweroff", 405, "", &apiError{"method_not_allowed", "GET /v1/poweroff is not supported; use POST"}},
-		{"GET", "/v2/status", 404, "", &apiError{"not_found", "no endpoint /v2/status; see /v1/status, /v1/services/{name}/logs, /v1/poweroff, /v1/reboot"}},
-		{"POST", "/v1/reboot", 501, "", &apiError{"not_supported", "reboot is not supported by this init"}},
+		{"GET", "/v1/services/nosuch/logs", 404, "", &httpjson.Error{Code: "unknown_service", Message: `unknown service "nosuch" (known: web)`}},
+		{"POST", "/v1/services/nosuch/restart", 404, "", &httpjson.Error{Code: "unknown_service", Message: `unknown service "nosuch" (known: web)`}},
+		{"POST", "/v1/status", 405, "", &httpjson.Error{Code: "method_not_allowed", Message: "POST /v1/status is not supported; use GET"}},
+		{"GET", "/v1/poweroff", 405, "", &httpjson.Error{Code: "method_not_allowed", Message: "GET /v1/poweroff is not supported; use POST"}},
+		{"GET", "/v2/status", 404, "", &httpjson.Error{Code: "not_found", Message: "no endpoint /v2/status; see /v1/status, /v1/services/{name}/logs, /v1/poweroff, /v1/reboot"}},
+		{"POST", "/v1/reboot", 501, "", &httpjson.Error{Code: "not_supported", Message: "reboot is not supported by this init"}},
 		{"POST", "/v1/poweroff", 202, "", nil},
 	}
 	for _, tt := range tests {
@@ -86,7 +88,7 @@ func TestControl(t *testing.T) {
 			t.Errorf("%s %s: got status %d, want %d (body %q)", tt.method, tt.path, resp.StatusCode, tt.wantCode, body)
 		}
 		if tt.wantErr != nil {
-			var got apiError
+			var got httpjson.Error
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Errorf("%s %s: body %q is not a JSON error: %v", tt.method, tt.path, body, err)
 			}
@@ -129,5 +131,43 @@ func TestControl(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left after Serve returned: %v", err)
+	}
+}
+
+// TestControlLimits: the control socket is served under
+// serve.SiteLimits, so a client cannot make init hold more than the
+// limits allow; here, a header block over MaxHeaderBytes is refused
+// (net/http's own default would take a megabyte).
+func TestControlLimits(t *testing.T) {
+	t.Parallel()
+	s, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Control{Supervisor: s, BootID: "boot-1"}
+	sock := filepath.Join(t.TempDir(), "init.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Serve(ctx, sock)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	get := func(header string) (int, error) {
+		req, _ := http.NewRequest("GET", "http://init/v1/status", nil)
+		if header != "" {
+			req.Header.Set("X-Big", header)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	waitFor(t, 5*time.Second, "control socket", func() bool { _, err := get(""); return err == nil })
+	if code, err := get(strings.Repeat("x", 2*serve.SiteLimits.MaxHeaderBytes)); err != nil || code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("request with %d bytes of headers: %d, %v; want 431", 2*serve.SiteLimits.MaxHeaderBytes, code, err)
 	}
 }

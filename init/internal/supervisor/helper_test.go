@@ -95,6 +95,13 @@ func helper(mode string) int {
 		fmt.Printf("exiting with %d\n", envInt("CODE"))
 		time.Sleep(time.Duration(envInt("RUN_MS")) * time.Millisecond)
 		return envInt("CODE")
+	case "exitwhen":
+		// Runs until the file GO appears, takes it, and exits with CODE.
+		event("start %s", name)
+		for os.Remove(os.Getenv("GO")) != nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return envInt("CODE")
 	case "orphan":
 		fmt.Printf("grandchild %d\n", spawn(false))
 		return 0

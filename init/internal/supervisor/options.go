@@ -15,6 +15,7 @@ type config struct {
 	ringSize   int
 	backoff    Backoff
 	reaper     *Reaper
+	clock      Clock
 }
 
 // Backoff is the restart policy after a service exits on its own: the first

@@ -87,7 +87,7 @@ func (s *Supervisor) startProcess(svc *service) (*run, error) {
 	r := &run{
 		proc:      p,
 		process:   cmd.Process,
-		startedAt: time.Now(),
+		startedAt: s.cfg.clock.Now(),
 		output:    outR,
 		drained:   s.capture(svc, outR),
 	}

@@ -50,7 +50,7 @@ func (s *Supervisor) supervise(svc *service) {
 			why := s.watch(svc, r)
 			s.cleanup(svc, r)
 			exit := exitString(r.proc.status)
-			ran := time.Since(r.startedAt)
+			ran := s.cfg.clock.Now().Sub(r.startedAt)
 			log.Info("service exited", "pid", r.proc.pid, "status", exit, "ran", ran.Round(time.Millisecond))
 			svc.update(func(st *contract.ServiceStatus) { st.PID, st.LastExit = 0, exit })
 			switch {
@@ -98,11 +98,11 @@ func (s *Supervisor) supervise(svc *service) {
 // pause waits out a backoff delay. It returns endedOnItsOwn when the delay
 // passed or Restart cut it short, or the reason it was interrupted.
 func (s *Supervisor) pause(svc *service, d time.Duration) endReason {
-	t := time.NewTimer(d)
+	t := s.cfg.clock.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
+		case <-t.C():
 			return endedOnItsOwn
 		case <-svc.quit:
 			return endedByQuit

@@ -43,6 +43,9 @@ func New(specs []Spec, opts ...Option) (*Supervisor, error) {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	cfg.backoff = cfg.backoff.withDefaults()
+	if cfg.clock == nil {
+		cfg.clock = realClock{}
+	}
 	sorted, err := order(specs)
 	if err != nil {
 		return nil, fmt.Errorf("check services: %w", err)

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,68 +56,124 @@ func TestDependencyOrder(t *testing.T) {
 	}
 }
 
+// TestRestartBackoff follows a crash loop on a fake clock: each run of
+// the service exits when the test says, after as long on the clock as the
+// test says, and each backoff delay is a timer the test fires. No
+// assertion depends on how fast the machine is.
 func TestRestartBackoff(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		runMS   int
 		backoff Backoff
-		// Delays wanted between one run's end and the next start; each
-		// gap must be at least the delay and less than maxSlack more.
-		want     []time.Duration
-		maxSlack time.Duration
+		runs    []time.Duration // how long each run lasts, on the clock
+		want    []time.Duration // the delay before each restart
 	}{
 		{
-			name:     "doubles up to max",
-			backoff:  Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond, Stable: time.Hour},
-			want:     []time.Duration{50, 100, 200, 200},
-			maxSlack: 2 * time.Second,
+			name:    "doubles up to max",
+			backoff: Backoff{Min: time.Second, Max: 4 * time.Second, Stable: time.Hour},
+			runs:    []time.Duration{0, 0, 0, 0, 0},
+			want:    []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second},
 		},
 		{
-			// Each run outlives Stable, so the delay never grows; were
-			// it doubling, the third gap would be 400ms, over the slack.
-			name:     "stable run resets",
-			runMS:    250,
-			backoff:  Backoff{Min: 100 * time.Millisecond, Max: time.Second, Stable: 200 * time.Millisecond},
-			want:     []time.Duration{100, 100, 100},
-			maxSlack: 250 * time.Millisecond,
+			name:    "stable run resets",
+			backoff: Backoff{Min: time.Second, Max: 8 * time.Second, Stable: 10 * time.Second},
+			runs:    []time.Duration{0, 0, 10 * time.Second, 0, 9 * time.Second},
+			want:    []time.Duration{time.Second, 2 * time.Second, time.Second, 2 * time.Second, 4 * time.Second},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			events := filepath.Join(t.TempDir(), "events")
-			sp := helperSpec(t, "crash", "exit", "CODE=1", "EVENTS="+events, fmt.Sprintf("RUN_MS=%d", tt.runMS))
-			s, err := New([]Spec{sp}, WithBackoff(tt.backoff))
+			dir := t.TempDir()
+			events, goFile := filepath.Join(dir, "events"), filepath.Join(dir, "go")
+			sp := helperSpec(t, "crash", "exitwhen", "CODE=1", "EVENTS="+events, "GO="+goFile)
+			clock := newFakeClock()
+			s, err := New([]Spec{sp}, WithBackoff(tt.backoff), WithClock(clock))
 			if err != nil {
 				t.Fatal(err)
 			}
 			runSupervisor(t, s)
-			waitFor(t, 10*time.Second, "restarts", func() bool { return len(readEvents(t, events)) > len(tt.want) })
-
-			var starts []time.Time
-			for _, e := range readEvents(t, events) {
-				ns, err := strconv.ParseInt(e[strings.LastIndexByte(e, '_')+1:], 10, 64)
-				if err != nil {
-					t.Fatalf("parse event %q: %v", e, err)
+			var got []time.Duration
+			for i, run := range tt.runs {
+				waitFor(t, 10*time.Second, fmt.Sprintf("run %d to start", i+1), func() bool { return len(readEvents(t, events)) > i })
+				clock.Advance(run)
+				if err := os.WriteFile(goFile, nil, 0o600); err != nil {
+					t.Fatal(err)
 				}
-				starts = append(starts, time.Unix(0, ns))
-			}
-			run := time.Duration(tt.runMS) * time.Millisecond
-			for i, d := range tt.want {
-				d *= time.Millisecond
-				gap := starts[i+1].Sub(starts[i]) - run
-				if gap < d || gap > d+tt.maxSlack {
-					t.Errorf("restart %d came %v after the exit, want %v to %v", i+1, gap, d, d+tt.maxSlack)
+				select {
+				case d := <-clock.timers:
+					got = append(got, d)
+					clock.Advance(d)
+				case <-time.After(10 * time.Second):
+					t.Fatalf("no backoff timer after run %d: %+v", i+1, statusOf(t, s, "crash"))
 				}
 			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("backoff delays (-want +got):\n%s", diff)
+			}
+			waitFor(t, 10*time.Second, "the last restart", func() bool { return len(readEvents(t, events)) > len(tt.runs) })
 			st := statusOf(t, s, "crash")
-			if st.Restarts < len(tt.want) || st.LastExit != "exit status 1" {
-				t.Errorf("got restarts %d, last exit %q, want at least %d, exit status 1", st.Restarts, st.LastExit, len(tt.want))
+			if st.Restarts != len(tt.runs) || st.LastExit != "exit status 1" {
+				t.Errorf("got restarts %d, last exit %q, want %d, exit status 1", st.Restarts, st.LastExit, len(tt.runs))
 			}
 		})
 	}
 }
+
+// fakeClock is a Clock that moves only when told to. Each timer's
+// duration is sent on timers when it is made.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	pending []*fakeTimer
+	timers  chan time.Duration
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), timers: make(chan time.Duration, 100)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ft := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d)}
+	c.pending = append(c.pending, ft)
+	c.timers <- d
+	return ft
+}
+
+// Advance moves the clock on and fires the timers that are due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	keep := c.pending[:0]
+	for _, ft := range c.pending {
+		if !ft.at.After(c.now) {
+			select {
+			case ft.c <- c.now:
+			default:
+			}
+			continue
+		}
+		keep = append(keep, ft)
+	}
+	c.pending = keep
+}
+
+type fakeTimer struct {
+	c  chan time.Time
+	at time.Time
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+func (t *fakeTimer) Stop() bool          { return true }
 
 // TestExitNoRestart checks that exit status 125 stops the service for good,
 // until an operator's Restart.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 
 	"golang.org/x/sync/errgroup"
@@ -17,7 +18,7 @@ import (
 // port forwarding (containerd 2 serves its API on TCP only for CRI). init
 // starts it only when the site config's debug section asks: it is
 // unauthenticated.
-func devproxyMain(_ context.Context, _, stderr io.Writer, args []string) int {
+func devproxyMain(ctx context.Context, _, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("devproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "TCP address to accept connections on")
@@ -29,8 +30,8 @@ func devproxyMain(_ context.Context, _, stderr io.Writer, args []string) int {
 		fmt.Fprintln(stderr, "skerry devproxy: -listen and -target are required")
 		return 2
 	}
-	log := daemon.Logger("devproxy")
-	err := daemon.Run("devproxy", func(ctx context.Context, g *errgroup.Group) error {
+	log := daemon.LoggerTo(stderr, "devproxy")
+	err := daemon.RunContext(ctx, log, "devproxy", func(ctx context.Context, g *errgroup.Group) error {
 		l, err := net.Listen("tcp", *listen)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *listen, err)
@@ -48,7 +49,7 @@ func devproxyMain(_ context.Context, _, stderr io.Writer, args []string) int {
 				}
 				return err
 			}
-			go forward(c, *target)
+			go forward(log, c, *target)
 		}
 	})
 	if err != nil {
@@ -58,10 +59,11 @@ func devproxyMain(_ context.Context, _, stderr io.Writer, args []string) int {
 	return 0
 }
 
-func forward(c net.Conn, target string) {
+func forward(log *slog.Logger, c net.Conn, target string) {
 	defer c.Close()
 	u, err := net.Dial("unix", target)
 	if err != nil {
+		log.Warn("cannot reach the target", "target", target, "err", err)
 		return
 	}
 	defer u.Close()

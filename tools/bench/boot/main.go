@@ -12,6 +12,12 @@
 // machine's noise falls on both alike:
 //
 //	go run ./tools/bench/boot -modes direct -baseline transparent_hugepage=always
+//
+// -min-memory finds instead, per board and boot mode, the least memory (in
+// steps of -step MiB) with which a first boot (a fresh disk: /perm is
+// formatted) reaches the ready line, by bisection between -lo and -hi:
+//
+//	go run ./tools/bench/boot -boards qemu-x86_64 -min-memory
 package main
 
 import (
@@ -22,7 +28,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +58,17 @@ func main() {
 	runs := flag.Int("runs", 5, "boots per board and mode")
 	out := flag.String("out", "out", "mkimage's output directory")
 	baseline := flag.String("baseline", "", "kernel parameters of a baseline measured alongside each direct boot (the board's command line plus these)")
+	minMem := flag.Bool("min-memory", false, "find the least memory that boots to ready, per board and mode")
+	lo := flag.Int("lo", 128, "-min-memory: a size in MiB known not to boot")
+	hi := flag.Int("hi", 512, "-min-memory: a size in MiB known to boot")
+	step := flag.Int("step", 16, "-min-memory: precision in MiB")
 	flag.Parse()
+	if *minMem {
+		if err := minMemory(strings.Split(*boards, ","), strings.Split(*modes, ","), *out, *lo, *hi, *step); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	if *runs < 1 {
 		fatal(fmt.Errorf("-runs %d: want at least one boot per board and mode", *runs))
 	}
@@ -159,13 +177,23 @@ func componentSizes(m *image.Manifest) string {
 	return strings.Join(parts, ", ")
 }
 
-// boot starts one VM on the disk overlay and TPM kept in state, waits for
-// ready, lets it settle, reads the status API, and powers it off in order.
+// token opens the status API of the bench's disks to QEMU's forwarding.
+var token = qemu.NewToken()
+
+// boot starts one VM on the disk and TPM kept in state (the disk made on
+// first use, with the bench's status API settings), waits for ready, lets
+// it settle, reads the status API, and powers it off in order.
 func boot(b *board.Board, dir string, direct bool, extra, state string) (sample, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cfg := qemu.Config{Board: b, Disk: filepath.Join(dir, image.DiskFile), Overlay: filepath.Join(state, "disk.qcow2"),
-		FirmwareVars: filepath.Join(state, "vars.fd"), TPM: &qemu.TPM{StateDir: filepath.Join(state, "tpm")}, Forwards: []int{8080}}
+	disk := filepath.Join(state, image.DiskFile)
+	if _, err := os.Stat(disk); err != nil {
+		if err := qemu.BenchDisk(filepath.Join(dir, image.DiskFile), disk, token); err != nil {
+			return sample{}, err
+		}
+	}
+	cfg := qemu.Config{Board: b, Disk: disk, DiskWrite: true,
+		FirmwareVars: filepath.Join(state, "vars.fd"), TPM: &qemu.TPM{StateDir: filepath.Join(state, "tpm")}, Forwards: []int{qemu.BenchHealthPort}}
 	if direct {
 		cfg.Kernel, cfg.Initrd = filepath.Join(dir, image.VmlinuzFile), filepath.Join(dir, image.InitrdFile)
 		if extra != "" {
@@ -186,7 +214,7 @@ func boot(b *board.Board, dir string, direct bool, extra, state string) (sample,
 	s.initToReady, _ = strconv.ParseFloat(m.Groups[4], 64)
 	// Idle: after the boot's burst settles.
 	time.Sleep(10 * time.Second)
-	st, err := status(ctx, vm.HostAddr(8080))
+	st, err := status(ctx, vm.HostAddr(qemu.BenchHealthPort))
 	if err != nil {
 		return s, err
 	}
@@ -200,6 +228,7 @@ func boot(b *board.Board, dir string, direct bool, extra, state string) (sample,
 
 func status(ctx context.Context, addr string) (*health.Status, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/health", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -208,6 +237,76 @@ func status(ctx context.Context, addr string) (*health.Status, error) {
 	body, _ := io.ReadAll(resp.Body)
 	var st health.Status
 	return &st, json.Unmarshal(body, &st)
+}
+
+// minMemory bisects, per board and mode, the least memory with which a
+// first boot reaches ready, and prints a table.
+func minMemory(boards, modes []string, out string, lo, hi, step int) error {
+	fmt.Printf("| board | boot | least memory that boots to ready (first boot) | largest that does not | how it fails below |\n|---|---|---|---|---|\n")
+	for _, name := range boards {
+		b, err := board.Lookup(name)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(out, name)
+		for _, mode := range modes {
+			l, h, why := lo, hi, "not seen"
+			if ok, what := bootsWith(b, dir, mode == "direct", h); !ok {
+				return fmt.Errorf("%s %s does not boot with -hi %d MiB: %s", name, mode, h, what)
+			}
+			for h-l > step {
+				m := (l + h) / 2 / step * step
+				if m <= l {
+					m = l + step
+				}
+				ok, what := bootsWith(b, dir, mode == "direct", m)
+				fmt.Fprintf(os.Stderr, "%s %s %d MiB: ok=%v %s\n", name, mode, m, ok, what)
+				if ok {
+					h = m
+				} else {
+					l, why = m, what
+				}
+			}
+			fmt.Printf("| %s | %s | %d MiB | %d MiB | %s |\n", name, mode, h, l, why)
+		}
+	}
+	return nil
+}
+
+// failRE is what a boot that will not make it prints.
+var failRE = regexp.MustCompile(`init: FATAL: .*|Kernel panic.*|Out of memory.*`)
+
+// bootsWith boots a fresh disk with mem MiB and says whether it reaches
+// the ready line, or what stopped it.
+func bootsWith(b *board.Board, dir string, direct bool, mem int) (bool, string) {
+	state, err := os.MkdirTemp("", "bench-mem")
+	if err != nil {
+		return false, err.Error()
+	}
+	defer os.RemoveAll(state)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	disk := filepath.Join(state, image.DiskFile)
+	if out, err := exec.Command("cp", "--sparse=always", filepath.Join(dir, image.DiskFile), disk).CombinedOutput(); err != nil {
+		return false, fmt.Sprintf("copy disk: %v: %s", err, out)
+	}
+	cfg := qemu.Config{Board: b, Disk: disk, DiskWrite: true, MemoryMiB: mem, NoReboot: true, TPM: &qemu.TPM{}}
+	if direct {
+		cfg.Kernel, cfg.Initrd = filepath.Join(dir, image.VmlinuzFile), filepath.Join(dir, image.InitrdFile)
+	}
+	vm, err := qemu.Start(ctx, cfg)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer vm.Close()
+	m, err := vm.ExpectRegexp(ctx, regexp.MustCompile(readyRE.String()+"|"+failRE.String()))
+	if err != nil {
+		return false, err.Error()
+	}
+	if failRE.MatchString(m.Line) && !readyRE.MatchString(m.Line) {
+		return false, strings.TrimSpace(m.Line)
+	}
+	return true, ""
 }
 
 func col(ss []sample, f func(sample) float64) []float64 {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skerry/skerry/qemu/testenv"
+
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 )
@@ -68,16 +70,12 @@ func File(t testing.TB, size int64, b byte) string {
 	return path
 }
 
-// Integration skips the test unless SKERRY_INTEGRATION=1 and it runs as
-// root: loop devices and mounts need both.
+// Integration skips the test unless SKERRY_INTEGRATION=1, and fails it
+// when that is set but the machine lacks root (loop devices and mounts) or
+// the tools (testenv.Integration).
 func Integration(t testing.TB) {
 	t.Helper()
-	if os.Getenv("SKERRY_INTEGRATION") != "1" {
-		t.Skip("set SKERRY_INTEGRATION=1 to run (needs root and loop devices)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for loop devices and mounts")
-	}
+	testenv.Integration(t, testenv.Root(), testenv.Tools("losetup", "partx", "mkfs.ext4", "mount", "umount"), testenv.File("/dev/loop-control", "loop devices"))
 }
 
 // Loop attaches file to a free loop device and detaches it when the test
