@@ -15,6 +15,7 @@ const (
 	skerryBin      = contract.SkerryBin
 	containerdConf = contract.RunDir + "/containerd.toml"
 	containerdSock = "/run/containerd/containerd.sock"
+	workloadBin    = "/usr/bin/skerry-workload"
 	// healthTokenFile holds the status API's network token (site config
 	// health.token) for "skerry health -token-file".
 	healthTokenFile = contract.RunDir + "/health.token"
@@ -78,6 +79,15 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			Name: "containerd", Path: "/usr/bin/containerd", Args: []string{"--config", containerdConf},
 			Env: serviceEnv, Dir: contract.Home("containerd"), MemoryMax: 512 * mib,
 			Ready: supervisor.ReadyPath, ReadyPath: containerdSock,
+		},
+		{
+			// Runs tenants' apps in containerd from the desired state it
+			// keeps on /perm (the agent brings it from the tower). Its own
+			// binary: it links containerd's client.
+			Name: "workload", Path: workloadBin, Env: serviceEnv,
+			Args: []string{"-home", contract.Home("workload"), "-socket", contract.WorkloadSocket, "-containerd", containerdSock},
+			Dir:  contract.Home("workload"), DependsOn: []string{"containerd"}, MemoryMax: 96 * mib, PidsMax: 128,
+			Ready: supervisor.ReadyNotify,
 		},
 	}
 	if cfg.Debug.ContainerdTCP != "" {

@@ -214,7 +214,7 @@ func checkHealthy(t *testing.T, st *health.Status, b *board.Board) {
 	if st.Image.Board != b.Name || st.Image.Arch != b.Arch || st.Image.Version == "" {
 		t.Errorf("image %+v, want board %s arch %s and a version", st.Image, b.Name, b.Arch)
 	}
-	want := map[string]bool{"streamlog": true, "vault": true, "agent": true, "health": true, "containerd": true, "devproxy": true}
+	want := map[string]bool{"streamlog": true, "vault": true, "agent": true, "health": true, "containerd": true, "workload": true, "devproxy": true}
 	for _, s := range st.Services {
 		if s.State != "running" {
 			t.Errorf("service %s is %s (last exit %q), want running", s.Name, s.State, s.LastExit)
