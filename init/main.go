@@ -49,7 +49,7 @@ func main() {
 	}
 	// PID 1 must not exit: the kernel would panic and the message scroll
 	// away. Say what went wrong and keep it on the screen.
-	log.Printf("FATAL: %v", err)
+	log.Printf("FATAL: %v (init %s)", err, version)
 	log.Printf("the system cannot continue; it will power off in 5 minutes")
 	unix.Sync()
 	time.Sleep(5 * time.Minute)

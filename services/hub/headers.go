@@ -6,9 +6,6 @@ import (
 )
 
 func wireHeaders(hs []streamlog.Header) []wire.Header {
-	out := make([]wire.Header, len(hs))
-	for i, h := range hs {
-		out[i] = wire.Header{Key: h.Key, Value: h.Value}
-	}
-	return out
+	// streamlog.Header is wire.Header: one record type across the log.
+	return hs
 }

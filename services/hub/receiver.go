@@ -148,12 +148,9 @@ func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack {
 	out := make([]streamlog.Record, len(recs))
 	for i, rec := range recs {
 		hs := make([]streamlog.Header, 0, len(rec.Headers)+3)
-		for _, h := range rec.Headers {
-			hs = append(hs, streamlog.Header{Key: h.Key, Value: h.Value})
-		}
-		for _, h := range uplinkapi.SiteHeaders(rec.Offset, rec.Time, b.Epoch) {
-			hs = append(hs, streamlog.Header{Key: h.Key, Value: h.Value})
-		}
+		hs = append(hs, rec.Headers...)
+		site := uplinkapi.SiteHeaders(rec.Offset, rec.Time, b.Epoch)
+		hs = append(hs, site[:]...)
 		out[i] = streamlog.Record{Key: rec.Key, Headers: hs, Value: rec.Value}
 	}
 	// No deadline: an append that timed out might still be committed after

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/skerry/skerry/services/tower/store"
 )
@@ -54,7 +55,7 @@ func newMetrics(s *Server) *metrics {
 		Help: "Boxes in the pending queue; at -max-pending new boxes are refused pending_full.",
 	}, func() float64 { return float64(s.countPending()) })
 	s.registry.MustRegister(m.enrollments, m.refusals, m.latency, m.reports, m.renewals, online, pending,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -7,11 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/skerry/skerry/services/api/vaultapi"
 )
@@ -56,7 +58,7 @@ func (s *Store) newKey(tx *bbolt.Tx, tenant, name, typ string) error {
 		return err
 	}
 	nb, err := kb.CreateBucket([]byte(name))
-	if err == bbolt.ErrBucketExists {
+	if errors.Is(err, berrors.ErrBucketExists) {
 		return fmt.Errorf("%w: key %s", ErrExists, name)
 	} else if err != nil {
 		return err

@@ -77,7 +77,7 @@ func parseCiphertext(ct string) (int, []byte, error) {
 	vs, b64, ok2 := strings.Cut(rest, ":")
 	v, err := strconv.Atoi(vs)
 	if !ok || !ok2 || err != nil || v < 1 {
-		return 0, nil, fmt.Errorf("%w: ciphertext does not start vault:v<version>:", ErrInvalid)
+		return 0, nil, fmt.Errorf("%w: ciphertext does not start with vault:v<version>", ErrInvalid)
 	}
 	sealed, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {

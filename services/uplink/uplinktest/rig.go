@@ -50,7 +50,7 @@ type Rig struct {
 func Build(dir string) (skerry, tower string, err error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", "", fmt.Errorf("build: no go on PATH: %w", err)
 	}
 	skerry, tower = filepath.Join(dir, "skerry"), filepath.Join(dir, "tower")
 	for bin, pkg := range map[string]string{skerry: "./services/cmd/skerry", tower: "./services/cmd/tower"} {
