@@ -89,10 +89,11 @@ func startTower(t *testing.T, extra ...string) *hostTower {
 	return tw
 }
 
-// run runs skerryctl, as an operator would, and returns its output.
+// run runs "skerryctl tower ARGS", as an operator would, and returns its
+// output.
 func (tw *hostTower) run(t *testing.T, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(tw.ctl, args...)
+	cmd := exec.Command(tw.ctl, append([]string{"tower"}, args...)...)
 	cmd.Env = tw.env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
