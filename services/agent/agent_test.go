@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/siteconfig"
+	"github.com/skerry/skerry/services/tower/towertest"
 )
 
 // fast makes an agent quick enough for tests: every wait is short.
@@ -76,22 +76,7 @@ func (r *running) wait(t *testing.T, what string, cond func() bool) {
 }
 
 // syncBuffer is a log sink the test reads while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ towertest.LogBuffer }
 
 func (s *syncBuffer) has(sub string) bool { return strings.Contains(s.String(), sub) }
 

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -23,33 +22,8 @@ type realTower struct {
 
 func startRealTower(t *testing.T, opts ...tower.Option) *realTower {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	opts = append([]tower.Option{tower.WithReportInterval(time.Second), tower.WithEKRoots(towertest.MakerRoots)}, opts...)
-	o, err := tower.Open(ctx, t.TempDir(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- o.Serve(ctx, ln, []string{"127.0.0.1"}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("tower: %v", err)
-		}
-		o.Close()
-	})
-	tok, err := tower.ReadToken(o.TokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := &realTower{url: "https://" + ln.Addr().String(), ca: o.CA().CertPEM()}
-	if tw.api, err = towerapi.NewClient(tw.url, tok, tw.ca); err != nil {
-		t.Fatal(err)
-	}
+	real := towertest.Start(t, append([]tower.Option{tower.WithReportInterval(time.Second)}, opts...)...)
+	tw := &realTower{url: real.URL, ca: real.CAPEM, api: real.Client(t, "")}
 	// Acme takes software identities too: a TPM without a certificate
 	// from the test maker is one.
 	tw.do(t, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", Name: "Acme", AllowSoftwareIdentity: true}, nil)

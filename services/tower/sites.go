@@ -50,31 +50,30 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request, p principal) er
 // site record) and refuses its EK at later enrollments. It cannot be
 // undone: the record stays, so the box's EK stays refused; see README.md.
 func (s *Server) revokeSite(w http.ResponseWriter, r *http.Request, p principal) error {
-	var site store.Site
-	err := s.store.Update(r.Context(), func(tx store.Tx) (err error) {
-		if site, err = readSite(tx, r, p); err != nil {
-			return err
-		}
-		if err := p.mayWrite(site.Tenant); err != nil {
-			return err
-		}
+	return s.changeSite(w, r, p, "site revoked", func(site *store.Site) error {
 		if !site.Revoked {
 			site.Revoked, site.RevokedAt, site.ReenrollAllowed = true, s.now(), false
 		}
-		return tx.PutSite(site)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("site revoked", "site", site.ID, "tenant", site.Tenant, "name", site.Name, "by", p.String())
-	writeJSON(w, http.StatusOK, s.siteView(site, s.now()))
-	return nil
 }
 
 // allowReenroll lets the site's own TPM enroll once more, for a box that
 // lost its identity (its /perm was wiped). The site keeps its ID, name and
 // history; the new certificate replaces the old one, which stops working.
 func (s *Server) allowReenroll(w http.ResponseWriter, r *http.Request, p principal) error {
+	return s.changeSite(w, r, p, "site may re-enroll once", func(site *store.Site) error {
+		if site.Revoked {
+			return refuse(ErrSiteRevoked, "site %s is revoked; a revoked site cannot enroll again", site.ID)
+		}
+		site.ReenrollAllowed = true
+		return nil
+	})
+}
+
+// changeSite applies change to the request's site, if p may write its
+// tenant, in one transaction; logs what happened and answers the site.
+func (s *Server) changeSite(w http.ResponseWriter, r *http.Request, p principal, what string, change func(*store.Site) error) error {
 	var site store.Site
 	err := s.store.Update(r.Context(), func(tx store.Tx) (err error) {
 		if site, err = readSite(tx, r, p); err != nil {
@@ -83,16 +82,15 @@ func (s *Server) allowReenroll(w http.ResponseWriter, r *http.Request, p princip
 		if err := p.mayWrite(site.Tenant); err != nil {
 			return err
 		}
-		if site.Revoked {
-			return refuse(ErrSiteRevoked, "site %s is revoked; a revoked site cannot enroll again", site.ID)
+		if err := change(&site); err != nil {
+			return err
 		}
-		site.ReenrollAllowed = true
 		return tx.PutSite(site)
 	})
 	if err != nil {
 		return err
 	}
-	s.log.Info("site may re-enroll once", "site", site.ID, "tenant", site.Tenant, "by", p.String())
+	s.log.Info(what, "site", site.ID, "tenant", site.Tenant, "name", site.Name, "by", p.String())
 	writeJSON(w, http.StatusOK, s.siteView(site, s.now()))
 	return nil
 }

@@ -90,6 +90,20 @@ func (rf readFlags) from(ctx context.Context, lc *logCtx, name string) (client.F
 	return client.From{Offset: *rf.offset}, nil
 }
 
+// parseRead parses consume's or tail's flags and topic, and resolves
+// where reading starts.
+func parseRead(ctx context.Context, lc *logCtx, cmd string, args []string) (readFlags, string, client.From, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(lc.stderr)
+	rf := newReadFlags(fs)
+	name, err := oneTopic(fs, args)
+	if err != nil {
+		return rf, "", client.From{}, err
+	}
+	from, err := rf.from(ctx, lc, name)
+	return rf, name, from, err
+}
+
 func printRecords(w io.Writer, recs []wire.Record) {
 	for _, r := range recs {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", r.Offset, r.Time.Format(time.RFC3339Nano), r.Key, r.Value)
@@ -97,14 +111,7 @@ func printRecords(w io.Writer, recs []wire.Record) {
 }
 
 func logConsume(ctx context.Context, lc *logCtx, args []string) error {
-	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	fs.SetOutput(lc.stderr)
-	rf := newReadFlags(fs)
-	name, err := oneTopic(fs, args)
-	if err != nil {
-		return err
-	}
-	from, err := rf.from(ctx, lc, name)
+	rf, name, from, err := parseRead(ctx, lc, "consume", args)
 	if err != nil {
 		return err
 	}
@@ -127,14 +134,7 @@ func logConsume(ctx context.Context, lc *logCtx, args []string) error {
 var errEnough = errors.New("enough")
 
 func logTail(ctx context.Context, lc *logCtx, args []string) error {
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(lc.stderr)
-	rf := newReadFlags(fs)
-	name, err := oneTopic(fs, args)
-	if err != nil {
-		return err
-	}
-	from, err := rf.from(ctx, lc, name)
+	rf, name, from, err := parseRead(ctx, lc, "tail", args)
 	if err != nil {
 		return err
 	}

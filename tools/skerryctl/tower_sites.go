@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -156,24 +157,21 @@ func sitesApprove(ctx context.Context, tc *towerCtx, args []string) error {
 	fs.StringVar(&in.Tenant, "tenant", "", "tenant the box joins")
 	fs.StringVar(&in.SiteName, "name", "", "the site's name")
 	fs.Var(labelFlag(in.Labels), "label", "label `key=value` (repeatable)")
+	return pendingAction(ctx, tc, fs, args, "approve", &in) // a pointer: the flags fill it in when parsed
+}
+
+func sitesReject(ctx context.Context, tc *towerCtx, args []string) error {
+	return pendingAction(ctx, tc, tc.flags(), args, "reject", nil)
+}
+
+// pendingAction approves or rejects the pending box named by its EK hash.
+func pendingAction(ctx context.Context, tc *towerCtx, fs *flag.FlagSet, args []string, verb string, body any) error {
 	pos, err := tc.parse(fs, args, 1, "the EK hash from skerryctl tower sites pending")
 	if err != nil {
 		return err
 	}
 	var p towerapi.Pending
-	if err := tc.c.Do(ctx, "POST", "/v1/pending/"+url.PathEscape(pos[0])+"/approve", in, &p); err != nil {
-		return err
-	}
-	return showPending(tc, p, p)
-}
-
-func sitesReject(ctx context.Context, tc *towerCtx, args []string) error {
-	pos, err := tc.parse(tc.flags(), args, 1, "the EK hash from skerryctl tower sites pending")
-	if err != nil {
-		return err
-	}
-	var p towerapi.Pending
-	if err := tc.c.Do(ctx, "POST", "/v1/pending/"+url.PathEscape(pos[0])+"/reject", nil, &p); err != nil {
+	if err := tc.c.Do(ctx, "POST", "/v1/pending/"+url.PathEscape(pos[0])+"/"+verb, body, &p); err != nil {
 		return err
 	}
 	return showPending(tc, p, p)

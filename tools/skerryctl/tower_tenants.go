@@ -31,11 +31,17 @@ func showTenants(tc *towerCtx, v any, ts ...towerapi.Tenant) error {
 	})
 }
 
+// tenantFlags parses create's and update's flags and the tenant ID.
+func tenantFlags(tc *towerCtx, args []string) (fs *flag.FlagSet, name *string, soft *bool, pos []string, err error) {
+	fs = tc.flags()
+	name = fs.String("name", "", "display name")
+	soft = fs.Bool("allow-software-identity", false, "let boxes without a TPM enroll into this tenant")
+	pos, err = tc.parse(fs, args, 1, "the tenant ID")
+	return fs, name, soft, pos, err
+}
+
 func tenantsCreate(ctx context.Context, tc *towerCtx, args []string) error {
-	fs := tc.flags()
-	name := fs.String("name", "", "display name")
-	soft := fs.Bool("allow-software-identity", false, "let boxes without a TPM enroll into this tenant")
-	pos, err := tc.parse(fs, args, 1, "the tenant ID")
+	_, name, soft, pos, err := tenantFlags(tc, args)
 	if err != nil {
 		return err
 	}
@@ -60,10 +66,7 @@ func tenantsList(ctx context.Context, tc *towerCtx, args []string) error {
 // tenantsUpdate sends only the flags given on the command line, so an
 // update never resets a field the operator did not name.
 func tenantsUpdate(ctx context.Context, tc *towerCtx, args []string) error {
-	fs := tc.flags()
-	name := fs.String("name", "", "display name")
-	soft := fs.Bool("allow-software-identity", false, "let boxes without a TPM enroll into this tenant")
-	pos, err := tc.parse(fs, args, 1, "the tenant ID")
+	fs, name, soft, pos, err := tenantFlags(tc, args)
 	if err != nil {
 		return err
 	}

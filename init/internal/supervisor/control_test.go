@@ -21,14 +21,7 @@ import (
 
 func TestControl(t *testing.T) {
 	t.Parallel()
-	sp := helperSpec(t, "web", "serve", "LINES=2")
-	sp.Ready = ReadyNotify
-	s, err := New([]Spec{sp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSupervisor(t, s)
-	waitReady(t, s)
+	s := startReady(t, "web", "LINES=2")
 	waitFor(t, 5*time.Second, "output", func() bool {
 		b, _ := s.Logs("web")
 		return strings.Count(string(b), "\n") == 2

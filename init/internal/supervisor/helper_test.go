@@ -263,3 +263,18 @@ func grandchildPID(t *testing.T, out []byte) int {
 
 func itoa(n int) string          { return strconv.Itoa(n) }
 func atoi(s string) (int, error) { return strconv.Atoi(s) }
+
+// startReady runs a supervisor of one ready-notifying helper service
+// that serves, and waits until it is ready.
+func startReady(t *testing.T, name string, env ...string) *Supervisor {
+	t.Helper()
+	sp := helperSpec(t, name, "serve", env...)
+	sp.Ready = ReadyNotify
+	s, err := New([]Spec{sp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, s)
+	waitReady(t, s)
+	return s
+}

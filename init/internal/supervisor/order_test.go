@@ -8,11 +8,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// svc is a spec with only what ordering looks at.
+func svc(name string, deps ...string) Spec {
+	return Spec{Name: name, Path: "/bin/" + name, DependsOn: deps}
+}
+
 func TestNewRejectsBadSpecs(t *testing.T) {
 	t.Parallel()
-	svc := func(name string, deps ...string) Spec {
-		return Spec{Name: name, Path: "/bin/" + name, DependsOn: deps}
-	}
 	tests := []struct {
 		name    string
 		specs   []Spec
@@ -45,9 +47,6 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 
 func TestNewOrdersByDependency(t *testing.T) {
 	t.Parallel()
-	svc := func(name string, deps ...string) Spec {
-		return Spec{Name: name, Path: "/bin/" + name, DependsOn: deps}
-	}
 	tests := []struct {
 		name  string
 		specs []Spec

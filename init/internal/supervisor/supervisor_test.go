@@ -362,14 +362,7 @@ func TestGrandchildrenKilled(t *testing.T) {
 
 func TestStopAndRestart(t *testing.T) {
 	t.Parallel()
-	sp := helperSpec(t, "svc", "serve")
-	sp.Ready = ReadyNotify
-	s, err := New([]Spec{sp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSupervisor(t, s)
-	waitReady(t, s)
+	s := startReady(t, "svc")
 	first := statusOf(t, s, "svc").PID
 
 	if err := s.Stop("svc"); err != nil {
