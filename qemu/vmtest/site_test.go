@@ -170,7 +170,10 @@ func getHealth(t *testing.T, ctx context.Context, vm *qemu.VM) *health.Status {
 	t.Helper()
 	url := "http://" + vm.HostAddr(healthPort) + "/v1/health"
 	var lastErr error
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+	// Three minutes: after a reboot an arm64 guest's NIC sometimes drops
+	// the first DHCP exchange (init then retries with backoff); a box
+	// without an address after that is a failure.
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		st, err := fetchHealth(ctx, url)
 		if err == nil && st.Network.Address != "" {
 			return st
