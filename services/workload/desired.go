@@ -66,7 +66,12 @@ func OpenState(path string, r *Runner) (*State, error) {
 func (s *State) Converge(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.r.Reattach(ctx, s.list())
+	for _, spec := range s.list() {
+		if err := s.r.Apply(ctx, spec); err != nil {
+			return fmt.Errorf("converge %s/%s: %w", spec.Tenant, spec.Name, err)
+		}
+	}
+	return nil
 }
 
 // Put adds or replaces one app: stored first, then applied.

@@ -112,7 +112,8 @@ func (r *Runner) Status() []Status {
 }
 
 // Close stops supervising. Containers keep running: a runner started
-// later reattaches to them (Reattach).
+// later reattaches to them: Apply of the same spec takes over the
+// running task instead of starting another.
 func (r *Runner) Close() {
 	r.mu.Lock()
 	apps := r.apps
@@ -121,20 +122,6 @@ func (r *Runner) Close() {
 	for _, a := range apps {
 		a.detach()
 	}
-}
-
-// Reattach takes over the containers the runner made before (a service
-// restart): for each managed container of the tenants' namespaces, with
-// the spec it was made from, supervision resumes on the running task
-// without restarting it. specs are the apps the site should run; managed
-// containers of apps not among them are left for Apply or Remove.
-func (r *Runner) Reattach(ctx context.Context, specs []*workloadapi.AppSpec) error {
-	for _, spec := range specs {
-		if err := r.Apply(ctx, spec); err != nil {
-			return fmt.Errorf("reattach %s/%s: %w", spec.Tenant, spec.Name, err)
-		}
-	}
-	return nil
 }
 
 func (r *Runner) log() *slog.Logger { return r.o.log }
