@@ -83,11 +83,14 @@ func uplinks(name string) ([]netlink.Link, error) {
 }
 
 // dhcpTimeout and dhcpRetries shape one attempt at a first lease: the
-// timeout doubles with each try, so 5 tries wait up to 62 s; variables so
-// that tests can wait less.
+// timeout doubles with each try, so 3 tries give up after 14 s and Run
+// starts a new attempt on a new socket. (With 5 tries an attempt lasted
+// 62 s, and an arm64 guest whose first attempt got no answer after a
+// reboot waited over a minute for an address.) Variables so that tests can
+// wait less.
 var (
 	dhcpTimeout = 2 * time.Second
-	dhcpRetries = 5
+	dhcpRetries = 3
 )
 
 func dhcp(ctx context.Context, links []netlink.Link) (Result, error) {
