@@ -71,6 +71,17 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			Ready: supervisor.ReadyNotify,
 		},
 		{
+			// Replicates the site's topics to its parent (site config
+			// uplink section, else the parent the tower named). Before
+			// the agent has registered the box, or without a parent, it
+			// waits and says why in its status (uplink.sock) rather than
+			// exiting. Ready once its status API serves.
+			Name: "uplink", Path: skerryBin, Env: serviceEnv,
+			Args: []string{"uplink", "-identity", contract.Home("agent")},
+			Dir:  contract.Home("uplink"), DependsOn: []string{"streamlog", "agent"}, MemoryMax: 64 * mib, PidsMax: 64,
+			Ready: supervisor.ReadyNotify,
+		},
+		{
 			Name: "health", Path: skerryBin, Args: health, Env: serviceEnv,
 			Dir: contract.Home("health"), MemoryMax: 64 * mib, PidsMax: 64,
 			Ready: supervisor.ReadyNotify,

@@ -16,8 +16,9 @@ import (
 	"github.com/skerry/skerry/services/serve"
 )
 
-// Version is the newest configuration format this build reads.
-const Version = 1
+// Version is the newest configuration format this build reads. Version 2
+// added the uplink section; a version 1 file reads as before.
+const Version = 2
 
 // ErrVersion is returned when the file's version is one this build does
 // not know; an older image must not guess at a newer format.
@@ -32,6 +33,7 @@ type Config struct {
 	Network  Network           `json:"network,omitzero"`
 	Health   Health            `json:"health,omitzero"`
 	Debug    Debug             `json:"debug,omitzero"`
+	Uplink   Uplink            `json:"uplink,omitzero"`
 }
 
 // Tower says where the site registers.
@@ -127,7 +129,13 @@ func Parse(data []byte) (*Config, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, fmt.Errorf("decode: %w (see services/siteconfig for the fields)", err)
 	}
-	return c, c.check()
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	if probe.Version < 2 && !c.Uplink.IsZero() {
+		return nil, fmt.Errorf("uplink: the uplink section needs \"version\": 2 (this file says %d)", probe.Version)
+	}
+	return c, nil
 }
 
 func (c *Config) check() error {
@@ -165,7 +173,7 @@ func (c *Config) check() error {
 			return fmt.Errorf("health.token: only printable ASCII without spaces is allowed")
 		}
 	}
-	return nil
+	return c.Uplink.check()
 }
 
 // Marshal encodes c as the file format, indented.

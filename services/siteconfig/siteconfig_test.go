@@ -13,12 +13,12 @@ func TestParse(t *testing.T) {
 		name, in, wantErr string
 		want              *Config
 	}{
-		{name: "minimal gets defaults", in: `{"version":1}`, want: Default()},
+		{name: "minimal gets defaults", in: `{"version":2}`, want: Default()},
 		{name: "static", in: `{"version":1,"network":{"mode":"static","address":"192.0.2.10/24","gateway":"192.0.2.1","dns":["192.0.2.53"]}}`,
 			want: &Config{Version: 1, Network: Network{Mode: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}, Health: Health{Listen: "127.0.0.1:8080"}}},
 		{name: "tower", in: `{"version":1,"tower":{"url":"https://tower.example:8443","ca":"PEM","enrollmentToken":"t","allowSoftwareIdentity":true}}`,
 			want: &Config{Version: 1, Tower: Tower{URL: "https://tower.example:8443", CA: "PEM", EnrollmentToken: "t", AllowSoftwareIdentity: true}, Network: Network{Mode: "dhcp"}, Health: Health{Listen: "127.0.0.1:8080"}}},
-		{name: "future version", in: `{"version":2}`, wantErr: "versions 1 to 1"},
+		{name: "future version", in: `{"version":3}`, wantErr: "versions 1 to 2"},
 		{name: "no version", in: `{}`, wantErr: "version 0"},
 		{name: "unknown field", in: `{"version":1,"towr":{}}`, wantErr: `unknown field "towr"`},
 		{name: "bad mode", in: `{"version":1,"network":{"mode":"ppp"}}`, wantErr: `network.mode "ppp"`},
@@ -32,6 +32,16 @@ func TestParse(t *testing.T) {
 		{name: "status API bad address", in: `{"version":1,"health":{"listen":"8080"}}`, wantErr: "want host:port"},
 		{name: "status API on the network with a token", in: `{"version":1,"health":{"listen":":8080","token":"0123456789abcdef"}}`,
 			want: &Config{Version: 1, Network: Network{Mode: "dhcp"}, Health: Health{Listen: ":8080", Token: "0123456789abcdef"}}},
+		{name: "uplink", in: `{"version":2,"uplink":{"enabled":false,"parent":"hub.example:8883","rules":[{"match":"system/*","uplink":true,"priority":5},{"match":"*/*","uplink":false}]}}`,
+			want: &Config{Version: 2, Network: Network{Mode: "dhcp"}, Health: Health{Listen: "127.0.0.1:8080"},
+				Uplink: Uplink{Enabled: new(false), Parent: "hub.example:8883", Rules: []UplinkRule{{Match: "system/*", Uplink: true, Priority: 5}, {Match: "*/*"}}}}},
+		{name: "uplink in a version 1 file", in: `{"version":1,"uplink":{"parent":"hub.example:8883"}}`, wantErr: `uplink section needs "version": 2`},
+		{name: "uplink parent without port", in: `{"version":2,"uplink":{"parent":"hub.example"}}`, wantErr: `uplink.parent "hub.example": want host:port`},
+		{name: "uplink parent bad port", in: `{"version":2,"uplink":{"parent":"hub.example:99999"}}`, wantErr: `uplink.parent "hub.example:99999": port "99999"`},
+		{name: "uplink parent no host", in: `{"version":2,"uplink":{"parent":":8883"}}`, wantErr: "no host"},
+		{name: "uplink bad rule", in: `{"version":2,"uplink":{"rules":[{"match":"[","uplink":true}]}}`, wantErr: `uplink.rules[0].match "["`},
+		{name: "uplink empty rule", in: `{"version":2,"uplink":{"rules":[{"uplink":true}]}}`, wantErr: `uplink.rules[0].match ""`},
+		{name: "uplink unknown field", in: `{"version":2,"uplink":{"parnet":"x:1"}}`, wantErr: `unknown field "parnet"`},
 		{name: "status API TCP off", in: `{"version":1,"health":{"listen":""}}`, want: &Config{Version: 1, Network: Network{Mode: "dhcp"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +68,7 @@ func TestParse(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1,"network":{"mode":"static","address":"192.0.2.10/24"}}`))
 	f.Add([]byte(`{"version":1,"debug":{"control":true}}`))
+	f.Add([]byte(`{"version":2,"uplink":{"enabled":true,"parent":"h:1","rules":[{"match":"*/*","uplink":true}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {

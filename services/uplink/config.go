@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"slices"
+
+	"github.com/skerry/skerry/services/siteconfig"
 )
 
 // ConfigVersion is the version of the uplink's configuration this code reads.
@@ -87,4 +89,23 @@ func (r Rules) Lookup(name string) (Rule, bool) {
 		return Rule{}, false
 	}
 	return r.Rules[i], r.Rules[i].Uplink
+}
+
+// SiteRules returns the rules the box runs with: the site config's
+// uplink.rules when it has any (rules in file are then ignored, and
+// ignored says so), else the file's, else DefaultRules. from says which.
+func SiteRules(site siteconfig.Uplink, file string) (r Rules, from string, ignored bool, err error) {
+	if site.Rules != nil {
+		r = Rules{Version: ConfigVersion}
+		for _, sr := range site.Rules {
+			r.Rules = append(r.Rules, Rule{Match: sr.Match, Uplink: sr.Uplink, Priority: sr.Priority})
+		}
+		_, statErr := os.Stat(file)
+		return r, "site config uplink.rules", statErr == nil, nil
+	}
+	if _, err := os.Stat(file); err != nil {
+		return DefaultRules(), "defaults", false, nil
+	}
+	r, err = LoadRules(file)
+	return r, file, false, err
 }

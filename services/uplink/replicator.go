@@ -143,6 +143,7 @@ func (r *replicator) consume(ctx context.Context, want *uint64, chunks <-chan ch
 		switch ack.Status {
 		case uplinkapi.StatusStored:
 			r.u.acked.Add(uint64(ack.Stored))
+			r.u.c.Monitor.stored(r.name, ack.Stored, ack.Next)
 			if ack.Lost > 0 {
 				r.u.c.Logger.Warn("records dropped on the site before they went up", "topic", r.name, "count", ack.Lost)
 			}

@@ -40,6 +40,9 @@ type Config struct {
 	// Rescan is how often new topics are looked for; default 10 s.
 	Rescan time.Duration
 	Logger *slog.Logger
+	// Monitor receives the connection state and per-topic counters for
+	// the status API; default: a new one (see Uplink.Monitor).
+	Monitor *Monitor
 }
 
 // Uplink replicates the site's topics to its parent.
@@ -78,15 +81,26 @@ func New(c Config) (*Uplink, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Monitor == nil {
+		c.Monitor = NewMonitor(c.Log, c.Rules)
+	}
 	return &Uplink{c: c, gate: newGate(), waiting: map[string]chan uplinkapi.Ack{}}, nil
 }
 
 // Counts returns records sent and records the parent acknowledged stored.
 func (u *Uplink) Counts() (sent, acked uint64) { return u.sent.Load(), u.acked.Load() }
 
+// Monitor returns what the status API reports of u.
+func (u *Uplink) Monitor() *Monitor { return u.c.Monitor }
+
 // Run connects, replicates, and reconnects after any failure, until ctx ends.
 func (u *Uplink) Run(ctx context.Context) error {
-	mqttconn.Retry(ctx, u.c.Logger, 10*time.Second, u.session)
+	mqttconn.Retry(ctx, u.c.Logger, 10*time.Second, func(ctx context.Context) error {
+		u.c.Monitor.SetState(uplinkapi.StateConnecting, "")
+		err := u.session(ctx)
+		u.c.Monitor.linkFailed(err)
+		return err
+	})
 	return nil
 }
 
@@ -114,6 +128,7 @@ func (u *Uplink) session(ctx context.Context) error {
 		return fmt.Errorf("subscribe to answers: %w", err)
 	}
 	u.c.Logger.Info("connected", "broker", u.c.Broker)
+	u.c.Monitor.SetState(uplinkapi.StateConnected, "")
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		select {
@@ -222,6 +237,7 @@ func (u *Uplink) send(ctx context.Context, pc *paho.Client, b *uplinkapi.Batch, 
 		return uplinkapi.Ack{}, buf, fmt.Errorf("publish %s: %w", b.MQTTTopic(), err)
 	}
 	u.sent.Add(uint64(len(b.Records)))
+	u.c.Monitor.sent(b.Tenant+"/"+b.Topic, b.Records[0].Offset, b.Records[len(b.Records)-1].Offset, len(b.Records), len(buf))
 	select {
 	case ack := <-ch:
 		return ack, buf, nil

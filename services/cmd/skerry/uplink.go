@@ -12,79 +12,116 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skerry/skerry/services/agent"
+	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/internal/daemon"
+	"github.com/skerry/skerry/services/serve"
+	"github.com/skerry/skerry/services/siteconfig"
 	"github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/uplink"
 )
 
 // uplinkMain runs the uplink: it replicates the site's stream log topics to
-// the parent's MQTT broker with the site's mTLS identity.
+// the parent's MQTT broker with the site's mTLS identity. It never exits
+// for want of an identity or a parent: it waits, says why in its log and
+// status, and serves its status API throughout.
 func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("uplink", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	broker := fs.String("broker", "", "the parent's MQTT over TLS address, host:port (required)")
+	broker := fs.String("broker", "", "the parent's MQTT over TLS address, host:port (default: the site config's uplink.parent, else the one the tower named at enrollment)")
+	siteConfig := fs.String("site-config", "", `site config file (default: `+siteconfig.ESPPath+` if present and valid, else `+siteconfig.BakedPath+`)`)
 	home := fs.String("identity", agent.DefaultHome, "directory of the site identity (identity.json, written by the agent)")
 	tpmPath := fs.String("tpm", agent.DefaultTPM, `TPM holding the site key, or "unix:PATH" for a simulator's command socket`)
 	sock := fs.String("streamlog", contract.StreamlogSocket, "the stream log's socket or loopback address")
 	tokenFile := fs.String("token-file", filepath.Join(contract.Home("streamlog"), "system.token"), "the stream log's system token")
-	rulesFile := fs.String("rules", filepath.Join(contract.Home("uplink"), "rules.json"), "what goes up (JSON, version 1); defaults when missing")
+	rulesFile := fs.String("rules", filepath.Join(contract.Home("uplink"), "rules.json"), "what goes up (JSON, version 1) unless the site config has uplink.rules; defaults when missing")
+	statusSock := fs.String("socket", contract.UplinkSocket, `unix socket of the status API ("" for none)`)
 	serverName := fs.String("server-name", "", "the parent's name in its certificate (default: the broker's host)")
 	maxBatch := fs.Int("max-batch", 4096, "records per batch at most")
 	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "how long to wait for the parent's answer before reconnecting")
+	poll := fs.Duration("poll", 5*time.Second, "how often the identity is looked at for a registration or a new parent")
 	memLimit := fs.Int64("memory-limit", 16<<20, "soft limit of the Go heap in bytes; 0 disables it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *broker == "" {
-		fmt.Fprintln(stderr, "skerry uplink: -broker is required: the parent's host:port")
-		return 2
+	if *broker != "" {
+		if err := siteconfig.CheckHostPort(*broker); err != nil {
+			fmt.Fprintf(stderr, "skerry uplink: -broker %q: %v\n", *broker, err)
+			return 2
+		}
 	}
 	if *memLimit > 0 {
 		debug.SetMemoryLimit(*memLimit)
 	}
-	err := daemon.Run("uplink", func(ctx context.Context, g *errgroup.Group) error {
-		log := daemon.Logger("uplink")
-		id, err := agent.LoadIdentity(*home)
-		if err != nil {
-			return fmt.Errorf("load site identity: %w (the agent writes it when the site registers)", err)
+	log := daemon.LoggerTo(stderr, "uplink")
+	cfg, err := loadAgentConfig(log, *siteConfig, siteconfig.ESPPath, siteconfig.BakedPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "skerry uplink: %v\n", err)
+		return 2
+	}
+	err = daemon.RunContext(ctx, log, "uplink", func(ctx context.Context, g *errgroup.Group) error {
+		rules, from, ignored, rulesErr := uplink.SiteRules(cfg.Uplink, *rulesFile)
+		if ignored {
+			log.Warn("the site config's uplink.rules win: ignoring "+*rulesFile, "rules", from)
 		}
-		tc, closeKey, err := identityTLS(id, *tpmPath, *broker, *serverName)
+		sl, err := streamlogClient(*sock, *tokenFile)
 		if err != nil {
 			return err
 		}
-		defer closeKey()
-		tok, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return fmt.Errorf("read stream log token: %w", err)
-		}
-		sl, err := client.New(*sock, client.WithToken(string(tok)))
-		if err != nil {
-			return err
-		}
-		rules, err := uplink.LoadRules(*rulesFile)
-		if err != nil {
-			return err
-		}
-		u, err := uplink.New(uplink.Config{Site: id.SiteID, Broker: *broker, TLS: tc, Log: sl, Rules: rules, MaxBatch: *maxBatch, AckTimeout: *ackTimeout, Logger: log})
-		if err != nil {
-			return err
+		mon := uplink.NewMonitor(sl, rules)
+		if *statusSock != "" {
+			l, err := serve.Unix(*statusSock, 0o600)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return serve.HTTP(ctx, mon.Handler(), serve.SiteLimits, log, l) })
 		}
 		if err := daemon.Ready(); err != nil {
 			log.Warn("notify ready", "err", err)
 		}
-		return u.Run(ctx)
+		if rulesErr != nil {
+			// Sending everything instead could ship what the rules
+			// meant to keep: hold until the file is fixed.
+			reason := fmt.Sprintf("%v: fix it (or delete it for the defaults) and restart the uplink", rulesErr)
+			mon.SetState(uplinkapi.StateError, reason)
+			log.Error("nothing goes up: " + reason)
+			<-ctx.Done()
+			return nil
+		}
+		log.Info("rules", "from", from)
+		return uplink.RunSite(ctx, uplink.SiteConfig{
+			IdentityDir: *home, Broker: *broker, Site: cfg.Uplink, Poll: *poll,
+			Connect: func(parent string) (string, *tls.Config, func(), error) {
+				id, err := agent.LoadIdentity(*home)
+				if err != nil {
+					return "", nil, nil, err
+				}
+				tc, release, err := identityTLS(id, *tpmPath, parent, *serverName)
+				return id.SiteID, tc, release, err
+			},
+			Uplink: uplink.Config{Log: sl, Rules: rules, MaxBatch: *maxBatch, AckTimeout: *ackTimeout, Logger: log, Monitor: mon},
+		})
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "skerry uplink: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// streamlogClient connects to the site's stream log with the system token.
+func streamlogClient(sock, tokenFile string) (*client.Client, error) {
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("read stream log token: %w", err)
+	}
+	return client.New(sock, client.WithToken(strings.TrimSpace(string(tok))))
 }
 
 // identityTLS makes the client TLS configuration from the site identity:
