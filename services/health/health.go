@@ -9,8 +9,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/httpjson"
 	"github.com/skerry/skerry/services/serve"
@@ -45,18 +48,22 @@ type Status struct {
 	TPM          TPM                      `json:"tpm"`
 	Network      contract.Network         `json:"network"`
 	Modules      []string                 `json:"modules,omitempty"`
-	Errors       []string                 `json:"errors,omitempty"` // what could not be read
+	// Uplink is the uplink's state towards its parent and per topic lag
+	// and counters (its own status API); absent when it does not run.
+	Uplink *uplinkapi.Status `json:"uplink,omitempty"`
+	Errors []string          `json:"errors,omitempty"` // what could not be read
 }
 
 // Server collects and serves the status.
 type Server struct {
-	initSocket string
-	bootFile   string
-	tpmPath    string
-	permDir    string
-	debug      bool
-	log        *slog.Logger
-	client     *http.Client
+	initSocket   string
+	uplinkSocket string
+	bootFile     string
+	tpmPath      string
+	permDir      string
+	debug        bool
+	log          *slog.Logger
+	client       *http.Client
 }
 
 // Option configures a Server.
@@ -64,6 +71,10 @@ type Option func(*Server)
 
 // WithInitSocket sets init's control socket (default contract.InitSocket).
 func WithInitSocket(p string) Option { return func(s *Server) { s.initSocket = p } }
+
+// WithUplinkSocket sets the uplink's status socket (default
+// contract.UplinkSocket).
+func WithUplinkSocket(p string) Option { return func(s *Server) { s.uplinkSocket = p } }
 
 // WithBootFile sets the file init records the boot in.
 func WithBootFile(p string) Option { return func(s *Server) { s.bootFile = p } }
@@ -84,7 +95,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // New returns a Server.
 func New(opts ...Option) *Server {
-	s := &Server{initSocket: contract.InitSocket, bootFile: contract.BootFile, tpmPath: "/dev/tpmrm0", permDir: contract.PermMount, log: slog.Default()}
+	s := &Server{initSocket: contract.InitSocket, uplinkSocket: contract.UplinkSocket, bootFile: contract.BootFile, tpmPath: "/dev/tpmrm0", permDir: contract.PermMount, log: slog.Default()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -155,7 +166,43 @@ func (s *Server) Collect(ctx context.Context) *Status {
 	}
 	st.Ready = st.ServicesReady && len(st.Degraded) == 0
 	st.TPM = readTPM(s.tpmPath)
+	st.Uplink, err = s.uplink(ctx)
+	if err != nil {
+		st.Errors = append(st.Errors, fmt.Sprintf("uplink status: %v", err))
+	}
 	return st
+}
+
+// uplink reads the uplink's status from its socket; nil without a socket
+// (the uplink does not run: the services list says why).
+func (s *Server) uplink(ctx context.Context) (*uplinkapi.Status, error) {
+	if _, err := os.Stat(s.uplinkSocket); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", s.uplinkSocket)
+		},
+	}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://uplink"+uplinkapi.StatusPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpjson.ReadError(resp)
+	}
+	var st uplinkapi.Status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxInitAnswer)).Decode(&st); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return &st, nil
 }
 
 func (s *Server) get(ctx context.Context, path string, v any) error {

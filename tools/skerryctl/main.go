@@ -27,7 +27,7 @@ type command struct {
 var commands = []command{
 	{"flash", "write an image onto a device and verify it", runFlash},
 	{"tower", "the tower: login, tenants, tokens, claims, sites, apps, deploy", group("tower", towerCommands)},
-	{"site", "this site's local APIs: log (stream log), vault, apps (workload)", group("site", siteCommands)},
+	{"site", "this site's local APIs: log (stream log), vault, apps (workload), uplink", group("site", siteCommands)},
 }
 
 // towerCommands talk to the tower, as the operator logged in with
@@ -47,6 +47,7 @@ var siteCommands = []command{
 	{"log", "the stream log: topics, records, cursors, tenant tokens", runLog},
 	{"vault", "the vault: status, tokens, secrets, keys, rotation", runVault},
 	{"apps", "the workload service's apps: list, put, delete", runApps},
+	{"uplink", "the uplink: parent, connection, per topic lag, sent, resent, last ack", runUplink},
 }
 
 // group runs one of cmds, named by the first argument.
