@@ -58,9 +58,10 @@ type TopicStatus struct {
 	LagRecords uint64  `json:"lagRecords"`
 	LagSeconds float64 `json:"lagSeconds"`
 	// Counters since the uplink started: records and payload bytes
-	// published (including resends), records the parent acknowledged
-	// stored, and batches published again (after a missing answer, a
-	// "retry", a gap or a reconnection).
+	// published (including resends), records the parent newly stored
+	// (not those it already had: a resent batch the parent stored the
+	// first time adds nothing), and batches published again (after a
+	// missing answer, a "retry", a gap or a reconnection).
 	RecordsSent     uint64 `json:"recordsSent"`
 	BytesSent       uint64 `json:"bytesSent"`
 	RecordsAcked    uint64 `json:"recordsAcked"`

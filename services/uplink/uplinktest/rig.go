@@ -186,11 +186,12 @@ func (r *Rig) StartHub() error {
 	return err
 }
 
-// StartUplink starts "skerry uplink" towards the hub, with the default rules.
+// StartUplink starts "skerry uplink" towards the hub, with the default
+// rules and its status API on UplinkSocket; extra flags come last and win.
 func (r *Rig) StartUplink(extra ...string) error {
 	args := append([]string{"uplink", "-broker", r.HubAddr, "-identity", r.path("identity"),
 		"-streamlog", r.path("streamlog.sock"), "-token-file", r.path("streamlog/system.token"),
-		"-rules", r.path("rules.json")}, extra...)
+		"-rules", r.path("rules.json"), "-socket", r.UplinkSocket()}, extra...)
 	cmd := exec.Command(r.Skerry, args...)
 	cmd.Stderr = r.Stderr
 	if err := cmd.Start(); err != nil {
@@ -198,6 +199,27 @@ func (r *Rig) StartUplink(extra ...string) error {
 	}
 	r.uplink = cmd
 	return nil
+}
+
+// UplinkSocket is the uplink's status API socket.
+func (r *Rig) UplinkSocket() string { return r.path("uplink.sock") }
+
+// IdentityDir holds the site's identity.json.
+func (r *Rig) IdentityDir() string { return r.path("identity") }
+
+// UplinkExited reports whether the uplink process has ended: it is gone
+// or a zombie (nobody reaps it before Close).
+func (r *Rig) UplinkExited() bool {
+	if r.uplink == nil || r.uplink.ProcessState != nil {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.uplink.Process.Pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) STATE ...: comm may hold spaces, so split after ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || strings.HasPrefix(strings.TrimSpace(string(stat[i+1:])), "Z")
 }
 
 // UplinkPID is the uplink's process ID.
