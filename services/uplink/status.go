@@ -21,15 +21,16 @@ type Monitor struct {
 	log   *client.Client
 	rules Rules
 
-	mu     sync.Mutex
-	st     uplinkapi.Status // without Topics
-	topics map[string]*counters
+	mu      sync.Mutex
+	st      uplinkapi.Status // without Topics
+	topics  map[string]*counters
+	changed chan struct{} // closed when State or Parent changes
 }
 
 // NewMonitor returns a monitor whose Status lists log's topics that rules
 // send up. log may be nil: Status then lists only what was sent.
 func NewMonitor(log *client.Client, rules Rules) *Monitor {
-	return &Monitor{log: log, rules: rules, topics: map[string]*counters{},
+	return &Monitor{log: log, rules: rules, topics: map[string]*counters{}, changed: make(chan struct{}),
 		st: uplinkapi.Status{State: uplinkapi.StateConnecting, Since: time.Now().UTC()}}
 }
 
@@ -39,6 +40,7 @@ func (m *Monitor) SetState(state, reason string) {
 	defer m.mu.Unlock()
 	if m.st.State != state {
 		m.st.State, m.st.Since = state, time.Now().UTC()
+		m.signal()
 	}
 	m.st.Reason = reason
 }
@@ -47,7 +49,16 @@ func (m *Monitor) SetState(state, reason string) {
 func (m *Monitor) SetParent(site, parent, from string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.st.Site, m.st.Parent, m.st.ParentFrom = site, parent, from
+	if m.st.Site != site || m.st.Parent != parent || m.st.ParentFrom != from {
+		m.st.Site, m.st.Parent, m.st.ParentFrom = site, parent, from
+		m.signal()
+	}
+}
+
+// signal wakes Report; m.mu is held.
+func (m *Monitor) signal() {
+	close(m.changed)
+	m.changed = make(chan struct{})
 }
 
 // linkFailed records the error that ended a session.

@@ -45,6 +45,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	serverName := fs.String("server-name", "", "the parent's name in its certificate (default: the broker's host)")
 	maxBatch := fs.Int("max-batch", 4096, "records per batch at most")
 	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "how long to wait for the parent's answer before reconnecting")
+	reportEvery := fs.Duration("report-interval", time.Minute, "how often the uplink records its status in "+uplink.StatusTopic+" (also at each change of state)")
 	poll := fs.Duration("poll", 5*time.Second, "how often the identity is looked at for a registration or a new parent")
 	memLimit := fs.Int64("memory-limit", 16<<20, "soft limit of the Go heap in bytes; 0 disables it")
 	if err := fs.Parse(args); err != nil {
@@ -95,6 +96,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 			return nil
 		}
 		log.Info("rules", "from", from)
+		g.Go(func() error { mon.Report(ctx, *reportEvery, log); return nil })
 		return uplink.RunSite(ctx, uplink.SiteConfig{
 			IdentityDir: *home, Broker: *broker, Site: cfg.Uplink, Poll: *poll,
 			Connect: func(parent string) (string, *tls.Config, func(), error) {
