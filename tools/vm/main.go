@@ -2,6 +2,14 @@
 // terminal: what `make run` does. The disk and the TPM persist between runs
 // (in OUT/BOARD/run/), like a real box's; -fresh starts over.
 //
+// Beside the box it runs a tower on the host (and a hub that receives the
+// box's uplink), data in OUT/run/tower kept across runs, with a tenant
+// "demo" and an enrollment token: the box registers on its first boot
+// with a TPM identity (the tower trusts the swtpm's maker CA) and its
+// topics stream up. It prints the skerryctl commands that show the site.
+// Ctrl-C powers the box off, then stops the tower. -tower=false boots the
+// box alone.
+//
 // The disk is a sparse copy of the image whose site config opens the
 // status API to QEMU's port forwarding behind a token (qemu.BenchHealth),
 // kept in OUT/BOARD/run/health.token; a deployed box serves it on
@@ -44,6 +52,8 @@ func run(stdout, stderr io.Writer, args []string) error {
 	out := fs.String("out", "out", "output directory of mkimage")
 	direct := fs.Bool("direct", false, "boot kernel and initramfs directly instead of the disk through UEFI")
 	fresh := fs.Bool("fresh", false, "start with a blank /perm and a new TPM")
+	withTower := fs.Bool("tower", true, "run a tower (and a hub) on the host beside the box, data in OUT/run/tower, and register the box there")
+	withHub := fs.Bool("hub", true, "with -tower: run \"tower hub\" beside the tower and make it the box's uplink.parent (-hub=false leaves the parent to the one the tower hands out)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +77,15 @@ func run(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var tw *tower
+	if *withTower {
+		if tw, err = towerForBox(ctx, *out, runDisk, filepath.Join(state, "tpm"), b.Arch, *withHub); err != nil {
+			return err
+		}
+		defer tw.Stop()
+	}
 	cfg := qemu.Config{
 		Board:        b,
 		Disk:         runDisk,
@@ -78,14 +97,16 @@ func run(stdout, stderr io.Writer, args []string) error {
 	if *direct {
 		cfg.Kernel, cfg.Initrd = filepath.Join(dir, image.VmlinuzFile), filepath.Join(dir, image.InitrdFile)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	vm, err := qemu.Start(ctx, cfg, qemu.WithConsoleWriter(stdout, ""))
 	if err != nil {
 		return err
 	}
 	defer vm.Close()
 	fmt.Fprintf(stderr, "vm: %s booting; status API: curl -H 'Authorization: Bearer %s' http://%s/v1/health; Ctrl-C powers it off\n", b.Name, token, vm.HostAddr(qemu.BenchHealthPort))
+	if tw != nil {
+		tw.PrintHelp(stderr, "")
+		go watchRegistration(ctx, vm, tw, stderr)
+	}
 	select {
 	case <-ctx.Done():
 		// The power button: init stops the services and syncs /perm.
