@@ -99,11 +99,16 @@ func printUplink(w io.Writer, st *uplinkapi.Status, now time.Time) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", t.Topic, t.Priority, t.LagRecords,
 			(time.Duration(t.LagSeconds * float64(time.Second))).Round(time.Second), t.RecordsSent, t.BytesSent, t.RecordsAcked, t.Retransmissions, last)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range st.Topics {
 		if t.Error != "" {
-			fmt.Fprintf(tw, "  error: %s\t\t\t\t\t\t\t\t\n", t.Error)
+			fmt.Fprintf(w, "%s: %s\n", t.Topic, t.Error)
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 // since renders the time from t to now; "-" for no time.
