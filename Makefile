@@ -23,7 +23,7 @@ deps: ## install what the build and tests need (Debian bookworm, uses apt-get)
 	@ci/install-deps
 
 .PHONY: run
-run: deps image ## build the image for this machine's QEMU board and boot it, console on the terminal
+run: deps image ## build the image for this machine's QEMU board and boot it beside a tower (out/run/tower), console on the terminal
 	go run ./tools/vm -board $(BOARD) -out $(OUT)
 
 .PHONY: image
