@@ -15,8 +15,8 @@ import (
 func TestSiteParent(t *testing.T) {
 	for _, tc := range []struct {
 		name, identity, flag, siteParent string
-		wantParent, wantFrom, wantErr     string
-		noIdentity                        bool
+		wantParent, wantFrom, wantErr    string
+		noIdentity                       bool
 	}{
 		{name: "not registered", noIdentity: true, wantErr: "no site identity"},
 		{name: "registered, no parent anywhere", identity: `{"siteId":"s1"}`},
