@@ -1,7 +1,8 @@
 // Package siteconfig reads the site configuration: the one file that may
 // differ between boxes flashed from the same image. It is baked into the
 // image at build time and may be replaced on the EFI system partition at
-// flash time (skerry/site.json there wins).
+// flash time (skerry/site.json there wins). README.md lists the versions
+// and the uplink section.
 package siteconfig
 
 import (
