@@ -103,21 +103,28 @@ func (h *Hub) Serve(ctx context.Context) error {
 }
 
 // siteOf returns the site ID of a client: the CN of its verified
-// certificate, which must be a site certificate (OU "site").
-func siteOf(cl *mqtt.Client) (string, bool) {
+// certificate, which must be a site or a hub certificate (OU "site" or
+// "hub"; only the tower CA sets it). hub says which.
+func siteOf(cl *mqtt.Client) (site string, hub bool, ok bool) {
 	tc, ok := cl.Net.Conn.(*tls.Conn)
 	if !ok {
-		return "", false
+		return "", false, false
 	}
 	st := tc.ConnectionState()
 	if len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
-		return "", false
+		return "", false, false
 	}
 	subj := st.PeerCertificates[0].Subject
-	if !slices.Contains(subj.OrganizationalUnit, "site") || uplinkapi.ValidateSite(subj.CommonName) != nil {
-		return "", false
+	if uplinkapi.ValidateSite(subj.CommonName) != nil {
+		return "", false, false
 	}
-	return subj.CommonName, true
+	switch {
+	case slices.Contains(subj.OrganizationalUnit, uplinkapi.RoleSite):
+		return subj.CommonName, false, true
+	case slices.Contains(subj.OrganizationalUnit, uplinkapi.RoleHub):
+		return subj.CommonName, true, true
+	}
+	return "", false, false
 }
 
 // hook stores batches inside the broker's publish path, before PUBACK.
@@ -136,9 +143,9 @@ func (k *hook) Provides(b byte) bool {
 // client ID is its site ID or starts with "<site>.": a site cannot take over
 // another site's session.
 func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	site, ok := siteOf(cl)
+	site, _, ok := siteOf(cl)
 	if !ok {
-		k.h.log.Warn("refused connection without a site certificate", "remote", cl.Net.Remote)
+		k.h.log.Warn("refused connection without a site or hub certificate", "remote", cl.Net.Remote)
 		return false
 	}
 	if cl.ID != site && !strings.HasPrefix(cl.ID, site+".") {
@@ -150,7 +157,7 @@ func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 
 // OnACLCheck lets a site use only names under sites/<site>/.
 func (k *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	site, ok := siteOf(cl)
+	site, _, ok := siteOf(cl)
 	if !ok || !strings.HasPrefix(topic, uplinkapi.SitePrefix(site)) {
 		k.h.log.Warn("refused topic outside the site's names", "site", site, "topic", topic, "write", write)
 		return false
@@ -168,8 +175,12 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, nil // our own answers
 	}
 	var ack uplinkapi.Ack
-	b, err := uplinkapi.DecodeBatch(pk.TopicName, pk.Payload)
-	site, _ := siteOf(cl)
+	site, fwd, _ := siteOf(cl)
+	decode := uplinkapi.DecodeBatch
+	if fwd {
+		decode = uplinkapi.DecodeForwarded
+	}
+	b, err := decode(pk.TopicName, pk.Payload)
 	switch {
 	case err != nil:
 		k.h.recv.refused.Add(1)
@@ -178,6 +189,8 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// The ACL already refuses this; keep the check beside the store.
 		k.h.recv.refused.Add(1)
 		ack = uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeForbidden, Message: "site " + site + " may not publish for " + b.Site}
+	case fwd:
+		ack = k.h.recv.ApplyForwarded(&b)
 	default:
 		ack = k.h.recv.Apply(&b)
 	}
