@@ -18,6 +18,7 @@ import (
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/internal/mqttconn"
 	"github.com/skerry/skerry/services/streamlog/client"
+	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
 // Config configures an Uplink.
@@ -40,6 +41,19 @@ type Config struct {
 	// Rescan is how often new topics are looked for; default 10 s.
 	Rescan time.Duration
 	Logger *slog.Logger
+	// Filter, when set, decides per topic instead of Rules and rewrites
+	// records on their way up: a hub forwarding its sites' records uses it
+	// to keep topics or drop fields (services/hub).
+	Filter Filter
+}
+
+// Filter is what a forwarding hub decides about its topics.
+type Filter interface {
+	// Rule says whether topic tenant/name goes up and with what priority.
+	Rule(name string) (Rule, bool)
+	// Records returns recs as they go up: same offsets, contents changed
+	// (fields dropped, values withheld); recs may be rewritten in place.
+	Records(name string, recs []wire.Record) []wire.Record
 }
 
 // Uplink replicates the site's topics to its parent.
@@ -143,6 +157,9 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 		var started []*replicator
 		for _, info := range infos {
 			rule, ok := u.c.Rules.Lookup(info.Name)
+			if u.c.Filter != nil {
+				rule, ok = u.c.Filter.Rule(info.Name)
+			}
 			// A volatile topic restarts at offset 0 after a reboot: its
 			// offsets do not name records, so it cannot replicate this way.
 			if !ok || info.Config.Volatile || running[info.Name] {
