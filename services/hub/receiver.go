@@ -200,7 +200,6 @@ func (r *Receiver) apply(b *uplinkapi.Batch, fwd bool) uplinkapi.Ack {
 		return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: t.next, Duplicates: dups}
 	}
 	out := make([]streamlog.Record, len(recs))
-	var size int64
 	for i, rec := range recs {
 		hs := make([]streamlog.Header, 0, len(rec.Headers)+3)
 		if fwd {
@@ -218,11 +217,14 @@ func (r *Receiver) apply(b *uplinkapi.Batch, fwd bool) uplinkapi.Ack {
 			hs = append(hs, site[:]...)
 		}
 		out[i] = streamlog.Record{Key: rec.Key, Headers: hs, Value: rec.Value}
-		size += recordSize(out[i])
 	}
-	if ack, full := r.holdFull(t, size); full {
+	n, ack := r.room(t, out)
+	if n == 0 {
 		return ack
 	}
+	// What does not fit is answered as not stored yet (Next says where
+	// the sender resumes).
+	recs, out = recs[:n], out[:n]
 	// No deadline: an append that timed out might still be committed after
 	// we answered, and the high-water mark would be wrong. The store's
 	// answer is final (stored, or failed and nothing stored).
@@ -249,33 +251,43 @@ func recordSize(rec streamlog.Record) int64 {
 	return int64(n)
 }
 
-// holdFull answers retry when storing size more bytes in t would let the
-// topic's drop-oldest retention drop records the parent does not have yet:
-// the site keeps them in its own log meanwhile (back-pressure). The bytes
-// not yet forwarded are estimated from the topic's mean record size; a
-// tenth of the limit is kept as a margin for the estimate.
-func (r *Receiver) holdFull(t *siteTopic, size int64) (uplinkapi.Ack, bool) {
+// room returns how many of out t can store without letting the topic's
+// drop-oldest retention drop records the parent does not have yet; with
+// none, the answer is retry (code full): the site keeps them in its own log
+// meanwhile (back-pressure). The bytes not yet forwarded are estimated from
+// the topic's mean record size, and a tenth of the limit is kept as a
+// margin for the estimate. A topic with nothing unforwarded always takes
+// one record, or a record larger than the margin would wait for ever.
+func (r *Receiver) room(t *siteTopic, out []streamlog.Record) (int, uplinkapi.Ack) {
 	if r.forwarded == nil || !r.forwarded(t.name) {
-		return uplinkapi.Ack{}, false
+		return len(out), uplinkapi.Ack{}
 	}
 	info, err := r.store.Topic(t.name)
 	if err != nil {
-		return uplinkapi.Ack{}, false // the append reports it
+		return len(out), uplinkapi.Ack{} // the append reports it
 	}
 	cur, err := r.store.GetCursor(t.name, ForwardConsumer)
 	if err != nil {
 		cur.Offset = 0 // nothing forwarded yet
 	}
-	pending := info.Next - max(cur.Offset, info.Start)
-	var bytes int64
+	pending := info.Next - min(info.Next, max(cur.Offset, info.Start))
+	var used int64
 	if n := info.Next - info.Start; n > 0 && pending > 0 {
-		bytes = int64(float64(info.Bytes) * float64(pending) / float64(n))
+		used = int64(float64(info.Bytes) * float64(pending) / float64(n))
 	}
 	limit := info.Config.MaxBytes - info.Config.MaxBytes/10
-	if pending == 0 || bytes+size <= limit {
-		return uplinkapi.Ack{}, false
+	n := 0
+	for n < len(out) {
+		used += recordSize(out[n])
+		if used > limit && (n > 0 || pending > 0) {
+			break
+		}
+		n++
+	}
+	if n > 0 {
+		return n, uplinkapi.Ack{}
 	}
 	r.full.Add(1)
-	return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: t.next, Code: uplinkapi.CodeFull,
-		Message: fmt.Sprintf("hub topic %s holds about %d bytes not yet forwarded to its parent, at its limit of %d: keep the records and send them again later", t.name, bytes, limit)}, true
+	return 0, uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: t.next, Code: uplinkapi.CodeFull,
+		Message: fmt.Sprintf("hub topic %s holds about %d bytes not yet forwarded to its parent, at its limit of %d: keep the records and send them again later", t.name, used-recordSize(out[0]), limit)}
 }

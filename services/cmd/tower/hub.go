@@ -146,7 +146,7 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: streamlog.HardMaxRecordBytes}
+	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: int(min(streamlog.HardMaxRecordBytes, c.maxBytes))}
 	if c.broker != "" {
 		return runHubClient(ctx, g, stdout, c, cert, pool, store, topics, ml, log)
 	}
