@@ -44,11 +44,13 @@ func TestHubBackPressure(t *testing.T) {
 			}
 		}
 	}
-	// Wait for the back-pressure to show.
-	deadline := time.Now().Add(60 * time.Second)
+	// Wait for the back-pressure to show (or give up on it, and see what
+	// the hub did instead).
+	deadline := time.Now().Add(20 * time.Second)
 	for scrape(t, metrics, "skerry_hub_batches_full_total") < 2 {
 		if time.Now().After(deadline) {
-			t.Fatal("the hub never answered full")
+			t.Error("the hub never answered full")
+			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
