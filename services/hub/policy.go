@@ -53,13 +53,11 @@ type PolicyRule struct {
 // ErrBadPolicy is returned for a hub configuration file that cannot be used.
 var ErrBadPolicy = errors.New("bad hub configuration")
 
-// LoadPolicy reads the hub's configuration; a missing file forwards
-// everything.
+// LoadPolicy reads the hub's configuration. A missing file is an error,
+// not the default: a file named to keep topics must not forward them by
+// its absence (no file given at all is the default, &Policy{Version: 1}).
 func LoadPolicy(file string) (*Policy, error) {
 	data, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return &Policy{Version: PolicyVersion}, nil
-	}
 	if err != nil {
 		return nil, fmt.Errorf("read hub configuration: %w", err)
 	}

@@ -146,7 +146,7 @@ type collector struct {
 	got []uint64
 }
 
-func (c *collector) count() int   { c.mu.Lock(); defer c.mu.Unlock(); return len(c.got) }
+func (c *collector) count() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.got) }
 func (c *collector) snapshot() []uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()

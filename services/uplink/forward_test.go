@@ -143,4 +143,3 @@ func topRecords(t *testing.T, top *uplinktest.Hub, n string) []wire.Record {
 	t.Logf("%s: %d records at the top", n, len(out))
 	return out
 }
-

@@ -55,6 +55,10 @@ func hubMain(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *policy != "" && *parent == "" {
+		fmt.Fprintln(os.Stderr, "tower hub: -config says what the hub forwards: it needs -parent")
+		return 2
+	}
 	if (*parent == "") != (*id == "") {
 		fmt.Fprintln(os.Stderr, "tower hub: -parent and -id go together: the hub forwards under its own ID")
 		return 2
@@ -237,12 +241,12 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, l net.Listener, recv *
 // hub certificate (OU hub) named c.id, and holds back sites when a topic's
 // unforwarded records reach its retention.
 func startForwarder(ctx context.Context, g *errgroup.Group, c hubConfig, pool *x509.CertPool, sl *client.Client, recv *hub.Receiver, log *slog.Logger) (*hub.Forwarder, error) {
-	policy, err := hub.LoadPolicy(c.policy)
-	if c.policy == "" {
-		policy, err = hub.ParsePolicy([]byte(`{"version": 1}`))
-	}
-	if err != nil {
-		return nil, err
+	policy := &hub.Policy{Version: hub.PolicyVersion} // forward everything
+	if c.policy != "" {
+		var err error
+		if policy, err = hub.LoadPolicy(c.policy); err != nil {
+			return nil, err
+		}
 	}
 	cert, err := hubClientCert(c)
 	if err != nil {
