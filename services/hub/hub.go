@@ -39,6 +39,7 @@ type Hub struct {
 	recv *Receiver
 	acks *mqtt.Client // the inline client that publishes answers
 	log  *slog.Logger
+	down *downlink
 }
 
 // MaxPacketBytes bounds an MQTT packet: a batch of up to 4 MiB of records
@@ -67,6 +68,7 @@ func New(c Config) (*Hub, error) {
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: c.Log.With("part", "mqtt"), InlineClient: true})
 	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log}
 	h.acks = srv.NewClient(nil, "local", "hub-acks", true)
+	h.down = newDownlink(h)
 	if err := srv.AddHook(&hook{h: h}, nil); err != nil {
 		return nil, err
 	}
@@ -136,7 +138,7 @@ type hook struct {
 func (k *hook) ID() string { return "skerry-hub" }
 
 func (k *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnDisconnect}, []byte{b})
 }
 
 // OnConnectAuthenticate admits a site with a valid certificate whose MQTT
@@ -162,7 +164,7 @@ func (k *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		k.h.log.Warn("refused topic outside the site's names", "site", site, "topic", topic, "write", write)
 		return false
 	}
-	if write && strings.HasPrefix(topic, uplinkapi.SitePrefix(site)+"_") {
+	if write && strings.HasPrefix(topic, uplinkapi.SitePrefix(site)+"_") && !isDownAck(site, topic) {
 		return false // answers come from the hub only
 	}
 	return true
@@ -174,8 +176,12 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if cl.Net.Inline {
 		return pk, nil // our own answers
 	}
-	var ack uplinkapi.Ack
 	site, fwd, _ := siteOf(cl)
+	if isDownAck(site, pk.TopicName) {
+		k.h.down.answered(pk)
+		return pk, packets.CodeSuccessIgnore
+	}
+	var ack uplinkapi.Ack
 	decode := uplinkapi.DecodeBatch
 	if fwd {
 		decode = uplinkapi.DecodeForwarded
@@ -211,3 +217,22 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	return pk, packets.CodeSuccessIgnore
 }
+
+// OnSubscribed starts the downlink of a site's client that subscribed to
+// its downlink topic.
+func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	site, _, ok := siteOf(cl)
+	if !ok || cl.Net.Inline {
+		return
+	}
+	var filters []string
+	for i, f := range pk.Filters {
+		if i < len(reasonCodes) && reasonCodes[i] < 0x80 {
+			filters = append(filters, f.Filter)
+		}
+	}
+	k.h.down.subscribed(cl, site, filters)
+}
+
+// OnDisconnect stops the client's downlink.
+func (k *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) { k.h.down.disconnected(cl) }

@@ -67,6 +67,7 @@ type Uplink struct {
 	seq     atomic.Uint64
 
 	sent, acked atomic.Uint64
+	downCh      chan *paho.Publish // downlink batches for the session's worker
 }
 
 // New checks c and fills in defaults.
@@ -92,7 +93,7 @@ func New(c Config) (*Uplink, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Uplink{c: c, gate: newGate(), waiting: map[string]chan uplinkapi.Ack{}}, nil
+	return &Uplink{c: c, gate: newGate(), waiting: map[string]chan uplinkapi.Ack{}, downCh: make(chan *paho.Publish, 4)}, nil
 }
 
 // Counts returns records sent and records the parent acknowledged stored.
@@ -124,7 +125,10 @@ func (u *Uplink) session(ctx context.Context) error {
 		return err
 	}
 	defer pc.Disconnect(&paho.Disconnect{})
-	if _, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: uplinkapi.AckTopic(u.c.Site, u.clientID())}}}); err != nil {
+	if _, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: uplinkapi.AckTopic(u.c.Site, u.clientID())},
+		{Topic: uplinkapi.DownTopic(u.c.Site, u.clientID())},
+	}}); err != nil {
 		return fmt.Errorf("subscribe to answers: %w", err)
 	}
 	u.c.Logger.Info("connected", "broker", u.c.Broker)
@@ -138,6 +142,7 @@ func (u *Uplink) session(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { return u.discover(gctx, g, pc) })
+	g.Go(func() error { return u.downlink(gctx, pc) })
 	err = g.Wait()
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 		err = c
@@ -162,7 +167,8 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 			}
 			// A volatile topic restarts at offset 0 after a reboot: its
 			// offsets do not name records, so it cannot replicate this way.
-			if !ok || info.Config.Volatile || running[info.Name] {
+			// The downlink topic came from the parent: it does not go back.
+			if !ok || info.Config.Volatile || running[info.Name] || info.Name == uplinkapi.SiteDownlinkTopic {
 				continue
 			}
 			running[info.Name] = true
@@ -188,6 +194,10 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 // onAnswer routes the parent's answers to the waiting batch.
 func (u *Uplink) onAnswer(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
+	if p.Topic == uplinkapi.DownTopic(u.c.Site, u.clientID()) {
+		u.onDownlink(p)
+		return true, nil
+	}
 	if p.Properties == nil {
 		return true, nil
 	}

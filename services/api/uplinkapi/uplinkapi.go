@@ -285,3 +285,26 @@ func Hop(hs []wire.Header) (offset, epoch uint64, ok bool) {
 	}
 	return offset, epoch, ok
 }
+
+// Downlink: the parent sends a site the records of its control topic (at
+// the parent, DownlinkTopic) as Batches on DownTopic, each with a response
+// topic under DownAckPrefix; the site appends them to its local topic
+// SiteDownlinkTopic, keeping the parent's offset, time and epoch in the
+// three site headers, and answers with an Ack exactly as a parent does
+// (stored after its fsync, gap, refused). The parent moves its cursor
+// DownlinkConsumer only on stored.
+const (
+	DownlinkTenant    = "downlink"
+	DownlinkConsumer  = "site"
+	SiteDownlinkTopic = "system/downlink"
+)
+
+// DownlinkTopic is the parent's stream log topic of site's control records.
+func DownlinkTopic(site string) string { return DownlinkTenant + "/" + site }
+
+// DownTopic is where a site's client hears its downlink batches.
+func DownTopic(site, client string) string { return "sites/" + site + "/_down/" + client }
+
+// DownAckPrefix starts the topics a site answers downlink batches on: the
+// only names under sites/<site>/_ a site may publish to.
+func DownAckPrefix(site string) string { return "sites/" + site + "/_downack/" }

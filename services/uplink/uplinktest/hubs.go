@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/streamlog/client"
 )
 
@@ -110,3 +111,6 @@ func WaitForwarded(ctx context.Context, keep func(name string) bool, data ...str
 		}
 	}
 }
+
+// HubDownlink is the hub's downlink topic for the rig's site.
+func HubDownlink() string { return uplinkapi.DownlinkTopic(Site) }
