@@ -25,9 +25,17 @@ type downlink struct {
 	h *Hub
 
 	mu      sync.Mutex
-	senders map[string]context.CancelFunc // client ID -> its sender
+	senders map[string]sender // client ID -> its sender
 	waiting map[string]chan uplinkapi.Ack // correlation -> sender
 	seq     uint64
+}
+
+// sender is the downlink of one connection: a reconnection under the same
+// client ID replaces it, and the old connection's disconnection must not
+// stop the new one.
+type sender struct {
+	cl     *mqtt.Client
+	cancel context.CancelFunc
 }
 
 // downAckTimeout is how long a batch waits for the site's answer before it
@@ -35,7 +43,7 @@ type downlink struct {
 const downAckTimeout = 10 * time.Second
 
 func newDownlink(h *Hub) *downlink {
-	return &downlink{h: h, senders: map[string]context.CancelFunc{}, waiting: map[string]chan uplinkapi.Ack{}}
+	return &downlink{h: h, senders: map[string]sender{}, waiting: map[string]chan uplinkapi.Ack{}}
 }
 
 // subscribed starts the sender of a client that subscribed to its
@@ -47,10 +55,10 @@ func (d *downlink) subscribed(cl *mqtt.Client, site string, filters []string) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		d.mu.Lock()
-		if old := d.senders[cl.ID]; old != nil {
-			old()
+		if old, ok := d.senders[cl.ID]; ok {
+			old.cancel()
 		}
-		d.senders[cl.ID] = cancel
+		d.senders[cl.ID] = sender{cl, cancel}
 		d.mu.Unlock()
 		go d.send(ctx, site, cl.ID)
 	}
@@ -60,8 +68,8 @@ func (d *downlink) subscribed(cl *mqtt.Client, site string, filters []string) {
 func (d *downlink) disconnected(cl *mqtt.Client) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if cancel := d.senders[cl.ID]; cancel != nil {
-		cancel()
+	if s, ok := d.senders[cl.ID]; ok && s.cl == cl {
+		s.cancel()
 		delete(d.senders, cl.ID)
 	}
 }
