@@ -25,7 +25,7 @@ type downlink struct {
 	h *Hub
 
 	mu      sync.Mutex
-	senders map[string]sender // client ID -> its sender
+	senders map[string]sender             // client ID -> its sender
 	waiting map[string]chan uplinkapi.Ack // correlation -> sender
 	seq     uint64
 }
@@ -178,4 +178,6 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // isDownAck says whether topic is a site's answer to a downlink batch.
-func isDownAck(site, topic string) bool { return strings.HasPrefix(topic, uplinkapi.DownAckPrefix(site)) }
+func isDownAck(site, topic string) bool {
+	return strings.HasPrefix(topic, uplinkapi.DownAckPrefix(site))
+}
