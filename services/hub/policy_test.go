@@ -94,3 +94,28 @@ func TestLoadPolicyMissing(t *testing.T) {
 		t.Error("the default policy does not forward a site topic")
 	}
 }
+
+// FuzzParsePolicy: any bytes either parse into a policy whose rules all
+// have a valid pattern and action, or are refused with ErrBadPolicy.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte(`{"version": 1}`))
+	f.Add([]byte(`{"version": 1, "topics": [{"match": "acme/gps", "sites": "0a*", "drop": ["lat"]}, {"match": "*/*", "action": "keep"}]}`))
+	f.Add([]byte(`{"version": 1, "topics": [{"match": "a/[", "priority": 3}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePolicy(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadPolicy) {
+				t.Fatalf("error %v is not ErrBadPolicy", err)
+			}
+			return
+		}
+		for _, r := range p.Topics {
+			if r.Action != ActionForward && r.Action != ActionKeep || r.Sites == "" {
+				t.Fatalf("accepted rule %+v", r)
+			}
+		}
+		flt := &filter{p: p}
+		flt.Rule("acme/0a1b.gps")
+		flt.Records("acme/0a1b.gps", []wire.Record{{Value: data}})
+	})
+}
