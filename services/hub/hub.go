@@ -39,6 +39,7 @@ type Hub struct {
 	recv *Receiver
 	acks *mqtt.Client // the inline client that publishes answers
 	log  *slog.Logger
+	down *downlink
 }
 
 // MaxPacketBytes bounds an MQTT packet: a batch of up to 4 MiB of records
@@ -67,6 +68,7 @@ func New(c Config) (*Hub, error) {
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: c.Log.With("part", "mqtt"), InlineClient: true})
 	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log}
 	h.acks = srv.NewClient(nil, "local", "hub-acks", true)
+	h.down = newDownlink(h)
 	if err := srv.AddHook(&hook{h: h}, nil); err != nil {
 		return nil, err
 	}
@@ -103,21 +105,28 @@ func (h *Hub) Serve(ctx context.Context) error {
 }
 
 // siteOf returns the site ID of a client: the CN of its verified
-// certificate, which must be a site certificate (OU "site").
-func siteOf(cl *mqtt.Client) (string, bool) {
+// certificate, which must be a site or a hub certificate (OU "site" or
+// "hub"; only the tower CA sets it). hub says which.
+func siteOf(cl *mqtt.Client) (site string, hub bool, ok bool) {
 	tc, ok := cl.Net.Conn.(*tls.Conn)
 	if !ok {
-		return "", false
+		return "", false, false
 	}
 	st := tc.ConnectionState()
 	if len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
-		return "", false
+		return "", false, false
 	}
 	subj := st.PeerCertificates[0].Subject
-	if !slices.Contains(subj.OrganizationalUnit, "site") || uplinkapi.ValidateSite(subj.CommonName) != nil {
-		return "", false
+	if uplinkapi.ValidateSite(subj.CommonName) != nil {
+		return "", false, false
 	}
-	return subj.CommonName, true
+	switch {
+	case slices.Contains(subj.OrganizationalUnit, uplinkapi.RoleSite):
+		return subj.CommonName, false, true
+	case slices.Contains(subj.OrganizationalUnit, uplinkapi.RoleHub):
+		return subj.CommonName, true, true
+	}
+	return "", false, false
 }
 
 // hook stores batches inside the broker's publish path, before PUBACK.
@@ -129,16 +138,16 @@ type hook struct {
 func (k *hook) ID() string { return "skerry-hub" }
 
 func (k *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnDisconnect}, []byte{b})
 }
 
 // OnConnectAuthenticate admits a site with a valid certificate whose MQTT
 // client ID is its site ID or starts with "<site>.": a site cannot take over
 // another site's session.
 func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	site, ok := siteOf(cl)
+	site, _, ok := siteOf(cl)
 	if !ok {
-		k.h.log.Warn("refused connection without a site certificate", "remote", cl.Net.Remote)
+		k.h.log.Warn("refused connection without a site or hub certificate", "remote", cl.Net.Remote)
 		return false
 	}
 	if cl.ID != site && !strings.HasPrefix(cl.ID, site+".") {
@@ -150,12 +159,12 @@ func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 
 // OnACLCheck lets a site use only names under sites/<site>/.
 func (k *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	site, ok := siteOf(cl)
+	site, _, ok := siteOf(cl)
 	if !ok || !strings.HasPrefix(topic, uplinkapi.SitePrefix(site)) {
 		k.h.log.Warn("refused topic outside the site's names", "site", site, "topic", topic, "write", write)
 		return false
 	}
-	if write && strings.HasPrefix(topic, uplinkapi.SitePrefix(site)+"_") {
+	if write && strings.HasPrefix(topic, uplinkapi.SitePrefix(site)+"_") && !isDownAck(site, topic) {
 		return false // answers come from the hub only
 	}
 	return true
@@ -167,9 +176,17 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if cl.Net.Inline {
 		return pk, nil // our own answers
 	}
+	site, fwd, _ := siteOf(cl)
+	if isDownAck(site, pk.TopicName) {
+		k.h.down.answered(pk)
+		return pk, packets.CodeSuccessIgnore
+	}
 	var ack uplinkapi.Ack
-	b, err := uplinkapi.DecodeBatch(pk.TopicName, pk.Payload)
-	site, _ := siteOf(cl)
+	decode := uplinkapi.DecodeBatch
+	if fwd {
+		decode = uplinkapi.DecodeForwarded
+	}
+	b, err := decode(pk.TopicName, pk.Payload)
 	switch {
 	case err != nil:
 		k.h.recv.refused.Add(1)
@@ -178,6 +195,8 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// The ACL already refuses this; keep the check beside the store.
 		k.h.recv.refused.Add(1)
 		ack = uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeForbidden, Message: "site " + site + " may not publish for " + b.Site}
+	case fwd:
+		ack = k.h.recv.ApplyForwarded(&b)
 	default:
 		ack = k.h.recv.Apply(&b)
 	}
@@ -198,3 +217,22 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	return pk, packets.CodeSuccessIgnore
 }
+
+// OnSubscribed starts the downlink of a site's client that subscribed to
+// its downlink topic.
+func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	site, _, ok := siteOf(cl)
+	if !ok || cl.Net.Inline {
+		return
+	}
+	var filters []string
+	for i, f := range pk.Filters {
+		if i < len(reasonCodes) && reasonCodes[i] < 0x80 {
+			filters = append(filters, f.Filter)
+		}
+	}
+	k.h.down.subscribed(cl, site, filters)
+}
+
+// OnDisconnect stops the client's downlink.
+func (k *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) { k.h.down.disconnected(cl) }

@@ -23,7 +23,12 @@ type Receiver struct {
 	mu     sync.Mutex
 	topics map[string]*siteTopic
 
-	stored, duplicates, gaps, refused atomic.Uint64
+	// forwarded says whether a hub topic goes to the parent (nil: no
+	// parent): such a topic takes no batch that would push records not yet
+	// forwarded out of its retention (see full).
+	forwarded func(name string) bool
+
+	stored, duplicates, gaps, refused, full atomic.Uint64
 }
 
 // siteTopic is the state of one site topic at the hub. Its mutex is held
@@ -43,14 +48,37 @@ func NewReceiver(store *streamlog.Store, cfg streamlog.TopicConfig, log *slog.Lo
 	return &Receiver{store: store, cfg: cfg, log: log, topics: map[string]*siteTopic{}}
 }
 
+// ForwardConsumer is the durable cursor of the hub's forwarding uplink in
+// the hub's stream log: records below it are at the parent.
+const ForwardConsumer = "uplink"
+
+// HoldUnforwarded makes the receiver answer retry ("full", back-pressure)
+// to a batch for a topic that forwarded reports as going to the parent
+// when storing it would let the topic's retention drop records not yet
+// forwarded (below ForwardConsumer's cursor only may go). Call before the
+// first batch.
+func (r *Receiver) HoldUnforwarded(forwarded func(name string) bool) { r.forwarded = forwarded }
+
 // Counts returns records stored and dropped as duplicates, gaps answered and
 // batches refused since start.
 func (r *Receiver) Counts() (stored, duplicates, gaps, refused uint64) {
 	return r.stored.Load(), r.duplicates.Load(), r.gaps.Load(), r.refused.Load()
 }
 
-func (r *Receiver) topic(b *uplinkapi.Batch) (*siteTopic, error) {
+// Full counts the batches answered retry because storing them would have
+// dropped records not yet forwarded (back-pressure).
+func (r *Receiver) Full() uint64 { return r.full.Load() }
+
+func (r *Receiver) topic(b *uplinkapi.Batch, fwd bool) (*siteTopic, error) {
 	name, err := uplinkapi.HubTopic(b.Site, b.Tenant, b.Topic)
+	if fwd {
+		// Stored under the origin site's name: the hub's topic is
+		// <origin>.<topic> already.
+		var origin, topic string
+		if origin, topic, err = uplinkapi.ForwardedTopic(b.Topic); err == nil {
+			name, err = uplinkapi.HubTopic(origin, b.Tenant, topic)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +122,10 @@ func (r *Receiver) load(t *siteTopic) error {
 		hs := wireHeaders(recs[0].Headers)
 		off, _, ok := uplinkapi.SiteOrigin(hs)
 		epoch, eok := uplinkapi.SiteEpoch(hs)
+		if hop, hopEpoch, fwd := uplinkapi.Hop(hs); fwd {
+			// Forwarded by a hub: the mark is in the hub's offsets.
+			off, epoch = hop, hopEpoch
+		}
 		if !ok || !eok {
 			return fmt.Errorf("last record of %s (offset %d) has no %s header: not written by a hub", t.name, recs[0].Offset, uplinkapi.HeaderSiteOffset)
 		}
@@ -105,8 +137,30 @@ func (r *Receiver) load(t *siteTopic) error {
 
 // Apply stores what is new in b and returns the answer for the site. It
 // returns only once the records are fsynced, or with Status retry.
-func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack {
-	t, err := r.topic(b)
+func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack { return r.apply(b, false) }
+
+// ApplyForwarded stores a batch a hub (b.Site) forwarded: records of the
+// origin site named by b.Topic (<origin>.<topic>), each carrying the
+// origin's offset, time and epoch in its headers. They are stored under the
+// origin's name with those headers unchanged; the protocol (duplicates,
+// gaps, Next, epoch) runs in the forwarding hub's offsets, kept in
+// HeaderHop. Exactly once and in order from the hub means exactly once and
+// in order from the origin, since the hub stored them so.
+func (r *Receiver) ApplyForwarded(b *uplinkapi.Batch) uplinkapi.Ack { return r.apply(b, true) }
+
+func (r *Receiver) apply(b *uplinkapi.Batch, fwd bool) uplinkapi.Ack {
+	if fwd {
+		for i := range b.Records {
+			hs := b.Records[i].Headers
+			_, _, ok := uplinkapi.SiteOrigin(hs)
+			if _, eok := uplinkapi.SiteEpoch(hs); !ok || !eok {
+				r.refused.Add(1)
+				return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeBadBatch,
+					Message: fmt.Sprintf("forwarded record %d carries no origin headers (%s, %s, %s)", b.Records[i].Offset, uplinkapi.HeaderSiteOffset, uplinkapi.HeaderSiteTime, uplinkapi.HeaderSiteEpoch)}
+			}
+		}
+	}
+	t, err := r.topic(b, fwd)
 	if err != nil {
 		r.refused.Add(1)
 		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeBadTopic, Message: err.Error()}
@@ -148,11 +202,29 @@ func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack {
 	out := make([]streamlog.Record, len(recs))
 	for i, rec := range recs {
 		hs := make([]streamlog.Header, 0, len(rec.Headers)+3)
-		hs = append(hs, rec.Headers...)
-		site := uplinkapi.SiteHeaders(rec.Offset, rec.Time, b.Epoch)
-		hs = append(hs, site[:]...)
+		if fwd {
+			// The origin's headers stay; the previous hop's mark is
+			// replaced by this one's.
+			for _, h := range rec.Headers {
+				if h.Key != uplinkapi.HeaderHop {
+					hs = append(hs, h)
+				}
+			}
+			hs = append(hs, uplinkapi.HopHeader(rec.Offset, b.Epoch))
+		} else {
+			hs = append(hs, rec.Headers...)
+			site := uplinkapi.SiteHeaders(rec.Offset, rec.Time, b.Epoch)
+			hs = append(hs, site[:]...)
+		}
 		out[i] = streamlog.Record{Key: rec.Key, Headers: hs, Value: rec.Value}
 	}
+	n, ack := r.room(t, out)
+	if n == 0 {
+		return ack
+	}
+	// What does not fit is answered as not stored yet (Next says where
+	// the sender resumes).
+	recs, out = recs[:n], out[:n]
 	// No deadline: an append that timed out might still be committed after
 	// we answered, and the high-water mark would be wrong. The store's
 	// answer is final (stored, or failed and nothing stored).
@@ -167,4 +239,55 @@ func (r *Receiver) Apply(b *uplinkapi.Batch) uplinkapi.Ack {
 	t.next, t.any, t.epoch = recs[len(recs)-1].Offset+1, true, b.Epoch
 	r.stored.Add(uint64(len(recs)))
 	return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: t.next, Stored: len(recs), Duplicates: dups, Lost: lost}
+}
+
+// recordSize is what a record counts against retention, roughly: key,
+// headers and value.
+func recordSize(rec streamlog.Record) int64 {
+	n := len(rec.Key) + len(rec.Value)
+	for _, h := range rec.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// room returns how many of out t can store without letting the topic's
+// drop-oldest retention drop records the parent does not have yet; with
+// none, the answer is retry (code full): the site keeps them in its own log
+// meanwhile (back-pressure). The bytes not yet forwarded are estimated from
+// the topic's mean record size, and a tenth of the limit is kept as a
+// margin for the estimate. A topic with nothing unforwarded always takes
+// one record, or a record larger than the margin would wait for ever.
+func (r *Receiver) room(t *siteTopic, out []streamlog.Record) (int, uplinkapi.Ack) {
+	if r.forwarded == nil || !r.forwarded(t.name) {
+		return len(out), uplinkapi.Ack{}
+	}
+	info, err := r.store.Topic(t.name)
+	if err != nil {
+		return len(out), uplinkapi.Ack{} // the append reports it
+	}
+	cur, err := r.store.GetCursor(t.name, ForwardConsumer)
+	if err != nil {
+		cur.Offset = 0 // nothing forwarded yet
+	}
+	pending := info.Next - min(info.Next, max(cur.Offset, info.Start))
+	var used int64
+	if n := info.Next - info.Start; n > 0 && pending > 0 {
+		used = int64(float64(info.Bytes) * float64(pending) / float64(n))
+	}
+	limit := info.Config.MaxBytes - info.Config.MaxBytes/10
+	n := 0
+	for n < len(out) {
+		used += recordSize(out[n])
+		if used > limit && (n > 0 || pending > 0) {
+			break
+		}
+		n++
+	}
+	if n > 0 {
+		return n, uplinkapi.Ack{}
+	}
+	r.full.Add(1)
+	return 0, uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: t.next, Code: uplinkapi.CodeFull,
+		Message: fmt.Sprintf("hub topic %s holds about %d bytes not yet forwarded to its parent, at its limit of %d: keep the records and send them again later", t.name, used-recordSize(out[0]), limit)}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -136,6 +137,9 @@ func (r *replicator) consume(ctx context.Context, want *uint64, chunks <-chan ch
 			return err
 		}
 		b := uplinkapi.Batch{Site: r.u.c.Site, Tenant: r.tenant, Topic: r.topic, From: c.from, Epoch: r.epoch, Records: c.recs}
+		if f := r.u.c.Filter; f != nil {
+			b.Records = f.Records(r.name, slices.Clone(c.recs))
+		}
 		ack, err := r.sendRetrying(ctx, &b)
 		if err != nil {
 			return err

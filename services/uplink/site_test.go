@@ -50,7 +50,7 @@ func TestSiteUplink(t *testing.T) {
 	if _, err := r.Log.CreateTopic(ctx, topic, wire.TopicConfig{MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	produce(t, r, topic, 10)
+	produceN(t, r, topic, 10)
 
 	// The identity is not there yet: the agent has not registered.
 	idDir := filepath.Join(dir, "agent")
@@ -100,7 +100,7 @@ func TestSiteUplink(t *testing.T) {
 	if err := syscall.Kill(r.HubPID(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	produce(t, r, topic, 5)
+	produceN(t, r, topic, 5)
 	// Longer than -ack-timeout: the batch in flight goes unanswered.
 	time.Sleep(4 * time.Second)
 	ts, _ = find(status(t, r), topic)
@@ -146,7 +146,7 @@ func TestSiteUplinkDisabled(t *testing.T) {
 	if err := r.StartUplink("-broker", "", "-site-config", siteCfg); err != nil {
 		t.Fatal(err)
 	}
-	produce(t, r, topics[0], 3)
+	produceN(t, r, topics[0], 3)
 	st := waitState(t, r, uplinkapi.StateDisabled)
 	if !strings.Contains(st.Reason, "uplink.enabled") {
 		t.Errorf("reason %q does not name uplink.enabled", st.Reason)
@@ -173,7 +173,7 @@ func writeFile(t *testing.T, path, data string) {
 	}
 }
 
-func produce(t *testing.T, r *uplinktest.Rig, topic string, n int) {
+func produceN(t *testing.T, r *uplinktest.Rig, topic string, n int) {
 	t.Helper()
 	recs := make([]wire.Record, n)
 	for i := range recs {

@@ -18,6 +18,7 @@ import (
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/internal/mqttconn"
 	"github.com/skerry/skerry/services/streamlog/client"
+	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
 // Config configures an Uplink.
@@ -43,6 +44,19 @@ type Config struct {
 	// Monitor receives the connection state and per-topic counters for
 	// the status API; default: a new one (see Uplink.Monitor).
 	Monitor *Monitor
+	// Filter, when set, decides per topic instead of Rules and rewrites
+	// records on their way up: a hub forwarding its sites' records uses it
+	// to keep topics or drop fields (services/hub).
+	Filter Filter
+}
+
+// Filter is what a forwarding hub decides about its topics.
+type Filter interface {
+	// Rule says whether topic tenant/name goes up and with what priority.
+	Rule(name string) (Rule, bool)
+	// Records returns recs as they go up: same offsets, contents changed
+	// (fields dropped, values withheld); recs may be rewritten in place.
+	Records(name string, recs []wire.Record) []wire.Record
 }
 
 // Uplink replicates the site's topics to its parent.
@@ -56,6 +70,7 @@ type Uplink struct {
 	seq     atomic.Uint64
 
 	sent, acked atomic.Uint64
+	downCh      chan *paho.Publish // downlink batches for the session's worker
 }
 
 // New checks c and fills in defaults.
@@ -84,7 +99,7 @@ func New(c Config) (*Uplink, error) {
 	if c.Monitor == nil {
 		c.Monitor = NewMonitor(c.Log, c.Rules)
 	}
-	return &Uplink{c: c, gate: newGate(), waiting: map[string]chan uplinkapi.Ack{}}, nil
+	return &Uplink{c: c, gate: newGate(), waiting: map[string]chan uplinkapi.Ack{}, downCh: make(chan *paho.Publish, 4)}, nil
 }
 
 // Counts returns records sent and records the parent acknowledged stored.
@@ -124,7 +139,10 @@ func (u *Uplink) session(ctx context.Context) error {
 		return err
 	}
 	defer pc.Disconnect(&paho.Disconnect{})
-	if _, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: uplinkapi.AckTopic(u.c.Site, u.clientID())}}}); err != nil {
+	if _, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: uplinkapi.AckTopic(u.c.Site, u.clientID())},
+		{Topic: uplinkapi.DownTopic(u.c.Site, u.clientID())},
+	}}); err != nil {
 		return fmt.Errorf("subscribe to answers: %w", err)
 	}
 	u.c.Logger.Info("connected", "broker", u.c.Broker)
@@ -139,6 +157,7 @@ func (u *Uplink) session(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { return u.discover(gctx, g, pc) })
+	g.Go(func() error { return u.downlink(gctx, pc) })
 	err = g.Wait()
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 		err = c
@@ -158,9 +177,13 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 		var started []*replicator
 		for _, info := range infos {
 			rule, ok := u.c.Rules.Lookup(info.Name)
+			if u.c.Filter != nil {
+				rule, ok = u.c.Filter.Rule(info.Name)
+			}
 			// A volatile topic restarts at offset 0 after a reboot: its
 			// offsets do not name records, so it cannot replicate this way.
-			if !ok || info.Config.Volatile || running[info.Name] {
+			// The downlink topic came from the parent: it does not go back.
+			if !ok || info.Config.Volatile || running[info.Name] || info.Name == uplinkapi.SiteDownlinkTopic {
 				continue
 			}
 			running[info.Name] = true
@@ -186,6 +209,10 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 // onAnswer routes the parent's answers to the waiting batch.
 func (u *Uplink) onAnswer(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
+	if p.Topic == uplinkapi.DownTopic(u.c.Site, u.clientID()) {
+		u.onDownlink(p)
+		return true, nil
+	}
 	if p.Properties == nil {
 		return true, nil
 	}

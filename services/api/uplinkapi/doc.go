@@ -59,4 +59,15 @@
 // three headers appended after the site's (HeaderSiteOffset,
 // HeaderSiteTime, HeaderSiteEpoch, 8 bytes big endian each). The parent recovers H after a restart from the
 // last record's HeaderSiteOffset.
+//
+// # Forwarding and downlink
+//
+// A hub forwards what it stores with the same batches, under its own
+// names: sites/<hub>/<tenant>/<origin>.<topic>, records carrying the
+// origin's three headers. A parent that sees a hub certificate (OU
+// RoleHub; a site's is RoleSite) decodes them with DecodeForwarded, stores
+// them under the origin (ForwardedTopic) with the origin's headers kept,
+// and runs the protocol above in the hub's offsets, kept in HeaderHop.
+// The downlink reverses the protocol: see DownlinkTopic, DownTopic and
+// SiteDownlinkTopic.
 package uplinkapi

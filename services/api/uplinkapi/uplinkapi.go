@@ -19,9 +19,25 @@ const (
 	HeaderSiteEpoch  = "site.epoch"
 )
 
+// HeaderHop is the header a parent adds to a record a hub forwarded: the
+// forwarding hub's offset and topic epoch (16 bytes big endian), the
+// sender-side mark of a forwarded topic. Each hop replaces it; the origin's
+// three headers travel unchanged to the top.
+const HeaderHop = "hop"
+
 // MaxSiteHeaders is how many headers a record may carry to go up: the
-// parent adds three and a stored record holds at most wire.MaxRecordHeaders.
-const MaxSiteHeaders = wire.MaxRecordHeaders - 3
+// parent adds three, a forwarded record one more (HeaderHop), and a stored
+// record holds at most wire.MaxRecordHeaders.
+const MaxSiteHeaders = wire.MaxRecordHeaders - 4
+
+// RoleSite and RoleHub are the certificate roles (the subject's OU) the
+// parent tells its peers apart by: a site publishes its own topics, a hub
+// forwards other sites' records (see ForwardedTopic). Only the tower CA
+// gives a certificate its role, so a site cannot claim to be a hub.
+const (
+	RoleSite = "site"
+	RoleHub  = "hub"
+)
 
 // Ack statuses.
 const (
@@ -47,6 +63,10 @@ const (
 	// of (its log was wiped or the topic recreated: offsets start again).
 	// Nothing is stored until an operator moves the parent's topic aside.
 	CodeEpoch = "site_topic_reset"
+	// CodeFull (with StatusRetry): a hub cannot store more of the topic
+	// without dropping records its parent does not have yet; keep them
+	// and send again later (back-pressure).
+	CodeFull = "full"
 )
 
 // Ack is the parent's answer to a batch, on the batch's response topic.
@@ -135,6 +155,17 @@ func ValidateSite(site string) error {
 // offsets starting at or after From, header counts within the limit. The
 // records share memory with payload.
 func DecodeBatch(mqttTopic string, payload []byte) (Batch, error) {
+	return decodeBatch(mqttTopic, payload, MaxSiteHeaders)
+}
+
+// DecodeForwarded decodes a batch a hub forwarded: as DecodeBatch, but its
+// records already carry the origin's headers (and a previous HeaderHop the
+// parent replaces), so the stream log's own limit applies.
+func DecodeForwarded(mqttTopic string, payload []byte) (Batch, error) {
+	return decodeBatch(mqttTopic, payload, wire.MaxRecordHeaders)
+}
+
+func decodeBatch(mqttTopic string, payload []byte, maxHeaders int) (Batch, error) {
 	var b Batch
 	var err error
 	if b.Site, b.Tenant, b.Topic, err = ParseTopic(mqttTopic); err != nil {
@@ -167,8 +198,8 @@ func DecodeBatch(mqttTopic string, payload []byte) (Batch, error) {
 		if i > 0 && r.Offset != b.Records[i-1].Offset+1 {
 			return Batch{}, fmt.Errorf("%w: offset %d follows %d: a batch holds contiguous offsets", ErrBadBatch, r.Offset, b.Records[i-1].Offset)
 		}
-		if len(r.Headers) > MaxSiteHeaders {
-			return Batch{}, fmt.Errorf("%w: record %d has %d headers, at most %d go up", ErrBadBatch, r.Offset, len(r.Headers), MaxSiteHeaders)
+		if len(r.Headers) > maxHeaders {
+			return Batch{}, fmt.Errorf("%w: record %d has %d headers, at most %d go up", ErrBadBatch, r.Offset, len(r.Headers), maxHeaders)
 		}
 	}
 	return b, nil
@@ -223,3 +254,57 @@ func SiteOrigin(hs []wire.Header) (offset uint64, t time.Time, ok bool) {
 	}
 	return offset, t, gotOff && gotTime
 }
+
+// ForwardedTopic splits the topic of a batch a hub forwarded, stored at
+// the hub as <origin>.<topic> (HubTopic), into the origin site and its
+// topic. Site IDs hold no '.', so the first '.' separates them.
+func ForwardedTopic(topic string) (origin, name string, err error) {
+	origin, name, ok := strings.Cut(topic, ".")
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("%w: forwarded topic %q: want <origin site>.<topic>", ErrBadBatch, topic)
+	}
+	if err := ValidateSite(origin); err != nil {
+		return "", "", err
+	}
+	return origin, name, nil
+}
+
+// HopHeader is the HeaderHop header for a record at offset of the
+// forwarding hub's topic of epoch.
+func HopHeader(offset, epoch uint64) wire.Header {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), offset)
+	return wire.Header{Key: HeaderHop, Value: binary.BigEndian.AppendUint64(v, epoch)}
+}
+
+// Hop reads HeaderHop from a stored record's headers.
+func Hop(hs []wire.Header) (offset, epoch uint64, ok bool) {
+	for _, h := range hs {
+		if h.Key == HeaderHop && len(h.Value) == 16 {
+			offset, epoch, ok = binary.BigEndian.Uint64(h.Value), binary.BigEndian.Uint64(h.Value[8:]), true
+		}
+	}
+	return offset, epoch, ok
+}
+
+// Downlink: the parent sends a site the records of its control topic (at
+// the parent, DownlinkTopic) as Batches on DownTopic, each with a response
+// topic under DownAckPrefix; the site appends them to its local topic
+// SiteDownlinkTopic, keeping the parent's offset, time and epoch in the
+// three site headers, and answers with an Ack exactly as a parent does
+// (stored after its fsync, gap, refused). The parent moves its cursor
+// DownlinkConsumer only on stored.
+const (
+	DownlinkTenant    = "downlink"
+	DownlinkConsumer  = "site"
+	SiteDownlinkTopic = "system/downlink"
+)
+
+// DownlinkTopic is the parent's stream log topic of site's control records.
+func DownlinkTopic(site string) string { return DownlinkTenant + "/" + site }
+
+// DownTopic is where a site's client hears its downlink batches.
+func DownTopic(site, client string) string { return "sites/" + site + "/_down/" + client }
+
+// DownAckPrefix starts the topics a site answers downlink batches on: the
+// only names under sites/<site>/_ a site may publish to.
+func DownAckPrefix(site string) string { return "sites/" + site + "/_downack/" }

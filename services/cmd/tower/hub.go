@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/skerry/skerry/services/internal/daemon"
 	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/streamlog"
+	"github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/tower/ca"
 )
 
@@ -43,13 +45,30 @@ func hubMain(args []string) int {
 	keyFile := fs.String("key", "", "the key of -cert (PEM)")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this `address` (/metrics), e.g. 127.0.0.1:9883")
 	caCert := fs.String("ca-cert", "", "the tower CA certificate (PEM) that issued the sites' certificates, with -cert")
+	parent := fs.String("parent", "", "forward what the hub stores to this parent (host:port, MQTT over TLS: another hub or the tower)")
+	id := fs.String("id", "", "the hub's ID, the CN of its hub certificate (with -parent; issued from -ca-dir unless -parent-cert)")
+	parentCert := fs.String("parent-cert", "", "the hub's certificate (PEM, OU hub) to authenticate to -parent, instead of one issued from -ca-dir")
+	parentKey := fs.String("parent-key", "", "the key of -parent-cert (PEM)")
+	parentName := fs.String("parent-server-name", "", "the parent's name in its certificate (default: -parent's host)")
+	policy := fs.String("config", "", "the hub's configuration (JSON, version 1): what it keeps, forwards, and which fields it drops; none forwards everything")
+	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "with -parent: how long to wait for the parent's answer before reconnecting")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *policy != "" && *parent == "" {
+		fmt.Fprintln(os.Stderr, "tower hub: -config says what the hub forwards: it needs -parent")
+		return 2
+	}
+	if (*parent == "") != (*id == "") {
+		fmt.Fprintln(os.Stderr, "tower hub: -parent and -id go together: the hub forwards under its own ID")
 		return 2
 	}
 	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
 		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
 			hosts:    append([]string{"localhost", "127.0.0.1", "::1"}, hosts...),
-			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics}
+			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics,
+			parent: *parent, id: *id, parentCert: *parentCert, parentKey: *parentKey, parentName: *parentName,
+			policy: *policy, ackTimeout: *ackTimeout}
 		return runHub(ctx, g, os.Stdout, c)
 	})
 	if err != nil {
@@ -65,6 +84,9 @@ type hubConfig struct {
 	metrics                     string
 	hosts                       []string
 	maxBytes                    int64
+
+	parent, id, parentCert, parentKey, parentName, policy string
+	ackTimeout                                            time.Duration
 }
 
 // hubIdentity loads what the hub presents and the CA it trusts: the files
@@ -128,7 +150,7 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: streamlog.HardMaxRecordBytes}
+	topics := streamlog.TopicConfig{MaxBytes: c.maxBytes, MaxRecordBytes: int(min(streamlog.HardMaxRecordBytes, c.maxBytes))}
 	if c.broker != "" {
 		return runHubClient(ctx, g, stdout, c, cert, pool, store, topics, ml, log)
 	}
@@ -143,9 +165,32 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 		store.Close()
 		return err
 	}
-	serveMetrics(ctx, g, ml, h.Receiver(), log)
+	// The store's API on <data>/streamlog.sock: the forwarder reads
+	// through it, and so can an operator or a test.
+	lctx, stopLog := context.WithCancel(context.Background())
+	sl, serveLog, err := hub.ServeLog(lctx, store, c.data, log)
+	if err != nil {
+		stopLog()
+		store.Close()
+		return err
+	}
+	var extra []prometheus.Collector
+	if c.parent != "" {
+		f, err := startForwarder(ctx, g, c, pool, sl, h.Receiver(), log)
+		if err != nil {
+			stopLog()
+			store.Close()
+			return err
+		}
+		extra = append(extra, f.Collector(store, h.Receiver()))
+	}
+	serveMetrics(ctx, g, ml, h.Receiver(), log, extra...)
+	logDone := make(chan error, 1)
+	go func() { logDone <- serveLog() }()
 	g.Go(func() error {
 		err := h.Serve(ctx)
+		stopLog()
+		<-logDone
 		if cerr := store.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -164,6 +209,10 @@ func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hu
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
 	recv := hub.NewReceiver(store, topics, log)
 	serveMetrics(ctx, g, ml, recv, log)
+	if c.parent != "" {
+		store.Close()
+		return errors.New("-parent with -broker is not built: forward from a hub that listens itself")
+	}
 	g.Go(func() error {
 		err := recv.RunClient(ctx, hub.ClientConfig{Broker: c.broker, TLS: tc, ClientID: "hub", Log: log})
 		if cerr := store.Close(); cerr != nil && err == nil {
@@ -176,13 +225,69 @@ func runHubClient(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hu
 }
 
 // serveMetrics serves recv's counters and the Go runtime's on l, if any.
-func serveMetrics(ctx context.Context, g *errgroup.Group, l net.Listener, recv *hub.Receiver, log *slog.Logger) {
+func serveMetrics(ctx context.Context, g *errgroup.Group, l net.Listener, recv *hub.Receiver, log *slog.Logger, extra ...prometheus.Collector) {
 	if l == nil {
 		return
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(recv.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	g.Go(func() error { return serve.HTTP(ctx, mux, serve.TowerLimits, log, l) })
+}
+
+// startForwarder forwards the hub's forwarded topics to c.parent under the
+// hub certificate (OU hub) named c.id, and holds back sites when a topic's
+// unforwarded records reach its retention.
+func startForwarder(ctx context.Context, g *errgroup.Group, c hubConfig, pool *x509.CertPool, sl *client.Client, recv *hub.Receiver, log *slog.Logger) (*hub.Forwarder, error) {
+	policy := &hub.Policy{Version: hub.PolicyVersion} // forward everything
+	if c.policy != "" {
+		var err error
+		if policy, err = hub.LoadPolicy(c.policy); err != nil {
+			return nil, err
+		}
+	}
+	cert, err := hubClientCert(c)
+	if err != nil {
+		return nil, err
+	}
+	name := c.parentName
+	if name == "" {
+		name, _, _ = net.SplitHostPort(c.parent)
+	}
+	f, err := hub.NewForwarder(hub.ForwardConfig{ID: c.id, Parent: c.parent, Log: sl, Policy: policy, AckTimeout: c.ackTimeout, Logger: log.With("part", "forward"),
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}})
+	if err != nil {
+		return nil, err
+	}
+	recv.HoldUnforwarded(policy.Forwards)
+	g.Go(func() error { return f.Run(ctx) })
+	log.Info("forwarding", "parent", c.parent, "id", c.id)
+	return f, nil
+}
+
+// hubClientCert is the hub's certificate towards its parent: -parent-cert
+// or one issued from the CA in -ca-dir (OU hub, CN -id).
+func hubClientCert(c hubConfig) (tls.Certificate, error) {
+	if c.parentCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.parentCert, c.parentKey)
+		if err != nil {
+			return cert, fmt.Errorf("load -parent-cert and -parent-key: %w", err)
+		}
+		return cert, nil
+	}
+	authority, err := ca.LoadOrCreate(c.caDir, "Skerry tower CA")
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load CA to issue the hub certificate (or give -parent-cert): %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cert, err := authority.HubCert(c.id, key.Public(), 365*24*time.Hour)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, nil
 }

@@ -174,6 +174,22 @@ func (c *CA) SiteCert(siteID string, pub crypto.PublicKey, validity time.Duratio
 	return c.sign(tmpl, pub)
 }
 
+// HubCert issues a hub's client certificate for pub: CN is the hub's ID
+// (a site ID's rules), OU "hub". A parent lets a hub certificate forward
+// the records of other sites; a site certificate only its own.
+func (c *CA) HubCert(hubID string, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, error) {
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: randSerial(),
+		Subject:      pkix.Name{CommonName: hubID, OrganizationalUnit: []string{"hub"}},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	return c.sign(tmpl, pub)
+}
+
 func (c *CA) sign(tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, pub, c.key)
 	if err != nil {

@@ -44,6 +44,7 @@ type Rig struct {
 
 	streamlog, hub, uplink, mosquitto *exec.Cmd
 	mosquittoConf                     string
+	hubs                              []*Hub
 }
 
 // Build builds the skerry and tower binaries into dir.
@@ -251,6 +252,9 @@ func (r *Rig) Close() {
 	kill(r.hub)
 	kill(r.streamlog)
 	kill(r.mosquitto)
+	for _, h := range r.hubs {
+		h.Kill()
+	}
 }
 
 func kill(cmd *exec.Cmd) {
