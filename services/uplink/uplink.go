@@ -40,6 +40,9 @@ type Config struct {
 	// Rescan is how often new topics are looked for; default 10 s.
 	Rescan time.Duration
 	Logger *slog.Logger
+	// DTLS, when set, sends to Broker (then a UDP host:port) over DTLS
+	// instead of MQTT; see dtls.go.
+	DTLS *DTLSOptions
 }
 
 // Uplink replicates the site's topics to its parent.
@@ -86,7 +89,11 @@ func (u *Uplink) Counts() (sent, acked uint64) { return u.sent.Load(), u.acked.L
 
 // Run connects, replicates, and reconnects after any failure, until ctx ends.
 func (u *Uplink) Run(ctx context.Context) error {
-	mqttconn.Retry(ctx, u.c.Logger, 10*time.Second, u.session)
+	session := u.session
+	if u.c.DTLS != nil {
+		session = u.dtlsSession
+	}
+	mqttconn.Retry(ctx, u.c.Logger, 10*time.Second, session)
 	return nil
 }
 
@@ -123,7 +130,7 @@ func (u *Uplink) session(ctx context.Context) error {
 			return nil
 		}
 	})
-	g.Go(func() error { return u.discover(gctx, g, pc) })
+	g.Go(func() error { return u.discover(gctx, g, func(r *replicator) { r.pc = pc }) })
 	err = g.Wait()
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 		err = c
@@ -132,8 +139,8 @@ func (u *Uplink) session(ctx context.Context) error {
 }
 
 // discover starts a replicator for every topic the rules send up, now and
-// every Rescan.
-func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Client) error {
+// every Rescan; link attaches each to the session's transport.
+func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, link func(*replicator)) error {
 	running := map[string]bool{}
 	for {
 		infos, err := u.c.Log.Topics(ctx, "")
@@ -149,7 +156,8 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 				continue
 			}
 			running[info.Name] = true
-			r := &replicator{u: u, pc: pc, name: info.Name, epoch: uint64(info.Created.UnixNano()), rule: rule}
+			r := &replicator{u: u, name: info.Name, epoch: uint64(info.Created.UnixNano()), rule: rule}
+			link(r)
 			// Every topic counts as backlogged until its first read says
 			// otherwise, and all are marked before any starts: a bulk
 			// topic started first must not get ahead of a control topic

@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skerry/skerry/services/agent"
+	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/internal/daemon"
 	"github.com/skerry/skerry/services/streamlog/client"
@@ -28,7 +30,7 @@ import (
 func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("uplink", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	broker := fs.String("broker", "", "the parent's MQTT over TLS address, host:port (required)")
+	broker := fs.String("broker", "", "the parent: its MQTT over TLS address host:port, or dtls://host:port for DTLS over UDP to a hub (required)")
 	home := fs.String("identity", agent.DefaultHome, "directory of the site identity (identity.json, written by the agent)")
 	tpmPath := fs.String("tpm", agent.DefaultTPM, `TPM holding the site key, or "unix:PATH" for a simulator's command socket`)
 	sock := fs.String("streamlog", contract.StreamlogSocket, "the stream log's socket or loopback address")
@@ -37,6 +39,8 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	serverName := fs.String("server-name", "", "the parent's name in its certificate (default: the broker's host)")
 	maxBatch := fs.Int("max-batch", 4096, "records per batch at most")
 	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "how long to wait for the parent's answer before reconnecting")
+	dtlsMTU := fs.Int("dtls-mtu", uplinkapi.DatagramMTU, "with dtls://: bytes of a datagram's payload at most (the path MTU less 73 bytes of DTLS, UDP and IP headers)")
+	dtlsWindow := fs.Int("dtls-window", 64, "with dtls://: batches in flight per topic")
 	memLimit := fs.Int64("memory-limit", 16<<20, "soft limit of the Go heap in bytes; 0 disables it")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -44,6 +48,10 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	if *broker == "" {
 		fmt.Fprintln(stderr, "skerry uplink: -broker is required: the parent's host:port")
 		return 2
+	}
+	var dtlsOpts *uplink.DTLSOptions
+	if addr, ok := strings.CutPrefix(*broker, "dtls://"); ok {
+		*broker, dtlsOpts = addr, &uplink.DTLSOptions{MTU: *dtlsMTU, Window: *dtlsWindow}
 	}
 	if *memLimit > 0 {
 		debug.SetMemoryLimit(*memLimit)
@@ -71,7 +79,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 		if err != nil {
 			return err
 		}
-		u, err := uplink.New(uplink.Config{Site: id.SiteID, Broker: *broker, TLS: tc, Log: sl, Rules: rules, MaxBatch: *maxBatch, AckTimeout: *ackTimeout, Logger: log})
+		u, err := uplink.New(uplink.Config{Site: id.SiteID, Broker: *broker, TLS: tc, Log: sl, Rules: rules, MaxBatch: *maxBatch, AckTimeout: *ackTimeout, Logger: log, DTLS: dtlsOpts})
 		if err != nil {
 			return err
 		}

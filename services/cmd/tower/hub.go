@@ -43,13 +43,14 @@ func hubMain(args []string) int {
 	keyFile := fs.String("key", "", "the key of -cert (PEM)")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this `address` (/metrics), e.g. 127.0.0.1:9883")
 	caCert := fs.String("ca-cert", "", "the tower CA certificate (PEM) that issued the sites' certificates, with -cert")
+	dtlsListen := fs.String("dtls-listen", "", "also receive over DTLS 1.2 (UDP) on this `address`, e.g. :8884, for lossy or UDP-only links (uplink -broker dtls://host:port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
 		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
 			hosts:    append([]string{"localhost", "127.0.0.1", "::1"}, hosts...),
-			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics}
+			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics, dtlsListen: *dtlsListen}
 		return runHub(ctx, g, os.Stdout, c)
 	})
 	if err != nil {
@@ -62,7 +63,7 @@ func hubMain(args []string) int {
 type hubConfig struct {
 	data, caDir, listen, broker string
 	certFile, keyFile, caCert   string
-	metrics                     string
+	metrics, dtlsListen         string
 	hosts                       []string
 	maxBytes                    int64
 }
@@ -144,8 +145,14 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 		return err
 	}
 	serveMetrics(ctx, g, ml, h.Receiver(), log)
+	dtlsDone, err := serveDTLS(ctx, c, cert, pool, h.Receiver(), stdout, log)
+	if err != nil {
+		store.Close()
+		return err
+	}
 	g.Go(func() error {
 		err := h.Serve(ctx)
+		<-dtlsDone // its sessions store until they end
 		if cerr := store.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
