@@ -221,6 +221,11 @@ func (w *window) answer(ctx context.Context, a dtlsAnswer) error {
 			w.r.u.c.Logger.Warn("records dropped on the site before they went up", "topic", w.r.name, "count", ack.Lost)
 		}
 	}
+	if ack.Next < w.next {
+		// An older answer overtaken by a newer one: the hub's mark only
+		// grows (what it stored stays stored).
+		return nil
+	}
 	advanced := ack.Next > w.next
 	if advanced {
 		w.next = ack.Next
