@@ -29,6 +29,7 @@ type window struct {
 	flight []*inFlight       // sent, oldest first
 	next   uint64            // the hub's high-water mark as last answered
 	since  time.Time         // when the oldest in flight started waiting
+	heard  bool              // an answer set next (else it is our cursor)
 
 	chunks     chan chunk
 	stopReader context.CancelFunc
@@ -222,10 +223,19 @@ func (w *window) answer(ctx context.Context, a dtlsAnswer) error {
 		}
 	}
 	if ack.Next < w.next {
-		// An older answer overtaken by a newer one: the hub's mark only
-		// grows (what it stored stays stored).
+		if w.heard {
+			// An older answer overtaken by a newer one: the hub's mark
+			// only grows (what it stored stays stored).
+			return nil
+		}
+		// The first answer is behind our cursor (the hub lost data):
+		// send again from where it is.
+		w.r.u.c.Logger.Warn("hub is behind the cursor: resuming at its high-water mark", "topic", w.r.name, "cursor", w.next, "next", ack.Next)
+		w.next, w.heard = ack.Next, true
+		w.restart(ctx, ack.Next)
 		return nil
 	}
+	w.heard = true
 	advanced := ack.Next > w.next
 	if advanced {
 		w.next = ack.Next
