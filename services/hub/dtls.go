@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -58,11 +59,22 @@ func ListenDTLS(c DTLSConfig, recv *Receiver) (*DTLSServer, error) {
 		dtls.WithClientCAs(c.Sites),
 		dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
 		dtls.WithConnectionIDGenerator(dtls.RandomCIDGenerator(cidBytes)),
+		dtls.WithListenConfig(net.ListenConfig{Control: bigReadBuffer}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dtls listen %s: %w", c.Listen, err)
 	}
 	return &DTLSServer{c: c, l: l, recv: recv}, nil
+}
+
+// bigReadBuffer asks for a 4 MiB socket receive buffer (the kernel caps it
+// at net.core.rmem_max): every site's window lands on the one socket, and
+// what overflows it is lost and sent again only after a timeout.
+func bigReadBuffer(_, _ string, c syscall.RawConn) error {
+	c.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<20)
+	})
+	return nil
 }
 
 // Addr is the UDP address the hub listens on.
@@ -167,7 +179,7 @@ func (s *DTLSServer) session(ctx context.Context, c *dtls.Conn) {
 		name := b.Tenant + "/" + b.Topic
 		t := topics[name]
 		if t == nil {
-			t = &dtlsTopic{name: name, in: make(chan dtlsItem, 256), pending: map[uint64]dtlsItem{}}
+			t = &dtlsTopic{name: name, in: make(chan dtlsItem, dtlsMaxPending), pending: map[uint64]dtlsItem{}}
 			topics[name] = t
 			wg.Add(1)
 			go func() {

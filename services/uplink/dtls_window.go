@@ -164,6 +164,9 @@ func (w *window) wake() time.Duration {
 	for _, f := range w.flight {
 		d = min(d, time.Until(f.deadline))
 	}
+	if len(w.flight) > 0 { // and in time to see a silent hub
+		d = min(d, time.Until(w.since.Add(w.r.u.c.AckTimeout))+time.Millisecond)
+	}
 	return max(d, time.Millisecond)
 }
 

@@ -72,7 +72,11 @@ func (p *UDPProxy) SetFault(f Fault) {
 // Rebind sends from a new socket from now on; answers to the old one are
 // lost.
 func (p *UDPProxy) Rebind() error {
-	out, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	var local *net.UDPAddr // a target in a namespace is reached from the host's side
+	if p.target.IP.IsLoopback() {
+		local = &net.UDPAddr{IP: p.target.IP}
+	}
+	out, err := net.ListenUDP("udp", local)
 	if err != nil {
 		return err
 	}
