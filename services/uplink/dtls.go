@@ -21,7 +21,8 @@ import (
 type DTLSOptions struct {
 	// MTU bounds a datagram's payload; default uplinkapi.DatagramMTU.
 	MTU int
-	// Window is the batches in flight per topic; default 64.
+	// Window is the batches in flight per topic; default 512 (600 KB at
+	// the default MTU: 3 MB/s at 200 ms RTT; the hub holds up to 1,024).
 	Window int
 }
 
@@ -87,7 +88,7 @@ func (u *Uplink) dtlsSession(ctx context.Context) error {
 		l.mtu = uplinkapi.DatagramMTU
 	}
 	if l.win <= 0 {
-		l.win = 64
+		l.win = 512
 	}
 	l.lastAnswer.Store(time.Now().UnixNano())
 	u.c.Logger.Info("connected", "parent", "dtls://"+u.c.Broker, "mtu", l.mtu, "window", l.win)

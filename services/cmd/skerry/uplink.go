@@ -40,7 +40,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	maxBatch := fs.Int("max-batch", 4096, "records per batch at most")
 	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "how long to wait for the parent's answer before reconnecting")
 	dtlsMTU := fs.Int("dtls-mtu", uplinkapi.DatagramMTU, "with dtls://: bytes of a datagram's payload at most (the path MTU less 73 bytes of DTLS, UDP and IP headers)")
-	dtlsWindow := fs.Int("dtls-window", 64, "with dtls://: batches in flight per topic")
+	dtlsWindow := fs.Int("dtls-window", 512, "with dtls://: batches in flight per topic")
 	memLimit := fs.Int64("memory-limit", 16<<20, "soft limit of the Go heap in bytes; 0 disables it")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/skerry/skerry/services/streamlog/client"
@@ -15,28 +13,18 @@ import (
 	"github.com/skerry/skerry/services/uplink/uplinktest"
 )
 
-// lossRules drop 10 % of the packets each way inside the hub's namespace:
-// the same loss for TCP (MQTT) and UDP (DTLS). The host has no netem.
-const lossRules = `table inet loss {
-	chain in { type filter hook input priority 0; iifname "lo" accept; numgen random mod 100 < 10 drop; }
-	chain out { type filter hook output priority 0; oifname "lo" accept; numgen random mod 100 < 10 drop; }
-}`
-
 // lossy measures goodput over a bad link, DTLS next to MQTT over TCP: the
-// hub runs in a network namespace behind a veth pair whose nftables drop
-// 10 % of packets each way, and a proxy on the host (uplinktest's, TCP for
-// MQTT, UDP for DTLS) delays every packet 100 ms each way (200 ms RTT).
-// With -n records backlogged at the site, it counts the records the hub
+// hub runs in a network namespace reached through uplinktest.TUNLink,
+// which delays every IP packet 100 ms each way (200 ms RTT) and drops 10 %
+// each way, so TCP and DTLS see the same loss and RTT end to end. With -n
+// records backlogged at the site, it counts the records the hub
 // acknowledged (the uplink's cursor) after -lossy-d.
 func lossy(ctx context.Context, c config, work, skerry, tower string) error {
-	ns, peer, cleanup, err := netns()
-	defer cleanup()
+	link, err := uplinktest.NewTUNLink(os.Getpid(), uplinktest.Fault{Delay: 100 * time.Millisecond, Loss: 0.1})
 	if err != nil {
 		return err
 	}
-	if err := nsRun(ns, "nft", "-f", "-", lossRules); err != nil {
-		return err
-	}
+	defer link.Close()
 	modes := []string{"dtls", "mqtt"}
 	res := map[string][]float64{}
 	bytes := 0
@@ -46,13 +34,13 @@ func lossy(ctx context.Context, c config, work, skerry, tower string) error {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			n, size, err := lossyOnce(ctx, c, dir, skerry, tower, ns, peer, mode)
+			n, size, err := lossyOnce(ctx, c, dir, skerry, tower, link, mode)
 			if err != nil {
 				return fmt.Errorf("rep %d %s: %w", rep, mode, err)
 			}
 			bytes = size
 			res[mode] = append(res[mode], float64(n)/c.lossyD.Seconds())
-			fmt.Fprintf(os.Stderr, "rep %d %s: %d records in %v\n", rep, mode, n, c.lossyD)
+			fmt.Fprintf(os.Stderr, "rep %d %s: %d records in %v (link: %d packets through, %d dropped)\n", rep, mode, n, c.lossyD, link.Sent.Load(), link.Dropped.Load())
 			os.RemoveAll(dir)
 		}
 	}
@@ -73,13 +61,14 @@ func lossy(ctx context.Context, c config, work, skerry, tower string) error {
 	return nil
 }
 
-func lossyOnce(ctx context.Context, c config, dir, skerry, tower, ns, peer, mode string) (acked uint64, wireBytes int, err error) {
+func lossyOnce(ctx context.Context, c config, dir, skerry, tower string, link *uplinktest.TUNLink, mode string) (acked uint64, wireBytes int, err error) {
+	peer := link.Peer
 	r, err := uplinktest.New(dir, skerry, tower, io.Discard)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer r.Close()
-	r.HubWrap = []string{"ip", "netns", "exec", ns}
+	r.HubWrap = link.Wrap()
 	r.HubAddr = peer + ":8883"
 	r.HubArgs = []string{"-san", peer}
 	if mode == "dtls" {
@@ -103,21 +92,9 @@ func lossyOnce(ctx context.Context, c config, dir, skerry, tower, ns, peer, mode
 	if err := r.StartHub(); err != nil {
 		return 0, 0, err
 	}
-	var args []string
+	args := []string{"-broker", r.HubAddr}
 	if mode == "dtls" {
-		p, err := uplinktest.NewUDPProxy(r.DTLSAddr, uplinktest.Fault{Delay: 100 * time.Millisecond})
-		if err != nil {
-			return 0, 0, err
-		}
-		defer p.Close()
-		args = append(uplinktest.DTLSArgs(p.Addr()), "-dtls-window", fmt.Sprint(c.window))
-	} else {
-		p, err := uplinktest.NewTCPProxy(r.HubAddr, 100*time.Millisecond)
-		if err != nil {
-			return 0, 0, err
-		}
-		defer p.Close()
-		args = []string{"-broker", p.Addr()}
+		args = append(uplinktest.DTLSArgs(r.DTLSAddr), "-dtls-window", fmt.Sprint(c.window))
 	}
 	if err := r.StartUplink(append(args, "-server-name", peer)...); err != nil {
 		return 0, 0, err
@@ -130,41 +107,3 @@ func lossyOnce(ctx context.Context, c config, dir, skerry, tower, ns, peer, mode
 	return cur.Offset, wireBytes, nil
 }
 
-// netns makes a namespace joined to the host by a veth pair; peer is its
-// address inside.
-func netns() (name, peer string, cleanup func(), err error) {
-	id := os.Getpid() % 100000
-	name = fmt.Sprintf("uplb%d", id)
-	host, inside := fmt.Sprintf("vbh%d", id), fmt.Sprintf("vbn%d", id)
-	subnet := fmt.Sprintf("10.214.%d", id%250)
-	peer = subnet + ".2"
-	cleanup = func() {
-		exec.Command("ip", "netns", "del", name).Run()
-		exec.Command("ip", "link", "del", host).Run()
-	}
-	for _, args := range [][]string{
-		{"ip", "netns", "add", name},
-		{"ip", "link", "add", host, "type", "veth", "peer", "name", inside},
-		{"ip", "link", "set", inside, "netns", name},
-		{"ip", "addr", "add", subnet + ".1/24", "dev", host},
-		{"ip", "link", "set", host, "up"},
-		{"ip", "-n", name, "addr", "add", peer + "/24", "dev", inside},
-		{"ip", "-n", name, "link", "set", inside, "up"},
-		{"ip", "-n", name, "link", "set", "lo", "up"},
-	} {
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			return name, peer, cleanup, fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return name, peer, cleanup, nil
-}
-
-func nsRun(ns string, args ...string) error {
-	stdin := args[len(args)-1]
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args[:len(args)-1]...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}

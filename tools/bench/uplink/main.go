@@ -56,7 +56,7 @@ func main() {
 	flag.StringVar(&c.work, "work", "", "work directory (default: a temporary one, removed after)")
 	flag.StringVar(&c.only, "only", "", "run these modes only, comma-separated: embedded, mosquitto, dtls")
 	flag.DurationVar(&c.lossyD, "lossy-d", 0, "instead: goodput through 10 % loss each way and 200 ms RTT for this long, DTLS next to MQTT (root, ip, nft)")
-	flag.IntVar(&c.window, "dtls-window", 64, "DTLS batches in flight per topic")
+	flag.IntVar(&c.window, "dtls-window", 512, "DTLS batches in flight per topic")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "uplink bench:", err)
