@@ -106,4 +106,3 @@ func lossyOnce(ctx context.Context, c config, dir, skerry, tower string, link *u
 	}
 	return cur.Offset, wireBytes, nil
 }
-
