@@ -96,9 +96,11 @@ func (u *Uplink) dtlsSession(ctx context.Context) error {
 		rto, srtt := l.rtt.get()
 		u.c.Logger.Info("dtls session ended", "retransmits", l.retransmits.Load(), "srtt", srtt, "rto", rto)
 	}()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
 	g, gctx := errgroup.WithContext(ctx)
+	// A topic's link error ends the session: the read loop ends with the
+	// connection.
+	stop := context.AfterFunc(gctx, func() { conn.Close() })
+	defer stop()
 	g.Go(func() error { return l.readLoop(gctx) })
 	g.Go(func() error { return u.discover(gctx, g, func(r *replicator) { r.dl = l }) })
 	return g.Wait()
