@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/streamlog/wire"
@@ -35,6 +36,7 @@ type dtlsTopic struct {
 const (
 	dtlsMaxPending = 1024
 	dtlsMaxRun     = 8192
+	dtlsLinger     = 2 * time.Millisecond
 )
 
 func (t *dtlsTopic) run(ctx context.Context, recv *Receiver, w io.Writer) {
@@ -45,15 +47,22 @@ func (t *dtlsTopic) run(ctx context.Context, recv *Receiver, w io.Writer) {
 		case <-ctx.Done():
 			return
 		}
+		// A window arrives as a burst of datagrams microseconds apart:
+		// wait a little for the rest of it, so that one append (one
+		// transaction, one fsync) stores many datagrams, not one.
+		linger := time.NewTimer(dtlsLinger)
 	more:
-		for {
+		for len(t.pending) < dtlsMaxPending/2 {
 			select {
 			case it := <-t.in:
 				t.add(it)
-			default:
+			case <-linger.C:
 				break more
+			case <-ctx.Done():
+				return
 			}
 		}
+		linger.Stop()
 		t.flush(recv, w)
 	}
 }

@@ -12,6 +12,7 @@ import (
 type inFlight struct {
 	b        uplinkapi.Batch
 	sent     time.Time // last transmission
+	stamp    uint64    // the link's clock at it
 	deadline time.Time // retransmit then
 }
 
@@ -40,9 +41,8 @@ type window struct {
 // its chunks are cut into datagram-sized batches, up to Window of them are
 // in flight, each answer's high-water mark retires what it covers and moves
 // the cursor, and a batch is sent again when its timer (the link's RTO)
-// fires or when an answer stops at its first offset more than an RTT
-// after it was sent (the hub stores what is contiguous at once: it does
-// not have this one).
+// fires or when an answer to a later batch stops at its first offset (the
+// hub stores what is contiguous at once: it does not have this one).
 func (r *replicator) windowed(ctx context.Context, from uint64, commits chan uint64) error {
 	w := &window{r: r, l: r.dl, commits: commits, next: from}
 	answers := w.l.register(r.name)
@@ -150,8 +150,8 @@ func (w *window) fill(ctx context.Context) error {
 func (w *window) send(f *inFlight) error {
 	now := time.Now()
 	rto, _ := w.l.rtt.get()
-	f.sent, f.deadline = now, now.Add(rto)
-	w.buf = uplinkapi.AppendBatchDatagram(w.buf[:0], w.l.stamp(now), &f.b)
+	f.sent, f.deadline, f.stamp = now, now.Add(rto), w.l.stamp(now)
+	w.buf = uplinkapi.AppendBatchDatagram(w.buf[:0], f.stamp, &f.b)
 	if _, err := w.l.conn.Write(w.buf); err != nil {
 		return &linkError{fmt.Errorf("dtls write: %w", err)}
 	}
@@ -258,17 +258,13 @@ func (w *window) answer(ctx context.Context, a dtlsAnswer) error {
 		// refused to buffer, an earlier session's end): read from there.
 		w.r.u.c.Logger.Info("hub wants earlier records: resuming at its high-water mark", "topic", w.r.name, "next", ack.Next)
 		w.restart(ctx, ack.Next)
-	case len(w.flight) > 0 && ack.Next == w.flight[0].first():
+	case len(w.flight) > 0 && ack.Next == w.flight[0].first() && a.stamp > w.flight[0].stamp:
 		// The hub stores every contiguous run at once, so a mark that
-		// stops at our oldest batch says the hub does not have it. Sent
-		// more than an RTT ago, it is lost: send it now rather than on
-		// its timer (and at most once an RTT).
-		f := w.flight[0]
-		_, srtt := w.l.rtt.get()
-		if time.Since(f.sent) > srtt*5/4 {
-			w.l.retransmits.Add(1)
-			return w.send(f)
-		}
+		// stops at our oldest batch, in an answer to a batch sent after
+		// it, says the batch was lost (the path keeps order; RACK's
+		// reasoning, RFC 8985): send it now rather than on its timer.
+		w.l.retransmits.Add(1)
+		return w.send(w.flight[0])
 	}
 	if len(w.flight) == 0 && len(w.queue) > 0 && w.next > w.queue[0].Records[0].Offset {
 		// The hub is ahead of what we read (it had these already).
