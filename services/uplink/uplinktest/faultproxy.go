@@ -14,7 +14,7 @@ import (
 // a TCP stream) waits Delay (one way: the RTT grows by twice it) and a
 // datagram is dropped with probability Loss, each direction on its own.
 // The host has no netem; a TCP stream cannot lose bytes in user space, so
-// TCP loss comes from nftables in a namespace (see tools/bench/uplink).
+// TCP loss (and loss and delay the same for TCP and UDP) is TUNLink's.
 type Fault struct {
 	Delay time.Duration
 	Loss  float64
