@@ -19,6 +19,7 @@ import (
 type replicator struct {
 	u     *Uplink
 	pc    *paho.Client
+	dl    *dtlsLink // instead of pc: see dtls_window.go
 	name  string
 	epoch uint64 // the topic's creation time, unix ns
 	rule  Rule
@@ -79,6 +80,9 @@ func (r *replicator) replicate(ctx context.Context) error {
 	}
 	commits := make(chan uint64, 1)
 	go r.committer(ctx, commits)
+	if r.dl != nil {
+		return r.windowed(ctx, cur.Offset, commits)
+	}
 	want := cur.Offset
 	for {
 		// The reader fetches the next batch while this one is on its way:

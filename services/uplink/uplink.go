@@ -48,6 +48,9 @@ type Config struct {
 	// records on their way up: a hub forwarding its sites' records uses it
 	// to keep topics or drop fields (services/hub).
 	Filter Filter
+	// DTLS, when set, sends to Broker (then a UDP host:port) over DTLS
+	// instead of MQTT; see dtls.go.
+	DTLS *DTLSOptions
 }
 
 // Filter is what a forwarding hub decides about its topics.
@@ -110,9 +113,13 @@ func (u *Uplink) Monitor() *Monitor { return u.c.Monitor }
 
 // Run connects, replicates, and reconnects after any failure, until ctx ends.
 func (u *Uplink) Run(ctx context.Context) error {
+	session := u.session
+	if u.c.DTLS != nil {
+		session = u.dtlsSession
+	}
 	mqttconn.Retry(ctx, u.c.Logger, 10*time.Second, func(ctx context.Context) error {
 		u.c.Monitor.SetState(uplinkapi.StateConnecting, "")
-		err := u.session(ctx)
+		err := session(ctx)
 		u.c.Monitor.linkFailed(err)
 		return err
 	})
@@ -156,7 +163,7 @@ func (u *Uplink) session(ctx context.Context) error {
 			return nil
 		}
 	})
-	g.Go(func() error { return u.discover(gctx, g, pc) })
+	g.Go(func() error { return u.discover(gctx, g, func(r *replicator) { r.pc = pc }) })
 	g.Go(func() error { return u.downlink(gctx, pc) })
 	err = g.Wait()
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
@@ -166,8 +173,8 @@ func (u *Uplink) session(ctx context.Context) error {
 }
 
 // discover starts a replicator for every topic the rules send up, now and
-// every Rescan.
-func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Client) error {
+// every Rescan; link attaches each to the session's transport.
+func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, link func(*replicator)) error {
 	running := map[string]bool{}
 	for {
 		infos, err := u.c.Log.Topics(ctx, "")
@@ -187,7 +194,8 @@ func (u *Uplink) discover(ctx context.Context, g *errgroup.Group, pc *paho.Clien
 				continue
 			}
 			running[info.Name] = true
-			r := &replicator{u: u, pc: pc, name: info.Name, epoch: uint64(info.Created.UnixNano()), rule: rule}
+			r := &replicator{u: u, name: info.Name, epoch: uint64(info.Created.UnixNano()), rule: rule}
+			link(r)
 			// Every topic counts as backlogged until its first read says
 			// otherwise, and all are marked before any starts: a bulk
 			// topic started first must not get ahead of a control topic

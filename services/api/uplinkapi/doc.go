@@ -1,5 +1,6 @@
 // Package uplinkapi is the replication protocol between a site's uplink and
-// its parent (a hub or the tower), carried over MQTT v5.
+// its parent (a hub or the tower), carried over MQTT v5, or over DTLS
+// directly to a hub (datagrams: see dtls.go).
 //
 // # Names
 //

@@ -34,7 +34,7 @@ import (
 func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 	fs := flag.NewFlagSet("uplink", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	broker := fs.String("broker", "", "the parent's MQTT over TLS address, host:port (default: the site config's uplink.parent, else the one the tower named at enrollment)")
+	broker := fs.String("broker", "", "the parent's MQTT over TLS address, host:port, or dtls://host:port for DTLS over UDP straight to a hub (default: the site config's uplink.parent, else the one the tower named at enrollment)")
 	siteConfig := fs.String("site-config", "", `site config file (default: `+siteconfig.ESPPath+` if present and valid, else `+siteconfig.BakedPath+`)`)
 	home := fs.String("identity", agent.DefaultHome, "directory of the site identity (identity.json, written by the agent)")
 	tpmPath := fs.String("tpm", agent.DefaultTPM, `TPM holding the site key, or "unix:PATH" for a simulator's command socket`)
@@ -47,9 +47,15 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "how long to wait for the parent's answer before reconnecting")
 	reportEvery := fs.Duration("report-interval", time.Minute, "how often the uplink records its status in "+uplink.StatusTopic+" (also at each change of state)")
 	poll := fs.Duration("poll", 5*time.Second, "how often the identity is looked at for a registration or a new parent")
+	dtlsMTU := fs.Int("dtls-mtu", uplinkapi.DatagramMTU, "with dtls://: bytes of a datagram's payload at most (the path MTU less 73 bytes of DTLS, UDP and IP headers)")
+	dtlsWindow := fs.Int("dtls-window", 512, "with dtls://: batches in flight per topic")
 	memLimit := fs.Int64("memory-limit", 16<<20, "soft limit of the Go heap in bytes; 0 disables it")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var dtlsOpts *uplink.DTLSOptions
+	if addr, ok := strings.CutPrefix(*broker, "dtls://"); ok {
+		*broker, dtlsOpts = addr, &uplink.DTLSOptions{MTU: *dtlsMTU, Window: *dtlsWindow}
 	}
 	if *broker != "" {
 		if err := siteconfig.CheckHostPort(*broker); err != nil {
@@ -107,7 +113,7 @@ func uplinkMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 				tc, release, err := identityTLS(id, *tpmPath, parent, *serverName)
 				return id.SiteID, tc, release, err
 			},
-			Uplink: uplink.Config{Log: sl, Rules: rules, MaxBatch: *maxBatch, AckTimeout: *ackTimeout, Logger: log, Monitor: mon},
+			Uplink: uplink.Config{Log: sl, Rules: rules, MaxBatch: *maxBatch, AckTimeout: *ackTimeout, Logger: log, Monitor: mon, DTLS: dtlsOpts},
 		})
 	})
 	if err != nil {

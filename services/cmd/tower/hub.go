@@ -52,6 +52,7 @@ func hubMain(args []string) int {
 	parentName := fs.String("parent-server-name", "", "the parent's name in its certificate (default: -parent's host)")
 	policy := fs.String("config", "", "the hub's configuration (JSON, version 1): what it keeps, forwards, and which fields it drops; none forwards everything")
 	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "with -parent: how long to wait for the parent's answer before reconnecting")
+	dtlsListen := fs.String("dtls-listen", "", "also receive over DTLS 1.2 (UDP) on this `address`, e.g. :8884, for lossy or UDP-only links (uplink -broker dtls://host:port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -66,7 +67,7 @@ func hubMain(args []string) int {
 	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
 		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
 			hosts:    append([]string{"localhost", "127.0.0.1", "::1"}, hosts...),
-			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics,
+			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics, dtlsListen: *dtlsListen,
 			parent: *parent, id: *id, parentCert: *parentCert, parentKey: *parentKey, parentName: *parentName,
 			policy: *policy, ackTimeout: *ackTimeout}
 		return runHub(ctx, g, os.Stdout, c)
@@ -81,7 +82,7 @@ func hubMain(args []string) int {
 type hubConfig struct {
 	data, caDir, listen, broker string
 	certFile, keyFile, caCert   string
-	metrics                     string
+	metrics, dtlsListen         string
 	hosts                       []string
 	maxBytes                    int64
 
@@ -185,10 +186,17 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 		extra = append(extra, f.Collector(store, h.Receiver()))
 	}
 	serveMetrics(ctx, g, ml, h.Receiver(), log, extra...)
+	dtlsDone, err := serveDTLS(ctx, c, cert, pool, h.Receiver(), stdout, log)
+	if err != nil {
+		stopLog()
+		store.Close()
+		return err
+	}
 	logDone := make(chan error, 1)
 	go func() { logDone <- serveLog() }()
 	g.Go(func() error {
 		err := h.Serve(ctx)
+		<-dtlsDone // its sessions store until they end
 		stopLog()
 		<-logDone
 		if cerr := store.Close(); cerr != nil && err == nil {

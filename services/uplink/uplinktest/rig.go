@@ -35,6 +35,7 @@ const Site = "0a1b2c3d4e5f6071"
 type Rig struct {
 	Dir, Skerry, Tower string
 	HubAddr            string
+	DTLSAddr           string // the hub's DTLS address, after UseDTLS
 	Log                *client.Client
 	Token              string
 	Stderr             io.Writer

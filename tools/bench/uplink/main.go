@@ -40,8 +40,9 @@ const topic = "bench/data"
 
 type config struct {
 	n, size, reps, producers, batch int
-	d                               time.Duration
+	d, lossyD                       time.Duration
 	work, only                      string
+	window                          int
 }
 
 func main() {
@@ -53,7 +54,9 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 1000, "records per produce request")
 	flag.DurationVar(&c.d, "d", 10*time.Second, "duration of the steady run")
 	flag.StringVar(&c.work, "work", "", "work directory (default: a temporary one, removed after)")
-	flag.StringVar(&c.only, "only", "", "run one mode only: embedded or mosquitto")
+	flag.StringVar(&c.only, "only", "", "run these modes only, comma-separated: embedded, mosquitto, dtls")
+	flag.DurationVar(&c.lossyD, "lossy-d", 0, "instead: goodput through 10 % loss each way and 200 ms RTT for this long, DTLS next to MQTT (root, ip, nft)")
+	flag.IntVar(&c.window, "dtls-window", 512, "DTLS batches in flight per topic")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "uplink bench:", err)
@@ -76,7 +79,10 @@ func run(ctx context.Context, c config) error {
 	}
 	modes := []string{"embedded", "mosquitto"}
 	if c.only != "" {
-		modes = []string{c.only}
+		modes = strings.Split(c.only, ",")
+	}
+	if c.lossyD > 0 {
+		return lossy(ctx, c, work, skerry, tower)
 	}
 	res := map[string]map[string][]float64{} // mode -> metric -> values
 	var order []string
@@ -95,7 +101,7 @@ func run(ctx context.Context, c config) error {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			if err := once(ctx, c, dir, skerry, tower, mode == "mosquitto", add); err != nil {
+			if err := once(ctx, c, dir, skerry, tower, mode, add); err != nil {
 				return fmt.Errorf("rep %d %s: %w", rep, mode, err)
 			}
 			os.RemoveAll(dir)
@@ -120,16 +126,23 @@ func run(ctx context.Context, c config) error {
 	return nil
 }
 
-func once(ctx context.Context, c config, dir, skerry, tower string, mosquitto bool, add func(string, float64)) error {
+func once(ctx context.Context, c config, dir, skerry, tower, mode string, add func(string, float64)) error {
 	r, err := uplinktest.New(dir, skerry, tower, io.Discard)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if mosquitto {
+	var uplinkArgs []string
+	switch mode {
+	case "mosquitto":
 		if err := r.UseMosquitto(); err != nil {
 			return err
 		}
+	case "dtls":
+		if err := r.UseDTLS(); err != nil {
+			return err
+		}
+		uplinkArgs = append(uplinktest.DTLSArgs(r.DTLSAddr), "-dtls-window", fmt.Sprint(c.window))
 	}
 	if err := r.StartStreamlog(); err != nil {
 		return err
@@ -150,7 +163,7 @@ func once(ctx context.Context, c config, dir, skerry, tower string, mosquitto bo
 	}
 	cpu0 := cpuSeconds(r.HubPID())
 	began = time.Now()
-	if err := r.StartUplink(); err != nil {
+	if err := r.StartUplink(uplinkArgs...); err != nil {
 		return err
 	}
 	if err := r.WaitCaughtUp(ctx, topic); err != nil {

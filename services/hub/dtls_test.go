@@ -1,0 +1,168 @@
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/dtls/v3"
+
+	"github.com/skerry/skerry/services/api/uplinkapi"
+	"github.com/skerry/skerry/services/streamlog"
+	"github.com/skerry/skerry/services/streamlog/wire"
+	"github.com/skerry/skerry/services/tower/ca"
+)
+
+// testDTLS starts a DTLS listener on loopback over a fresh store.
+func testDTLS(t *testing.T) (*DTLSServer, *ca.CA, *streamlog.Store) {
+	t.Helper()
+	authority, err := ca.LoadOrCreate(t.TempDir(), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := authority.ServerCert([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := streamlog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ListenDTLS(DTLSConfig{Listen: "127.0.0.1:0", Cert: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key},
+		Sites: authority.Pool(), Log: slog.Default()}, NewReceiver(store, streamlog.TopicConfig{}, slog.Default()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; store.Close() })
+	return s, authority, store
+}
+
+// dialDTLS opens a DTLS session with tc's certificate.
+func dialDTLS(t *testing.T, s *DTLSServer, tc *tls.Config) *dtls.Conn {
+	t.Helper()
+	c, err := tryDTLS(t, s, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tryDTLS(t *testing.T, s *DTLSServer, tc *tls.Config) (*dtls.Conn, error) {
+	t.Helper()
+	raddr, _ := net.ResolveUDPAddr("udp", s.Addr())
+	pc, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dtls.ClientWithOptions(pc, raddr, dtls.WithCertificates(tc.Certificates...), dtls.WithRootCAs(tc.RootCAs),
+		dtls.WithServerName("127.0.0.1"), dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
+		dtls.WithConnectionIDGenerator(dtls.OnlySendCIDGenerator()))
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c, c.HandshakeContext(ctx)
+}
+
+func readAck(t *testing.T, c *dtls.Conn) (uint64, string, uplinkapi.Ack) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64<<10)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	stamp, name, a, err := uplinkapi.DecodeAckDatagram(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stamp, name, a
+}
+
+func dtlsRecs(first uint64, n int) []wire.Record {
+	out := make([]wire.Record, n)
+	for i := range out {
+		out[i] = wire.Record{Offset: first + uint64(i), Time: time.Unix(1, int64(i)).UTC(), Value: []byte{byte(i)}}
+	}
+	return out
+}
+
+// TestDTLSBadInput: a datagram that does not parse and a batch of another
+// site are refused and counted, a replayed batch is a duplicate, a batch
+// past a hole waits for the hole, and the store holds each record once.
+func TestDTLSBadInput(t *testing.T) {
+	s, authority, store := testDTLS(t)
+	c := dialDTLS(t, s, siteTLS(t, authority, authority, "site1"))
+	write := func(p []byte) {
+		t.Helper()
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	write([]byte("not a batch"))
+	forged := uplinkapi.Batch{Site: "site2", Tenant: "t", Topic: "x", Records: dtlsRecs(0, 2)}
+	write(uplinkapi.AppendBatchDatagram(nil, 1, &forged))
+	if _, name, a := readAck(t, c); a.Status != uplinkapi.StatusRefused || a.Code != uplinkapi.CodeForbidden || name != "t/x" {
+		t.Errorf("batch of another site: got %q %+v, want refused forbidden", name, a)
+	}
+
+	// Batch 2 before batch 1: held, answered with the mark 0.
+	b1 := uplinkapi.Batch{Site: "site1", Tenant: "t", Topic: "x", Records: dtlsRecs(0, 3)}
+	b2 := uplinkapi.Batch{Site: "site1", Tenant: "t", Topic: "x", From: 3, Records: dtlsRecs(3, 3)}
+	write(uplinkapi.AppendBatchDatagram(nil, 2, &b2))
+	if _, _, a := readAck(t, c); a.Status != uplinkapi.StatusGap || a.Next != 0 {
+		t.Errorf("batch past a hole: got %+v, want gap at 0", a)
+	}
+	write(uplinkapi.AppendBatchDatagram(nil, 3, &b1))
+	if stamp, _, a := readAck(t, c); a.Status != uplinkapi.StatusStored || a.Next != 6 || a.Stored != 6 || stamp != 3 {
+		t.Errorf("hole filled: got stamp %d %+v, want stamp 3, stored 6 up to 6", stamp, a)
+	}
+	// The same batch again (a replay, or a retransmission): a duplicate.
+	write(uplinkapi.AppendBatchDatagram(nil, 4, &b1))
+	if _, _, a := readAck(t, c); a.Status != uplinkapi.StatusStored || a.Next != 6 || a.Stored != 0 || a.Duplicates != 3 {
+		t.Errorf("replayed batch: got %+v, want 3 duplicates, next 6", a)
+	}
+
+	stored, dups, _, refused := s.recv.Counts()
+	if stored != 6 || dups != 3 || refused != 2 {
+		t.Errorf("counts: stored %d duplicates %d refused %d, want 6 3 2", stored, dups, refused)
+	}
+	info, err := store.Topic("t/site1.x")
+	if err != nil || info.Next != 6 {
+		t.Errorf("hub topic: %+v %v, want 6 records", info, err)
+	}
+	if _, err := store.Topic("t/site2.x"); err == nil {
+		t.Error("the forged batch created a topic of site2")
+	}
+}
+
+// TestDTLSRefusesForeignCerts: a site certificate of another CA, and a
+// certificate of the tower CA that is not for a client, get no session.
+func TestDTLSRefusesForeignCerts(t *testing.T) {
+	s, authority, _ := testDTLS(t)
+	other, err := ca.LoadOrCreate(t.TempDir(), "other CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := authority.ServerCert([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]*tls.Config{
+		"site of another CA": siteTLS(t, other, authority, "site1"),
+		"server certificate": {Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}, RootCAs: authority.Pool()},
+	} {
+		if _, err := tryDTLS(t, s, tc); err == nil {
+			t.Errorf("%s: got a session", name)
+		}
+	}
+}

@@ -1,0 +1,38 @@
+package uplink
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRTTEstimator(t *testing.T) {
+	e := newRTTEstimator()
+	if rto, _ := e.get(); rto != initialRTO {
+		t.Errorf("initial RTO: got %v, want %v", rto, initialRTO)
+	}
+	// RFC 6298 2.2: first sample R: SRTT = R, RTTVAR = R/2, RTO = R + 4 R/2.
+	e.sample(200 * time.Millisecond)
+	if rto, srtt := e.get(); rto != 600*time.Millisecond || srtt != 200*time.Millisecond {
+		t.Errorf("after one sample: RTO %v SRTT %v, want 600ms 200ms", rto, srtt)
+	}
+	// Steady samples shrink RTTVAR towards 0 and the RTO towards SRTT.
+	for range 100 {
+		e.sample(200 * time.Millisecond)
+	}
+	if rto, _ := e.get(); rto < 200*time.Millisecond || rto > 210*time.Millisecond {
+		t.Errorf("after steady samples: RTO %v, want about 200ms", rto)
+	}
+	// Tiny samples are bounded below; backoff doubles up to the maximum.
+	for range 100 {
+		e.sample(time.Microsecond)
+	}
+	if rto, _ := e.get(); rto != minRTO {
+		t.Errorf("loopback RTO: got %v, want %v", rto, minRTO)
+	}
+	for range 20 {
+		e.backoff()
+	}
+	if rto, _ := e.get(); rto != maxRTO {
+		t.Errorf("backed off RTO: got %v, want %v", rto, maxRTO)
+	}
+}
