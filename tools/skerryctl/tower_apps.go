@@ -27,7 +27,7 @@ var appCommands = []towerCmd{
 // deployCommands are the "skerryctl tower deploy" subcommands: which app
 // version runs on which of the tenant's sites.
 var deployCommands = []towerCmd{
-	{"set", "set -version N [-selector k=v]... TENANT/APP   run version N on the sites with these labels (none: every site of the tenant)", deploySet},
+	{"set", "set -version N [-selector k=v]... [strategy flags] TENANT/APP   run version N on the sites with these labels (none: every site of the tenant); with -canary or -batch step by step (see set -h)", deploySet},
 	{"list", "list -tenant T                          list a tenant's deployments", deployList},
 	{"delete", "delete TENANT/APP                       end a deployment; its sites stop the app", deployDelete},
 }
@@ -170,13 +170,13 @@ func appsDelete(ctx context.Context, tc *towerCtx, args []string) error {
 }
 
 func showDeployments(tc *towerCtx, v any, ds ...towerapi.Deployment) error {
-	return tc.show(v, "TENANT\tAPP\tVERSION\tSELECTOR\tSET\tBY", func(w io.Writer) {
+	return tc.show(v, "TENANT\tAPP\tVERSION\tSELECTOR\tSET\tBY\tROLLOUT", func(w io.Writer) {
 		for _, d := range ds {
 			sel := labelsString(d.Selector)
 			if sel == "" {
 				sel = "(every site)"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", d.Tenant, d.App, d.Version, sel, d.CreatedAt.Format(time.RFC3339), d.CreatedBy)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.Tenant, d.App, d.Version, sel, d.CreatedAt.Format(time.RFC3339), d.CreatedBy, rolloutSummary(d))
 		}
 	})
 }
@@ -186,9 +186,13 @@ func deploySet(ctx context.Context, tc *towerCtx, args []string) error {
 	in := towerapi.DeploymentSet{Selector: map[string]string{}}
 	fs.IntVar(&in.Version, "version", 0, "the app version to run")
 	fs.Var(labelFlag(in.Selector), "selector", "site label `key=value` the sites must have (repeatable)")
+	strategy := strategyFlags(fs)
 	pos, err := tc.parse(fs, args, 1, "TENANT/APP")
 	if err != nil {
 		return err
+	}
+	if in.Strategy, err = strategy(); err != nil {
+		return fmt.Errorf("%s: %w", tc.cmd, err)
 	}
 	if in.Version < 1 {
 		return fmt.Errorf("%s: name the app version with -version N (skerryctl tower apps list shows the newest)", tc.cmd)
