@@ -6,114 +6,40 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/towerapi"
-	"github.com/skerry/skerry/services/api/workloadapi"
 	"github.com/skerry/skerry/services/tower"
 	"github.com/skerry/skerry/services/tower/towertest"
 )
-
-// simSite is a site without a VM: it long-polls its desired state, "runs"
-// each app version at once and reports it every 100 ms, healthy unless
-// bad says otherwise. It remembers every version it was told to run.
-type simSite struct {
-	*site
-	bad func(version int) bool
-
-	mu      sync.Mutex
-	running map[string]int // app name → version
-	seen    map[string][]int
-	cancel  context.CancelFunc
-	done    chan struct{}
-}
-
-func startSim(t *testing.T, s *site, bad func(int) bool) *simSite {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ss := &simSite{site: s, bad: bad, running: map[string]int{}, seen: map[string][]int{}, cancel: cancel, done: make(chan struct{})}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); ss.poll(ctx) }()
-	go func() { defer wg.Done(); ss.report(ctx) }()
-	go func() { wg.Wait(); close(ss.done) }()
-	t.Cleanup(ss.stop)
-	return ss
-}
-
-// stop makes the site go silent, as a box that lost power.
-func (ss *simSite) stop() { ss.cancel(); <-ss.done }
-
-func (ss *simSite) poll(ctx context.Context) {
-	rev := ""
-	for ctx.Err() == nil {
-		d, err := ss.fetchDesiredCtx(ctx, rev)
-		if err != nil {
-			time.Sleep(50 * time.Millisecond) // the tower restarts, say
-			continue
-		}
-		rev = d.Revision
-		ss.mu.Lock()
-		clear(ss.running)
-		for _, a := range d.Apps {
-			v := workloadapi.AppVersionOf(a)
-			ss.running[a.Name] = v
-			if seen := ss.seen[a.Name]; len(seen) == 0 || seen[len(seen)-1] != v {
-				ss.seen[a.Name] = append(seen, v)
-			}
-		}
-		ss.mu.Unlock()
-	}
-}
-
-func (ss *simSite) report(ctx context.Context) {
-	for ctx.Err() == nil {
-		in := enrollapi.StatusReport{AgentVersion: "sim", ImageVersion: "sim", BootID: "b"}
-		ss.mu.Lock()
-		for name, v := range ss.running {
-			st := workloadapi.Status{Tenant: "acme", Name: name, State: workloadapi.StateRunning, Health: workloadapi.HealthHealthy, AppVersion: v}
-			if ss.bad != nil && ss.bad(v) {
-				st.Health, st.HealthError = workloadapi.HealthUnhealthy, "GET /healthz: 500"
-			}
-			in.Apps = append(in.Apps, st)
-		}
-		ss.mu.Unlock()
-		_, _ = towertest.Post(ctx, ss.hc, ss.tw.URL+enrollapi.PathStatus, in, nil)
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// versions is every version of app the site was told to run, in order.
-func (ss *simSite) versions(app string) []int {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return append([]int(nil), ss.seen[app]...)
-}
 
 // fleet is a tenant "acme" with app "web" versions 1 and 2, n simulated
 // sites, and version 1 deployed to all of them at once.
 type fleet struct {
 	tw    *towertest.Tower
 	op    *towerapi.Client
-	sites map[string]*simSite // by site ID
+	sites map[string]*towertest.SimSite // by site ID
 }
 
 func newFleet(t *testing.T, tw *towertest.Tower, n int, bad func(int) bool) *fleet {
 	t.Helper()
-	f := &fleet{tw: tw, op: tw.Client(t, ""), sites: map[string]*simSite{}}
+	f := &fleet{tw: tw, op: tw.Client(t, ""), sites: map[string]*towertest.SimSite{}}
 	mustTenant(t, f.op, "acme", true)
 	for v := 1; v <= 2; v++ {
 		f.put(t, "/v1/tenants/acme/apps/web", specJSON("acme", "web", fmt.Sprint(v)))
 	}
+	tok := mustToken(t, f.op, towerapi.EnrollTokenCreate{Tenant: "acme", Labels: map[string]string{"region": "north"}, MaxUses: n})
 	for range n {
-		s := enrollSite(t, tw, f.op, "acme", map[string]string{"region": "north"})
-		f.sites[s.id] = startSim(t, s, bad)
+		s, err := towertest.EnrollSim(context.Background(), tw.URL, tw.CAPEM, tok.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Bad = bad
+		s.Start()
+		t.Cleanup(s.Stop)
+		f.sites[s.ID] = s
 	}
 	f.put(t, "/v1/tenants/acme/deployments/web", towerapi.DeploymentSet{Version: 1})
 	for _, ss := range f.sites {
@@ -122,10 +48,7 @@ func newFleet(t *testing.T, tw *towertest.Tower, n int, bad func(int) bool) *fle
 	return f
 }
 
-func runs(ss *simSite, v int) bool {
-	vs := ss.versions("web")
-	return len(vs) > 0 && vs[len(vs)-1] == v
-}
+func runs(ss *towertest.SimSite, v int) bool { return ss.Runs("web", v) }
 
 func (f *fleet) put(t *testing.T, path string, in any) {
 	t.Helper()
@@ -200,19 +123,19 @@ func TestRolloutCanaryThenBatches(t *testing.T) {
 		}
 	}
 	step := map[string]int{}
-	var last *simSite
+	var last *towertest.SimSite
 	for _, s := range r.Sites {
 		step[s.Site] = s.Step
 		if s.Step == 2 {
 			last = f.sites[s.Site]
 		}
 	}
-	last.stop() // offline before its batch: skipped after the timeout
+	last.Stop() // offline before its batch: skipped after the timeout
 	canary := f.waitFor(t, "the canary healthy", func(d towerapi.Deployment) bool { return !d.Rollout.Steps[0].HealthySince.IsZero() })
 	// During the canary's healthy period, only the canary runs v2.
 	for id, ss := range f.sites {
 		if want := map[bool]int{true: 2, false: 1}[step[id] == 0]; !runs(ss, want) && ss != last {
-			t.Errorf("site %s (step %d) during the canary period: versions %v, want %d last", id, step[id], ss.versions("web"), want)
+			t.Errorf("site %s (step %d) during the canary period: versions %v, want %d last", id, step[id], ss.Versions("web"), want)
 		}
 	}
 	if canary.Rollout.Step != 0 {
@@ -238,7 +161,7 @@ func TestRolloutCanaryThenBatches(t *testing.T) {
 			t.Errorf("site %s: %s on v%d (%s), want %s on v2", s.Name, s.State, s.Version, s.Reason, want)
 		}
 		if ss := f.sites[s.Site]; ss != last && !runs(ss, 2) {
-			t.Errorf("site %s runs %v, want 2 last", s.Name, ss.versions("web"))
+			t.Errorf("site %s runs %v, want 2 last", s.Name, ss.Versions("web"))
 		}
 	}
 	if r.Failed != 0 {
@@ -265,7 +188,7 @@ func TestRolloutFailingCanaryRollsBack(t *testing.T) {
 		if s.Step == 0 {
 			want = []int{1, 2, 1}
 		}
-		if got := ss.versions("web"); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := ss.Versions("web"); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("site %s (step %d) ran %v, want %v", s.Name, s.Step, got, want)
 		}
 		if s.Version != 1 {
@@ -393,7 +316,7 @@ func TestRolloutSurvivesTowerRestart(t *testing.T) {
 	}
 	for _, ss := range f.sites {
 		f.waitFor(t, "every site on v2", func(towerapi.Deployment) bool { return runs(ss, 2) })
-		if vs := ss.versions("web"); fmt.Sprint(vs) != "[1 2]" {
+		if vs := ss.Versions("web"); fmt.Sprint(vs) != "[1 2]" {
 			t.Errorf("site ran %v, want [1 2]", vs)
 		}
 	}
