@@ -36,6 +36,7 @@ type SimSite struct {
 	mu      sync.Mutex
 	running map[string]*workloadapi.AppSpec // by app name
 	seen    map[string][]int
+	acked   map[string]int // app name → version in the last report the tower took
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -61,7 +62,7 @@ func EnrollSim(ctx context.Context, url string, caPEM []byte, token string) (*Si
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
 	return &SimSite{ID: res.SiteID, URL: url, hc: hc, changed: make(chan struct{}, 1),
-		running: map[string]*workloadapi.AppSpec{}, seen: map[string][]int{}}, nil
+		running: map[string]*workloadapi.AppSpec{}, seen: map[string][]int{}, acked: map[string]int{}}, nil
 }
 
 // Start runs the site until Stop.
@@ -89,6 +90,14 @@ func (s *SimSite) Versions(app string) []int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]int(nil), s.seen[app]...)
+}
+
+// Reported is the version of app in the last status report the tower
+// took (0: none).
+func (s *SimSite) Reported(app string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked[app]
 }
 
 // Runs reports whether the site runs version v of app now.
@@ -155,6 +164,7 @@ func (s *SimSite) report(ctx context.Context) {
 	}
 	for ctx.Err() == nil {
 		in := enrollapi.StatusReport{AgentVersion: "sim", ImageVersion: "sim", BootID: "sim"}
+		sent := map[string]int{}
 		s.mu.Lock()
 		for _, a := range s.running {
 			v := workloadapi.AppVersionOf(a)
@@ -163,9 +173,14 @@ func (s *SimSite) report(ctx context.Context) {
 				st.Health, st.HealthError = workloadapi.HealthUnhealthy, "GET /healthz: 500"
 			}
 			in.Apps = append(in.Apps, st)
+			sent[a.Name] = v
 		}
 		s.mu.Unlock()
-		_, _ = Post(ctx, s.hc, s.URL+enrollapi.PathStatus, in, nil)
+		if _, err := Post(ctx, s.hc, s.URL+enrollapi.PathStatus, in, nil); err == nil {
+			s.mu.Lock()
+			s.acked = sent
+			s.mu.Unlock()
+		}
 		select {
 		case <-ctx.Done():
 		case <-s.changed:
