@@ -153,19 +153,26 @@ func appsShow(ctx context.Context, tc *towerCtx, args []string) error {
 	return err
 }
 
-func appsDelete(ctx context.Context, tc *towerCtx, args []string) error {
+// onePath parses the flags of a command whose one argument is
+// TENANT/NAME and returns the argument and its API path under kind.
+func (tc *towerCtx) onePath(args []string, kind string) (arg, path string, err error) {
 	pos, err := tc.parse(tc.flags(), args, 1, "TENANT/NAME")
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	path, err := appPath(pos[0], "apps")
+	path, err = appPath(pos[0], kind)
+	return pos[0], path, err
+}
+
+func appsDelete(ctx context.Context, tc *towerCtx, args []string) error {
+	arg, path, err := tc.onePath(args, "apps")
 	if err != nil {
 		return err
 	}
 	if err := tc.c.Do(ctx, "DELETE", path, nil, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(tc.stdout, "deleted app %s\n", pos[0])
+	fmt.Fprintf(tc.stdout, "deleted app %s\n", arg)
 	return nil
 }
 
@@ -217,18 +224,14 @@ func deployList(ctx context.Context, tc *towerCtx, args []string) error {
 }
 
 func deployDelete(ctx context.Context, tc *towerCtx, args []string) error {
-	pos, err := tc.parse(tc.flags(), args, 1, "TENANT/APP")
-	if err != nil {
-		return err
-	}
-	path, err := appPath(pos[0], "deployments")
+	arg, path, err := tc.onePath(args, "deployments")
 	if err != nil {
 		return err
 	}
 	if err := tc.c.Do(ctx, "DELETE", path, nil, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(tc.stdout, "ended the deployment of %s\n", pos[0])
+	fmt.Fprintf(tc.stdout, "ended the deployment of %s\n", arg)
 	return nil
 }
 

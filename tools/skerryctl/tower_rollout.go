@@ -77,28 +77,25 @@ func rolloutSummary(d towerapi.Deployment) string {
 	return s
 }
 
-func rolloutGet(ctx context.Context, tc *towerCtx, args []string) (towerapi.Deployment, error) {
+// rolloutCall sends method to the app's deployment path plus suffix and
+// prints the deployment it answers: a table of its rollout, or JSON.
+func rolloutCall(ctx context.Context, tc *towerCtx, args []string, method, suffix string) error {
+	_, path, err := tc.onePath(args, "deployments")
+	if err != nil {
+		return err
+	}
 	var d towerapi.Deployment
-	pos, err := tc.parse(tc.flags(), args, 1, "TENANT/APP")
-	if err != nil {
-		return d, err
-	}
-	path, err := appPath(pos[0], "deployments")
-	if err != nil {
-		return d, err
-	}
-	return d, tc.c.Do(ctx, "GET", path, nil, &d)
-}
-
-func rolloutStatus(ctx context.Context, tc *towerCtx, args []string) error {
-	d, err := rolloutGet(ctx, tc, args)
-	if err != nil {
+	if err := tc.c.Do(ctx, method, path+suffix, nil, &d); err != nil {
 		return err
 	}
 	if tc.out == "json" {
 		return tc.show(d, "", nil)
 	}
 	return showRollout(tc.stdout, d)
+}
+
+func rolloutStatus(ctx context.Context, tc *towerCtx, args []string) error {
+	return rolloutCall(ctx, tc, args, "GET", "")
 }
 
 // showRollout prints a summary line, the steps and the sites.
@@ -138,21 +135,6 @@ func showRollout(out io.Writer, d towerapi.Deployment) error {
 // rolloutAct posts a person's action and prints the rollout after it.
 func rolloutAct(action string) func(ctx context.Context, tc *towerCtx, args []string) error {
 	return func(ctx context.Context, tc *towerCtx, args []string) error {
-		pos, err := tc.parse(tc.flags(), args, 1, "TENANT/APP")
-		if err != nil {
-			return err
-		}
-		path, err := appPath(pos[0], "deployments")
-		if err != nil {
-			return err
-		}
-		var d towerapi.Deployment
-		if err := tc.c.Do(ctx, "POST", path+"/"+action, nil, &d); err != nil {
-			return err
-		}
-		if tc.out == "json" {
-			return tc.show(d, "", nil)
-		}
-		return showRollout(tc.stdout, d)
+		return rolloutCall(ctx, tc, args, "POST", "/"+action)
 	}
 }

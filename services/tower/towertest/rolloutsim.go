@@ -109,7 +109,7 @@ func (s *SimSite) Runs(app string, v int) bool {
 func (s *SimSite) poll(ctx context.Context) {
 	rev := ""
 	for ctx.Err() == nil {
-		d, err := s.desired(ctx, rev)
+		d, err := GetDesired(ctx, s.hc, s.URL, rev)
 		if err != nil {
 			select { // the tower restarts, say
 			case <-ctx.Done():
@@ -135,9 +135,12 @@ func (s *SimSite) poll(ctx context.Context) {
 	}
 }
 
-func (s *SimSite) desired(ctx context.Context, wait string) (enrollapi.Desired, error) {
+// GetDesired GETs a site's desired state from the tower at base with hc
+// (which holds the site's certificate); with wait set, the tower holds
+// the request until the state's revision differs from it.
+func GetDesired(ctx context.Context, hc *http.Client, base, wait string) (enrollapi.Desired, error) {
 	var d enrollapi.Desired
-	u := s.URL + enrollapi.PathDesired
+	u := base + enrollapi.PathDesired
 	if wait != "" {
 		u += "?wait=" + url.QueryEscape(wait)
 	}
@@ -145,7 +148,7 @@ func (s *SimSite) desired(ctx context.Context, wait string) (enrollapi.Desired, 
 	if err != nil {
 		return d, err
 	}
-	resp, err := s.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return d, err
 	}
