@@ -25,6 +25,7 @@ import (
 
 	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/towertest"
+	"github.com/skerry/skerry/tools/bench/internal/proc"
 )
 
 func main() {
@@ -64,7 +65,7 @@ func startTower(ctx context.Context, work string, report time.Duration) (*tower,
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start tower: %w", err)
 	}
-	url, err := serving(bufio.NewScanner(out))
+	url, err := proc.Serving(bufio.NewScanner(out))
 	if err != nil {
 		return nil, cmd, err
 	}
@@ -120,7 +121,7 @@ func run(n, rounds int, every time.Duration, st towerapi.Strategy) error {
 			return 0, 0, err
 		}
 		time.Sleep(time.Second) // let the wake-up of the app store pass
-		start, cpu0 := time.Now(), cpuTime(tw.pid)
+		start, cpu0 := time.Now(), proc.CPUTime(tw.pid)
 		in := towerapi.DeploymentSet{Version: version, Strategy: strategy}
 		if err := tw.op.Do(ctx, "PUT", "/v1/tenants/bench/deployments/web", in, nil); err != nil {
 			return 0, 0, err
@@ -128,7 +129,7 @@ func run(n, rounds int, every time.Duration, st towerapi.Strategy) error {
 		if err := converged(ctx, tw.op, sites, version, strategy != nil); err != nil {
 			return 0, 0, err
 		}
-		return time.Since(start), cpuTime(tw.pid) - cpu0, nil
+		return time.Since(start), proc.CPUTime(tw.pid) - cpu0, nil
 	}
 	if _, _, err := deploy(nil); err != nil { // every site runs a version first
 		return err
@@ -147,9 +148,9 @@ func run(n, rounds int, every time.Duration, st towerapi.Strategy) error {
 		rollT, rollCPU = append(rollT, t), append(rollCPU, c)
 	}
 	// Idle: what the sites' reports and polls cost the tower anyway.
-	cpu0 := cpuTime(tw.pid)
+	cpu0 := proc.CPUTime(tw.pid)
 	time.Sleep(10 * time.Second)
-	idle := (cpuTime(tw.pid) - cpu0) / 10
+	idle := (proc.CPUTime(tw.pid) - cpu0) / 10
 
 	fmt.Printf("%d sites reporting every %s; rollout canary %d, batches of %d; median of %d rounds\n\n", n, every, st.Canary, st.BatchSize, rounds)
 	fmt.Printf("| deployment | time to all sites healthy | tower CPU | rollout/baseline time | rollout/baseline CPU |\n|---|---|---|---|---|\n")
@@ -191,33 +192,4 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2].Round(time.Millisecond)
-}
-
-// serving reads the tower's output until it says where it serves.
-func serving(sc *bufio.Scanner) (string, error) {
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "serving "); ok {
-			url, _, _ := strings.Cut(rest, " ")
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return url, nil
-		}
-	}
-	return "", fmt.Errorf("tower exited before serving")
-}
-
-// cpuTime returns the user and system CPU time pid has used, from
-// /proc/pid/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	var utime, stime int64
-	fmt.Sscan(f[11], &utime)
-	fmt.Sscan(f[12], &stime)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
