@@ -90,6 +90,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 		t.Errorf("site A %+v: want tenant acme, a TPM identity with its EK hash, and how it enrolled", first)
 	}
 	checkUplinkAtTower(t, ctx, a, tw, siteA)
+	checkApps(t, tw, siteA, b.Arch)
 
 	// Box B: no token, no claim: it waits in the pending queue.
 	mark = bb.Mark()

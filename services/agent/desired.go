@@ -151,6 +151,7 @@ func (a *Agent) appStatuses(ctx context.Context) []workloadapi.Status {
 		s := app.Status
 		if app.Spec != nil {
 			s.Tenant, s.Name = app.Spec.Tenant, app.Spec.Name
+			s.AppVersion = workloadapi.AppVersionOf(app.Spec)
 		}
 		s.LastExit, s.Error, s.HealthError = clip(s.LastExit), clip(s.Error), clip(s.HealthError)
 		out = append(out, s)

@@ -23,7 +23,8 @@ func appView(a store.App) towerapi.App {
 }
 
 func deploymentView(d store.Deployment) towerapi.Deployment {
-	return towerapi.Deployment{Tenant: d.Tenant, App: d.App, Version: d.Version, Selector: d.Selector, CreatedAt: d.CreatedAt, CreatedBy: d.CreatedBy}
+	return towerapi.Deployment{Tenant: d.Tenant, App: d.App, Version: d.Version, Selector: d.Selector, CreatedAt: d.CreatedAt, CreatedBy: d.CreatedBy,
+		Strategy: d.Strategy, Rollout: rolloutView(d)}
 }
 
 // putApp stores a new version of an app. The body is the app spec, read
@@ -169,15 +170,38 @@ func (s *Server) putDeployment(w http.ResponseWriter, r *http.Request, p princip
 	if len(in.Selector) == 0 {
 		in.Selector = nil
 	}
-	d := store.Deployment{Tenant: tenant, App: app, Version: in.Version, Selector: in.Selector, CreatedAt: s.now(), CreatedBy: p.String()}
+	if in.Strategy != nil {
+		if err := checkStrategy(in.Strategy); err != nil {
+			return err
+		}
+	}
+	d := store.Deployment{Tenant: tenant, App: app, Version: in.Version, Selector: in.Selector, CreatedAt: s.now(), CreatedBy: p.String(), Strategy: in.Strategy}
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
 		if _, err := tx.App(tenant, app, in.Version); err != nil {
 			return notFound(err, "app %s/%s version %d not found; store it first with PUT /v1/tenants/%s/apps/%s", tenant, app, in.Version, tenant, app)
+		}
+		if d.Strategy != nil {
+			// The sites not reached yet keep the version the old
+			// deployment last completed.
+			previous := 0
+			if old, err := tx.Deployment(tenant, app); err == nil {
+				previous = stableVersion(old)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			r, err := newRollout(tx, d, previous, d.CreatedAt)
+			if err != nil {
+				return err
+			}
+			d.Rollout = r
 		}
 		return tx.PutDeployment(d)
 	})
 	if err != nil {
 		return err
+	}
+	if d.Rollout != nil && d.Rollout.State == towerapi.RolloutProgressing {
+		s.rollouts.watch(tenant, app)
 	}
 	s.desired.changed()
 	s.log.Info("deployment set", "tenant", tenant, "app", app, "version", d.Version, "selector", fmt.Sprint(d.Selector), "by", p.String())

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -174,25 +173,7 @@ func (s *site) fetchDesired(wait string) (enrollapi.Desired, error) {
 }
 
 func (s *site) fetchDesiredCtx(ctx context.Context, wait string) (enrollapi.Desired, error) {
-	var d enrollapi.Desired
-	url := s.tw.URL + enrollapi.PathDesired
-	if wait != "" {
-		url += "?wait=" + wait
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return d, err
-	}
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return d, err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return d, fmt.Errorf("desired: %s: %s", resp.Status, data)
-	}
-	return d, json.Unmarshal(data, &d)
+	return towertest.GetDesired(ctx, s.hc, s.tw.URL, wait)
 }
 
 func appNames(d enrollapi.Desired) []string {

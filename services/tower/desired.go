@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -86,11 +88,15 @@ func desiredFor(tx store.Tx, site store.Site) (enrollapi.Desired, error) {
 		if !d.Matches(site.Labels) {
 			continue
 		}
-		a, err := tx.App(d.Tenant, d.App, d.Version)
+		v := versionFor(d, site.ID)
+		if v == 0 {
+			continue // a first rollout that has not reached the site
+		}
+		a, err := tx.App(d.Tenant, d.App, v)
 		if err != nil {
 			return out, err
 		}
-		out.Apps = append(out.Apps, a.Spec)
+		out.Apps = append(out.Apps, withVersion(a))
 	}
 	data, err := json.Marshal(out.Apps)
 	if err != nil {
@@ -99,6 +105,18 @@ func desiredFor(tx store.Tx, site store.Site) (enrollapi.Desired, error) {
 	sum := sha256.Sum256(data)
 	out.Revision = hex.EncodeToString(sum[:12])
 	return out, nil
+}
+
+// withVersion is a's spec labelled with its version, so the site's
+// status reports say which version runs (workloadapi.LabelAppVersion).
+func withVersion(a store.App) *workloadapi.AppSpec {
+	spec := *a.Spec
+	spec.Labels = maps.Clone(spec.Labels)
+	if spec.Labels == nil {
+		spec.Labels = map[string]string{}
+	}
+	spec.Labels[workloadapi.LabelAppVersion] = strconv.Itoa(a.Version)
+	return &spec
 }
 
 // siteDesired answers the calling site's desired state. With ?wait=REV it

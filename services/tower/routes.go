@@ -53,6 +53,9 @@ var routeTable = []route{
 	{"GET", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).getDeployment},
 	{"PUT", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).putDeployment},
 	{"DELETE", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).deleteDeployment},
+	{"POST", "/v1/tenants/{tenant}/deployments/{app}/pause", authToken, (*Server).pauseRollout},
+	{"POST", "/v1/tenants/{tenant}/deployments/{app}/resume", authToken, (*Server).resumeRollout},
+	{"POST", "/v1/tenants/{tenant}/deployments/{app}/rollback", authToken, (*Server).rollbackRollout},
 
 	{"GET", "/v1/operator-tokens", authToken, (*Server).listOperatorTokens},
 	{"POST", "/v1/operator-tokens", authToken, (*Server).createOperatorToken},

@@ -22,6 +22,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, hosts []string) err
 	}
 	cert := tls.Certificate{Certificate: [][]byte{leaf.Raw, s.ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}
 	go s.Janitor(ctx, time.Minute)
+	go s.runRollouts(ctx)
 	// Refusals at the TLS layer (a certificate from another CA, say)
 	// reach the log through serve.WithLogger.
 	return serve.New(s.handler, s.limits, serve.WithTLS(s.TLSConfig(cert)), serve.WithLogger(s.log)).Serve(ctx, ln)

@@ -45,6 +45,7 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 		return err
 	}
 	s.metrics.reports.Inc()
+	s.rollouts.pokeIfActive()
 	if !wasOnline {
 		s.log.Info("site online", "site", site.ID, "tenant", site.Tenant, "name", site.Name, "boot_id", in.BootID, "agent", in.AgentVersion, "image", in.ImageVersion)
 	}

@@ -41,6 +41,7 @@ type Server struct {
 	limiter          *limiter
 	limits           serve.Limits
 	desired          *notifier // wakes long-polls of desired state
+	rollouts         *rolloutDriver
 
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -69,6 +70,7 @@ func New(st store.Store, authority *ca.CA, opts ...Option) *Server {
 		limits:           serve.TowerLimits,
 		registry:         prometheus.NewRegistry(),
 		desired:          newNotifier(),
+		rollouts:         newRolloutDriver(),
 	}
 	for _, o := range opts {
 		o(s)

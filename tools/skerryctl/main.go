@@ -40,6 +40,7 @@ var towerCommands = []command{
 	{"sites", "sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
 	{"apps", "tenants' app specs, versioned: put, list, show, delete", runTowerApps},
 	{"deploy", "which app version runs on which sites (label selector): set, list, delete", runTowerDeploy},
+	{"rollout", "a deployment's rollout (canary, batches): status, pause, resume, rollback", runTowerRollout},
 }
 
 // siteCommands talk to this site's services over their unix sockets.

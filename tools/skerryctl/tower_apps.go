@@ -27,7 +27,7 @@ var appCommands = []towerCmd{
 // deployCommands are the "skerryctl tower deploy" subcommands: which app
 // version runs on which of the tenant's sites.
 var deployCommands = []towerCmd{
-	{"set", "set -version N [-selector k=v]... TENANT/APP   run version N on the sites with these labels (none: every site of the tenant)", deploySet},
+	{"set", "set -version N [-selector k=v]... [strategy flags] TENANT/APP   run version N on the sites with these labels (none: every site of the tenant); with -canary or -batch step by step (see set -h)", deploySet},
 	{"list", "list -tenant T                          list a tenant's deployments", deployList},
 	{"delete", "delete TENANT/APP                       end a deployment; its sites stop the app", deployDelete},
 }
@@ -153,30 +153,37 @@ func appsShow(ctx context.Context, tc *towerCtx, args []string) error {
 	return err
 }
 
-func appsDelete(ctx context.Context, tc *towerCtx, args []string) error {
+// onePath parses the flags of a command whose one argument is
+// TENANT/NAME and returns the argument and its API path under kind.
+func (tc *towerCtx) onePath(args []string, kind string) (arg, path string, err error) {
 	pos, err := tc.parse(tc.flags(), args, 1, "TENANT/NAME")
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	path, err := appPath(pos[0], "apps")
+	path, err = appPath(pos[0], kind)
+	return pos[0], path, err
+}
+
+func appsDelete(ctx context.Context, tc *towerCtx, args []string) error {
+	arg, path, err := tc.onePath(args, "apps")
 	if err != nil {
 		return err
 	}
 	if err := tc.c.Do(ctx, "DELETE", path, nil, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(tc.stdout, "deleted app %s\n", pos[0])
+	fmt.Fprintf(tc.stdout, "deleted app %s\n", arg)
 	return nil
 }
 
 func showDeployments(tc *towerCtx, v any, ds ...towerapi.Deployment) error {
-	return tc.show(v, "TENANT\tAPP\tVERSION\tSELECTOR\tSET\tBY", func(w io.Writer) {
+	return tc.show(v, "TENANT\tAPP\tVERSION\tSELECTOR\tSET\tBY\tROLLOUT", func(w io.Writer) {
 		for _, d := range ds {
 			sel := labelsString(d.Selector)
 			if sel == "" {
 				sel = "(every site)"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", d.Tenant, d.App, d.Version, sel, d.CreatedAt.Format(time.RFC3339), d.CreatedBy)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.Tenant, d.App, d.Version, sel, d.CreatedAt.Format(time.RFC3339), d.CreatedBy, rolloutSummary(d))
 		}
 	})
 }
@@ -186,9 +193,13 @@ func deploySet(ctx context.Context, tc *towerCtx, args []string) error {
 	in := towerapi.DeploymentSet{Selector: map[string]string{}}
 	fs.IntVar(&in.Version, "version", 0, "the app version to run")
 	fs.Var(labelFlag(in.Selector), "selector", "site label `key=value` the sites must have (repeatable)")
+	strategy := strategyFlags(fs)
 	pos, err := tc.parse(fs, args, 1, "TENANT/APP")
 	if err != nil {
 		return err
+	}
+	if in.Strategy, err = strategy(); err != nil {
+		return fmt.Errorf("%s: %w", tc.cmd, err)
 	}
 	if in.Version < 1 {
 		return fmt.Errorf("%s: name the app version with -version N (skerryctl tower apps list shows the newest)", tc.cmd)
@@ -213,18 +224,14 @@ func deployList(ctx context.Context, tc *towerCtx, args []string) error {
 }
 
 func deployDelete(ctx context.Context, tc *towerCtx, args []string) error {
-	pos, err := tc.parse(tc.flags(), args, 1, "TENANT/APP")
-	if err != nil {
-		return err
-	}
-	path, err := appPath(pos[0], "deployments")
+	arg, path, err := tc.onePath(args, "deployments")
 	if err != nil {
 		return err
 	}
 	if err := tc.c.Do(ctx, "DELETE", path, nil, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(tc.stdout, "ended the deployment of %s\n", pos[0])
+	fmt.Fprintf(tc.stdout, "ended the deployment of %s\n", arg)
 	return nil
 }
 

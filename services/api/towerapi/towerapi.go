@@ -201,6 +201,9 @@ type App struct {
 type DeploymentSet struct {
 	Version  int               `json:"version"`
 	Selector map[string]string `json:"selector"`
+	// Strategy rolls the version out step by step; nil reaches every
+	// selected site at once.
+	Strategy *Strategy `json:"strategy,omitempty"`
 }
 
 // Deployment is a stored deployment.
@@ -211,4 +214,87 @@ type Deployment struct {
 	Selector  map[string]string `json:"selector"`
 	CreatedAt time.Time         `json:"createdAt"`
 	CreatedBy string            `json:"createdBy,omitempty"`
+	Strategy  *Strategy         `json:"strategy,omitempty"`
+	Rollout   *Rollout          `json:"rollout,omitempty"`
+}
+
+// Strategy is how a deployment reaches its sites (services/tower README,
+// "Rollouts"): a canary step of Canary sites that must stay healthy for
+// CanaryHealthySeconds, then batches of BatchSize sites (0: every other
+// site in one batch), each healthy for BatchHealthySeconds before the
+// next. MaxFailures failed sites, or a MaxFailureFraction of the sites
+// reached so far, stop the rollout: OnFailure says whether it then rolls
+// back to the previous version ("rollback", the default) or pauses
+// ("pause"). A reached site that is online and not healthy on the new
+// version within SiteTimeoutSeconds has failed; one that stayed offline
+// is skipped (neither healthy nor failed). A deployment without a
+// strategy reaches every selected site at once.
+type Strategy struct {
+	Canary               int     `json:"canary,omitempty"`
+	CanaryHealthySeconds int64   `json:"canaryHealthySeconds,omitempty"`
+	BatchSize            int     `json:"batchSize,omitempty"`
+	BatchHealthySeconds  int64   `json:"batchHealthySeconds,omitempty"`
+	MaxFailures          int     `json:"maxFailures,omitempty"`
+	MaxFailureFraction   float64 `json:"maxFailureFraction,omitempty"`
+	OnFailure            string  `json:"onFailure,omitempty"`
+	SiteTimeoutSeconds   int64   `json:"siteTimeoutSeconds,omitempty"`
+}
+
+// Strategy.OnFailure values.
+const (
+	OnFailureRollback = "rollback"
+	OnFailurePause    = "pause"
+)
+
+// Rollout states.
+const (
+	RolloutProgressing = "progressing"
+	RolloutPaused      = "paused"
+	RolloutCompleted   = "completed"
+	RolloutRolledBack  = "rolledBack"
+)
+
+// Rollout site and step states.
+const (
+	RolloutWaiting  = "waiting"  // not reached: runs the previous version
+	RolloutUpdating = "updating" // reached, not yet healthy on the new version (or offline, within the site timeout)
+	RolloutHealthy  = "healthy"
+	RolloutFailed   = "failed"
+	RolloutSkipped  = "skipped" // reached, offline past the site timeout: neither healthy nor failed
+)
+
+// Rollout is a deployment's progress: Step is the index of the current
+// step in Steps; sites of steps up to it run the new version, the others
+// the Previous one (0: none).
+type Rollout struct {
+	State     string        `json:"state"`
+	Reason    string        `json:"reason,omitempty"`
+	Previous  int           `json:"previousVersion,omitempty"`
+	Step      int           `json:"step"`
+	Steps     []RolloutStep `json:"steps"`
+	Sites     []RolloutSite `json:"sites"`
+	Failed    int           `json:"failed"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+}
+
+// RolloutStep is one step: the canary or a batch.
+type RolloutStep struct {
+	Name           string    `json:"name"` // "canary", "batch 1", ...
+	Sites          int       `json:"sites"`
+	HealthySeconds int64     `json:"healthySeconds"`
+	State          string    `json:"state"` // waiting, updating, healthy (done)
+	StartedAt      time.Time `json:"startedAt,omitzero"`
+	HealthySince   time.Time `json:"healthySince,omitzero"`
+	DoneAt         time.Time `json:"doneAt,omitzero"`
+}
+
+// RolloutSite is one site's part in a rollout.
+type RolloutSite struct {
+	Site    string    `json:"site"`
+	Name    string    `json:"name"`
+	Step    int       `json:"step"`
+	State   string    `json:"state"`
+	Version int       `json:"version"` // the version it should run now
+	Since   time.Time `json:"since"`
+	Reason  string    `json:"reason,omitempty"`
 }

@@ -1,6 +1,9 @@
 package workloadapi
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // App states.
 const (
@@ -28,6 +31,27 @@ type Status struct {
 	Health         string `json:"health,omitempty"`
 	HealthFailures int    `json:"healthFailures,omitempty"`
 	HealthError    string `json:"healthError,omitempty"`
+	// AppVersion is the tower's version of the spec the app runs, from
+	// its LabelAppVersion label (0 without one); the tower's rollouts
+	// judge a site by it.
+	AppVersion int `json:"appVersion,omitempty"`
+}
+
+// LabelAppVersion is the spec label in which the tower tells a site
+// which stored version of the app a spec is; the tower sets it in every
+// desired state, over whatever the spec said.
+const LabelAppVersion = "skerry/app-version"
+
+// AppVersionOf is the version s carries in LabelAppVersion, or 0.
+func AppVersionOf(s *AppSpec) int {
+	if s == nil {
+		return 0
+	}
+	v, err := strconv.Atoi(s.Labels[LabelAppVersion])
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
 }
 
 // Health states of an app with a health check.

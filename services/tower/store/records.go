@@ -3,6 +3,7 @@ package store
 import (
 	"time"
 
+	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/api/workloadapi"
 )
 
@@ -173,6 +174,10 @@ type Deployment struct {
 	Selector  map[string]string `json:"selector"`
 	CreatedAt time.Time         `json:"createdAt"`
 	CreatedBy string            `json:"createdBy,omitempty"`
+	// Strategy and Rollout are nil for a deployment that reaches every
+	// selected site at once; the tower's rollout*.go keep Rollout.
+	Strategy *towerapi.Strategy `json:"strategy,omitempty"`
+	Rollout  *towerapi.Rollout  `json:"rollout,omitempty"`
 }
 
 // Matches reports whether the deployment selects a site with labels.

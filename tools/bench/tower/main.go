@@ -32,6 +32,7 @@ import (
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/tower/towertest"
+	"github.com/skerry/skerry/tools/bench/internal/proc"
 )
 
 func main() {
@@ -75,7 +76,7 @@ func run(clients int, dur time.Duration, work string) error {
 	}
 	// Stop the tower before waiting for it (defers run last-in first-out).
 	defer func() { cancel(); cmd.Wait() }()
-	url, err := serving(bufio.NewScanner(out))
+	url, err := proc.Serving(bufio.NewScanner(out))
 	if err != nil {
 		return err
 	}
@@ -157,9 +158,9 @@ func run(clients int, dur time.Duration, work string) error {
 			}
 		}
 	}()
-	start, cpu0 := time.Now(), cpuTime(cmd.Process.Pid)
+	start, cpu0 := time.Now(), proc.CPUTime(cmd.Process.Pid)
 	wg.Wait()
-	elapsed, cpu := time.Since(start), cpuTime(cmd.Process.Pid)-cpu0
+	elapsed, cpu := time.Since(start), proc.CPUTime(cmd.Process.Pid)-cpu0
 	close(stop)
 	after := rss(cmd.Process.Pid)
 	if firstErr != nil {
@@ -219,21 +220,6 @@ func loop(ctx context.Context, a *towertest.Agent, op *towerapi.Client, token st
 	return lat, nil
 }
 
-// serving reads the tower's stdout until it says where it serves.
-func serving(sc *bufio.Scanner) (string, error) {
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "serving "); ok {
-			url, _, _ := strings.Cut(rest, " ")
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return url, nil
-		}
-	}
-	return "", fmt.Errorf("tower exited before serving")
-}
-
 // rss returns the resident set size of pid in bytes.
 func rss(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -248,21 +234,6 @@ func rss(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-// cpuTime returns the user and system CPU time pid has used, from
-// /proc/pid/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name may hold spaces; fields start after its ')'.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	var utime, stime int64
-	fmt.Sscan(f[11], &utime)
-	fmt.Sscan(f[12], &stime)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
