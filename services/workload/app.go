@@ -10,6 +10,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 
@@ -165,6 +166,10 @@ func (a *app) once(ctx context.Context) (time.Duration, exitInfo, error) {
 	if err != nil {
 		return 0, exitInfo{}, err
 	}
+	// Last, so that it sees the final capabilities: containerd's default
+	// seccomp profile (Docker's), whose capability-gated syscalls stay
+	// blocked for a process without capabilities (mount, unshare, ...).
+	opts = append(opts, seccomp.WithDefaultProfile())
 	ctr, err = c.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(a.r.o.snapshot),

@@ -28,7 +28,8 @@ var binaries = sync.OnceValues(func() (string, error) {
 	for _, b := range []struct{ name, pkg, tags string }{
 		{"containerd", "github.com/containerd/containerd/v2/cmd/containerd", "no_btrfs no_devmapper no_zfs no_aufs no_cri no_tracing"},
 		{"containerd-shim-runc-v2", "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", ""},
-		{"runc", "github.com/opencontainers/runc", "netgo osusergo"},
+		// With seccomp, as in the image: libseccomp-dev from ci/install-deps.
+		{"runc", "github.com/opencontainers/runc", "netgo osusergo seccomp"},
 	} {
 		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(dir, b.name), b.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
@@ -43,7 +44,7 @@ var binaries = sync.OnceValues(func() (string, error) {
 // state and socket, and returns a client.
 func Containerd(t testing.TB) *containerd.Client {
 	t.Helper()
-	testenv.Integration(t, testenv.Root(), testenv.Tools("go", "gcc"))
+	testenv.Integration(t, testenv.Root(), testenv.Tools("go", "gcc", "pkg-config"))
 	bin, err := binaries()
 	if err != nil {
 		t.Fatal(err)
