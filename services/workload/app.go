@@ -76,6 +76,12 @@ func (a *app) run(parent context.Context) {
 	log := a.r.log().With("tenant", a.spec.Tenant, "app", a.spec.Name)
 	ctx := nsCtx(parent, a.spec.Tenant)
 	backoff := a.r.o.minBackoff
+	if c := a.r.o.streamlog; c != nil {
+		s := &shipper{c: c, topic: LogTopic(a.spec.Tenant, a.spec.Name), path: a.logPath(), log: log.Warn}
+		shipped := make(chan struct{})
+		go func() { s.run(a.ctx); close(shipped) }()
+		defer func() { <-shipped }()
+	}
 	for {
 		ran, exit, err := a.once(ctx)
 		if a.ctx.Err() != nil {
@@ -179,7 +185,7 @@ func (a *app) once(ctx context.Context) (time.Duration, exitInfo, error) {
 	if err != nil {
 		return 0, exitInfo{}, fmt.Errorf("create container: %w", err)
 	}
-	logPath := filepath.Join(a.r.o.logRoot, a.spec.Tenant, id+".log")
+	logPath := a.logPath()
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o750); err != nil {
 		return 0, exitInfo{}, fmt.Errorf("create log directory: %w", err)
 	}
@@ -262,4 +268,10 @@ func removeContainer(ctx context.Context, ctr containerd.Container, grace time.D
 		return fmt.Errorf("delete container: %w", err)
 	}
 	return nil
+}
+
+// logPath is the app's log file: the shim appends the task's stdout and
+// stderr to it, across restarts of the task and of the service.
+func (a *app) logPath() string {
+	return filepath.Join(a.r.o.logRoot, a.spec.Tenant, a.spec.Name+".log")
 }

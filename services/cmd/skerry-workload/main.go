@@ -21,6 +21,7 @@ import (
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/internal/daemon"
 	"github.com/skerry/skerry/services/serve"
+	"github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/workload"
 )
 
@@ -35,6 +36,8 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	sock := fs.String("socket", contract.WorkloadSocket, "unix socket of the API (root only)")
 	ctrd := fs.String("containerd", "/run/containerd/containerd.sock", "containerd's socket")
 	cgroups := fs.String("cgroup-root", "/tenants", "cgroup under which each tenant gets a subtree")
+	slSock := fs.String("streamlog", contract.StreamlogSocket, "stream log socket the apps' output is shipped to; empty: none")
+	slToken := fs.String("streamlog-token", filepath.Join(contract.Home("streamlog"), "system.token"), "file with the stream log's system token")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -44,8 +47,23 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 		if err != nil {
 			return fmt.Errorf("connect to containerd: %w", err)
 		}
-		r := workload.New(c, workload.WithLogger(log), workload.WithCgroupRoot(*cgroups),
-			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs")))
+		opts := []workload.Option{workload.WithLogger(log), workload.WithCgroupRoot(*cgroups),
+			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs"))}
+		if *slSock != "" {
+			// Read once; without it the shipping retries and the log files
+			// keep the output meanwhile (bounded, see the README).
+			tok, err := os.ReadFile(*slToken)
+			if err != nil {
+				log.Warn("no stream log token: apps' output stays in their log files", "err", err)
+			}
+			sc, err := client.New(*slSock, client.WithToken(string(tok)))
+			if err != nil {
+				c.Close()
+				return err
+			}
+			opts = append(opts, workload.WithStreamlog(sc))
+		}
+		r := workload.New(c, opts...)
 		st, err := workload.OpenState(filepath.Join(*home, "desired.json"), r)
 		if err != nil {
 			c.Close()
