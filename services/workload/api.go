@@ -15,11 +15,13 @@ import (
 //	GET    /v1/apps                  desired apps with their status
 //	PUT    /v1/apps/{tenant}/{name}  add or replace an app (an AppSpec)
 //	DELETE /v1/apps/{tenant}/{name}  stop and forget an app
+//	GET    /metrics                  Prometheus: per app CPU, memory, restarts
 func Handler(s *State) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", MetricsHandler(s.r))
 	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
 		st := map[string]Status{}
-		for _, a := range s.r.Status() {
+		for _, a := range s.r.StatusUsage(r.Context()) {
 			st[key(a.Tenant, a.Name)] = a
 		}
 		out := []workloadapi.App{}

@@ -29,6 +29,7 @@ type app struct {
 	mu       sync.Mutex
 	st       Status
 	detached bool
+	task     containerd.Task // while it runs: for its metrics
 }
 
 func newApp(r *Runner, spec *workloadapi.AppSpec, hash string) *app {
@@ -185,6 +186,9 @@ func (a *app) once(ctx context.Context) (time.Duration, exitInfo, error) {
 	if err != nil {
 		return 0, exitInfo{}, fmt.Errorf("create container: %w", err)
 	}
+	if err := a.r.tenantCgroup(a.spec.Tenant); err != nil {
+		return 0, exitInfo{}, err
+	}
 	logPath := a.logPath()
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o750); err != nil {
 		return 0, exitInfo{}, fmt.Errorf("create log directory: %w", err)
@@ -211,6 +215,14 @@ func (a *app) supervise(ctx context.Context, ctr containerd.Container, task cont
 	}
 	started := time.Now()
 	a.set(func(s *Status) { s.State, s.PID, s.StartedAt, s.Error = StateRunning, task.Pid(), started, "" })
+	a.mu.Lock()
+	a.task = task
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.task = nil
+		a.mu.Unlock()
+	}()
 	hctx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
 	go a.watchHealth(hctx, ctr, task)

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/skerry/skerry/services/api/workloadapi"
 	"github.com/skerry/skerry/services/streamlog/client"
 )
 
@@ -20,6 +21,7 @@ type options struct {
 	stopGrace  time.Duration
 	registry   func(tenant string) Registry
 	streamlog  *client.Client
+	quota      func(tenant string) workloadapi.Resources
 }
 
 func defaults() options {

@@ -115,6 +115,7 @@ func TestReattachAndTenants(t *testing.T) {
 	}
 	waitFor(t, "the app to run", 2*time.Minute, func() bool { return statusOf(r, "acme", "server").State == StateRunning })
 	pid := statusOf(r, "acme", "server").PID
+	checkUsage(t, r, "acme", "server")
 
 	if _, err := r.client.LoadContainer(nsCtx(ctx, "bravo"), "server"); !errdefs.IsNotFound(err) {
 		t.Errorf("tenant bravo's namespace: load acme's container: got %v, want not found", err)
@@ -200,5 +201,31 @@ func TestHealthChecks(t *testing.T) {
 	waitFor(t, "exec-sick restarted", 2*time.Minute, func() bool { return statusOf(r, "acme", "exec-sick").Restarts >= 1 })
 	if st := statusOf(r, "acme", "exec-sick"); st.LastExit != "exit status 137" {
 		t.Errorf("exec-sick: %+v, want killed (137) by the health check", st)
+	}
+}
+
+// TestTenantQuotaKillsHog: an app whose own memory limit is large is
+// still bounded by its tenant's quota on the parent cgroup: the hog is
+// killed there, while the runner (this process) and containerd go on.
+func TestTenantQuotaKillsHog(t *testing.T) {
+	quota := func(tenant string) workloadapi.Resources {
+		return workloadapi.Resources{Memory: "48Mi", Pids: 64, CPU: "1"}
+	}
+	r, _, archive, dir := newRunner(t, WithTenantQuota(quota))
+	spec := probeSpec("acme", "bighog", archive, map[string]string{"RUN": "hog", "HOG": "1"})
+	spec.Resources.Memory = "2Gi"
+	spec.Restart.Policy = workloadapi.RestartNever
+	if err := r.Apply(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the hog to end", 2*time.Minute, func() bool { return statusOf(r, "acme", "bighog").State == StateExited })
+	if st := statusOf(r, "acme", "bighog"); st.LastExit != "exit status 137" {
+		t.Errorf("hog: %+v, want killed (exit status 137) by the tenant's 48Mi quota", st)
+	}
+	if out := readLog(filepath.Join(dir, "logs", "acme", "bighog.log")); strings.Contains(out, "hoarded=") {
+		t.Errorf("the hog allocated 1 GiB past its tenant's 48Mi quota:\n%s", out)
+	}
+	if _, err := r.client.Version(context.Background()); err != nil {
+		t.Errorf("containerd after the hog: %v", err)
 	}
 }

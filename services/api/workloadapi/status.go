@@ -28,6 +28,10 @@ type Status struct {
 	Health         string `json:"health,omitempty"`
 	HealthFailures int    `json:"healthFailures,omitempty"`
 	HealthError    string `json:"healthError,omitempty"`
+	// CPUSeconds and MemoryBytes are what the app's cgroup used (CPU
+	// time since the task started) and uses now, while it runs.
+	CPUSeconds  float64 `json:"cpuSeconds,omitempty"`
+	MemoryBytes uint64  `json:"memoryBytes,omitempty"`
 }
 
 // Health states of an app with a health check.
