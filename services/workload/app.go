@@ -165,12 +165,17 @@ func (a *app) once(ctx context.Context) (time.Duration, exitInfo, error) {
 	}
 
 	a.set(func(s *Status) { s.State = StatePulling })
+	// From the image's arrival until a container holds it, the image
+	// garbage collection waits.
+	a.r.imageMu.RLock()
 	img, err := a.r.ensureImage(ctx, a.spec)
 	if err != nil {
+		a.r.imageMu.RUnlock()
 		return 0, exitInfo{}, err
 	}
 	opts, err := a.r.specOpts(a.spec, img)
 	if err != nil {
+		a.r.imageMu.RUnlock()
 		return 0, exitInfo{}, err
 	}
 	// Last, so that it sees the final capabilities: containerd's default
@@ -183,6 +188,7 @@ func (a *app) once(ctx context.Context) (time.Duration, exitInfo, error) {
 		containerd.WithNewSnapshot(id+"-root", img),
 		containerd.WithNewSpec(opts...),
 		containerd.WithContainerLabels(map[string]string{LabelApp: id, LabelSpec: a.hash}))
+	a.r.imageMu.RUnlock()
 	if err != nil {
 		return 0, exitInfo{}, fmt.Errorf("create container: %w", err)
 	}

@@ -142,6 +142,7 @@ func TestReattachAndTenants(t *testing.T) {
 	if err := syscallKill0(int(pid)); err == nil {
 		t.Errorf("the app's process %d still runs after Remove", pid)
 	}
+	checkImagesCollected(t, r2, "acme")
 }
 
 // TestMemoryHogKilledInItsCgroup: an app that allocates past its memory
