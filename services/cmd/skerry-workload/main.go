@@ -43,6 +43,11 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	}
 	log := daemon.Logger("workload")
 	err := daemon.Run("workload", func(ctx context.Context, g *errgroup.Group) error {
+		// init makes the home on a site; elsewhere (a bench, a test) it may
+		// not exist yet.
+		if err := os.MkdirAll(*home, 0o700); err != nil {
+			return fmt.Errorf("create home: %w", err)
+		}
 		c, err := containerd.New(*ctrd, containerd.WithTimeout(30*time.Second))
 		if err != nil {
 			return fmt.Errorf("connect to containerd: %w", err)
