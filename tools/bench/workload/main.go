@@ -268,7 +268,7 @@ func rss(stdout io.Writer, d *workloadtest.Daemon, bin, dir, ref string, apps in
 	}
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		b, err := api("GET", "/v1/apps", nil)
-		if err == nil && strings.Count(string(b), `"state":"running"`) == apps {
+		if err == nil && strings.Count(strings.ReplaceAll(string(b), " ", ""), `"state":"running"`) == apps {
 			break
 		}
 		if time.Now().After(deadline) {
