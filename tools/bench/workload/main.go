@@ -59,7 +59,7 @@ func main() {
 func run(stdout io.Writer, args []string) error {
 	fs := flag.NewFlagSet("workload", flag.ContinueOnError)
 	bin := fs.String("bin", "", "skerry-workload binary, for the RSS figure (optional)")
-	n := fs.Int("n", 20, "container starts per side")
+	n := fs.Int("n", 20, "container starts per side; 0: none")
 	apps := fs.Int("apps", 10, "apps running for the RSS figure")
 	settle := fs.Duration("settle", 10*time.Second, "idle time before RSS is read")
 	if err := fs.Parse(args); err != nil {
@@ -84,15 +84,30 @@ func run(stdout io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	skerry, err := startSkerry(ctx, d, dir, ref, *n)
+	if *n > 0 {
+		if err := starts(ctx, stdout, d, dir, ref, *n); err != nil {
+			return err
+		}
+	}
+	if *bin != "" {
+		if err := rss(stdout, d, *bin, dir, ref, *apps, *settle); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// starts prints the container start figures of both sides.
+func starts(ctx context.Context, stdout io.Writer, d *workloadtest.Daemon, dir, ref string, n int) error {
+	skerry, err := startSkerry(ctx, d, dir, ref, n)
 	if err != nil {
 		return err
 	}
-	ctr, err := startCtr(ctx, d, ref, *n)
+	ctr, err := startCtr(ctx, d, ref, n)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "container start, image present, %d runs each (%s/%s, %d CPUs)\n\n", *n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Fprintf(stdout, "container start, image present, %d runs each (%s/%s, %d CPUs)\n\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintln(stdout, "| | median | p90 | min |")
 	fmt.Fprintln(stdout, "|---|---:|---:|---:|")
 	for _, r := range []struct {
@@ -102,11 +117,6 @@ func run(stdout io.Writer, args []string) error {
 		fmt.Fprintf(stdout, "| %s | %s | %s | %s |\n", r.name, ms(pct(r.ds, 50)), ms(pct(r.ds, 90)), ms(pct(r.ds, 0)))
 	}
 	fmt.Fprintf(stdout, "\nratio of medians skerry / ctr run: %.2f\n", float64(pct(skerry, 50))/float64(pct(ctr, 50)))
-	if *bin != "" {
-		if err := rss(stdout, d, *bin, dir, ref, *apps, *settle); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
