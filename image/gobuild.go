@@ -34,7 +34,10 @@ func Binaries(version string) []Binary {
 		// (39 MB -> 31 MB), with the snapshotters a site does not use.
 		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd", Dest: "/usr/bin", Tags: "no_btrfs no_devmapper no_zfs no_aufs no_cri no_tracing"},
 		{Name: "containerd-shim-runc-v2", Pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", Dest: "/usr/bin"},
-		{Name: "runc", Pkg: "github.com/opencontainers/runc", Dest: "/usr/bin", CGO: true, Tags: "netgo osusergo"},
+		// seccomp: libseccomp (Debian's libseccomp-dev for the arch,
+		// installed by ci/install-deps) linked in statically, so the
+		// workload service's containers get a syscall filter.
+		{Name: "runc", Pkg: "github.com/opencontainers/runc", Dest: "/usr/bin", CGO: true, Tags: "netgo osusergo seccomp"},
 	}
 }
 
@@ -50,7 +53,9 @@ func GoBuild(ctx context.Context, moduleDir, arch string, bin Binary, outDir str
 	if bin.CGO {
 		env = append(env, "CGO_ENABLED=1")
 		if cc := crossCC(arch); cc != "" {
-			env = append(env, "CC="+cc)
+			// The C libraries (libseccomp) come from Debian's multiarch
+			// packages for the target: /usr/lib/<triplet>.
+			env = append(env, "CC="+cc, "PKG_CONFIG_LIBDIR=/usr/lib/"+strings.TrimSuffix(cc, "-gcc")+"/pkgconfig")
 		}
 		// A static binary needs no libc in the image.
 		ldflags += " -linkmode external -extldflags=-static"
@@ -65,7 +70,11 @@ func GoBuild(ctx context.Context, moduleDir, arch string, bin Binary, outDir str
 	cmd.Dir = moduleDir
 	cmd.Env = env
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s for %s: %v\n%s", bin.Pkg, arch, err, b)
+		hint := ""
+		if bin.CGO {
+			hint = " (cgo: is the C toolchain and libseccomp-dev for " + arch + " installed? run ci/install-deps)"
+		}
+		return "", fmt.Errorf("go build %s for %s%s: %v\n%s", bin.Pkg, arch, hint, err, b)
 	}
 	return out, nil
 }

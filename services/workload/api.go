@@ -15,11 +15,26 @@ import (
 //	GET    /v1/apps                  desired apps with their status
 //	PUT    /v1/apps/{tenant}/{name}  add or replace an app (an AppSpec)
 //	DELETE /v1/apps/{tenant}/{name}  stop and forget an app
+//	PUT    /v1/tenants/{tenant}/quota  set a tenant's quota (Resources)
+//	GET    /metrics                  Prometheus: per app CPU, memory, restarts
 func Handler(s *State) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /v1/tenants/{tenant}/quota", func(w http.ResponseWriter, r *http.Request) {
+		var q workloadapi.Resources
+		if err := httpjson.Decode(w, r, workloadapi.MaxSpecBytes, &q); err != nil {
+			writeErr(w, err)
+			return
+		}
+		if err := s.PutQuota(r.PathValue("tenant"), q); err != nil {
+			writeErr(w, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, q)
+	})
+	mux.Handle("GET /metrics", MetricsHandler(s.r))
 	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
 		st := map[string]Status{}
-		for _, a := range s.r.Status() {
+		for _, a := range s.r.StatusUsage(r.Context()) {
 			st[key(a.Tenant, a.Name)] = a
 		}
 		out := []workloadapi.App{}

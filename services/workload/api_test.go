@@ -48,6 +48,12 @@ func TestAPIAndDesiredState(t *testing.T) {
 			t.Errorf("PUT %s %s: got %d %s, want 400 bad_request naming %q", tc.path, tc.body, code, body, tc.want)
 		}
 	}
+	if code, body := do("PUT", "/v1/tenants/acme/quota", `{"memory":"lots"}`); code != 400 || !strings.Contains(body, "resources.memory") {
+		t.Errorf("PUT a bad quota: got %d %s, want 400 naming resources.memory", code, body)
+	}
+	if code, body := do("PUT", "/v1/tenants/acme/quota", `{"memory":"256Mi","pids":100}`); code != 200 {
+		t.Errorf("PUT a quota: got %d %s", code, body)
+	}
 	waitFor(t, "the app to run", 2*time.Minute, func() bool { return statusOf(r, "acme", "api").State == StateRunning })
 	pid := statusOf(r, "acme", "api").PID
 	if code, body := do("GET", "/v1/apps", ""); code != 200 || !strings.Contains(body, `"state": "running"`) {
@@ -62,6 +68,9 @@ func TestAPIAndDesiredState(t *testing.T) {
 	}
 	if err := st2.Converge(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if q, ok := st2.Quota("acme"); !ok || q.Memory != "256Mi" || q.Pids != 100 {
+		t.Errorf("quota of acme from the desired state: %+v, %v; want 256Mi and 100 pids", q, ok)
 	}
 	waitFor(t, "the app to be taken over", time.Minute, func() bool { return statusOf(r2, "acme", "api").State == StateRunning })
 	if s := statusOf(r2, "acme", "api"); s.PID != pid || s.Restarts != 0 {

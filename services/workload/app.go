@@ -10,6 +10,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 
@@ -28,6 +29,7 @@ type app struct {
 	mu       sync.Mutex
 	st       Status
 	detached bool
+	task     containerd.Task // while it runs: for its metrics
 }
 
 func newApp(r *Runner, spec *workloadapi.AppSpec, hash string) *app {
@@ -75,6 +77,12 @@ func (a *app) run(parent context.Context) {
 	log := a.r.log().With("tenant", a.spec.Tenant, "app", a.spec.Name)
 	ctx := nsCtx(parent, a.spec.Tenant)
 	backoff := a.r.o.minBackoff
+	if c := a.r.o.streamlog; c != nil {
+		s := &shipper{c: c, topic: LogTopic(a.spec.Tenant, a.spec.Name), path: a.logPath(), log: log.Warn}
+		shipped := make(chan struct{})
+		go func() { s.run(a.ctx); close(shipped) }()
+		defer func() { <-shipped }()
+	}
 	for {
 		ran, exit, err := a.once(ctx)
 		if a.ctx.Err() != nil {
@@ -157,24 +165,37 @@ func (a *app) once(ctx context.Context) (time.Duration, exitInfo, error) {
 	}
 
 	a.set(func(s *Status) { s.State = StatePulling })
+	// From the image's arrival until a container holds it, the image
+	// garbage collection waits.
+	a.r.imageMu.RLock()
 	img, err := a.r.ensureImage(ctx, a.spec)
 	if err != nil {
+		a.r.imageMu.RUnlock()
 		return 0, exitInfo{}, err
 	}
 	opts, err := a.r.specOpts(a.spec, img)
 	if err != nil {
+		a.r.imageMu.RUnlock()
 		return 0, exitInfo{}, err
 	}
+	// Last, so that it sees the final capabilities: containerd's default
+	// seccomp profile (Docker's), whose capability-gated syscalls stay
+	// blocked for a process without capabilities (mount, unshare, ...).
+	opts = append(opts, seccomp.WithDefaultProfile())
 	ctr, err = c.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(a.r.o.snapshot),
 		containerd.WithNewSnapshot(id+"-root", img),
 		containerd.WithNewSpec(opts...),
 		containerd.WithContainerLabels(map[string]string{LabelApp: id, LabelSpec: a.hash}))
+	a.r.imageMu.RUnlock()
 	if err != nil {
 		return 0, exitInfo{}, fmt.Errorf("create container: %w", err)
 	}
-	logPath := filepath.Join(a.r.o.logRoot, a.spec.Tenant, id+".log")
+	if err := a.r.tenantCgroup(a.spec.Tenant); err != nil {
+		return 0, exitInfo{}, err
+	}
+	logPath := a.logPath()
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o750); err != nil {
 		return 0, exitInfo{}, fmt.Errorf("create log directory: %w", err)
 	}
@@ -200,6 +221,14 @@ func (a *app) supervise(ctx context.Context, ctr containerd.Container, task cont
 	}
 	started := time.Now()
 	a.set(func(s *Status) { s.State, s.PID, s.StartedAt, s.Error = StateRunning, task.Pid(), started, "" })
+	a.mu.Lock()
+	a.task = task
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.task = nil
+		a.mu.Unlock()
+	}()
 	hctx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
 	go a.watchHealth(hctx, ctr, task)
@@ -257,4 +286,10 @@ func removeContainer(ctx context.Context, ctr containerd.Container, grace time.D
 		return fmt.Errorf("delete container: %w", err)
 	}
 	return nil
+}
+
+// logPath is the app's log file: the shim appends the task's stdout and
+// stderr to it, across restarts of the task and of the service.
+func (a *app) logPath() string {
+	return filepath.Join(a.r.o.logRoot, a.spec.Tenant, a.spec.Name+".log")
 }

@@ -23,6 +23,9 @@ const DesiredVersion = 1
 type Desired struct {
 	Version int                    `json:"version"`
 	Apps    []*workloadapi.AppSpec `json:"apps"`
+	// Quotas are tenants' quotas on their parent cgroups; a tenant not
+	// here gets the service's default.
+	Quotas map[string]workloadapi.Resources `json:"quotas,omitempty"`
 }
 
 // State keeps the desired state in a file and applies it to a runner.
@@ -30,13 +33,14 @@ type State struct {
 	path string
 	r    *Runner
 
-	mu   sync.Mutex
-	apps map[string]*workloadapi.AppSpec
+	mu     sync.Mutex
+	apps   map[string]*workloadapi.AppSpec
+	quotas map[string]workloadapi.Resources
 }
 
 // OpenState reads the desired state at path (none yet is an empty set).
 func OpenState(path string, r *Runner) (*State, error) {
-	s := &State{path: path, r: r, apps: map[string]*workloadapi.AppSpec{}}
+	s := &State{path: path, r: r, apps: map[string]*workloadapi.AppSpec{}, quotas: map[string]workloadapi.Resources{}}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -57,6 +61,15 @@ func OpenState(path string, r *Runner) (*State, error) {
 		}
 		a.Normalize()
 		s.apps[key(a.Tenant, a.Name)] = a
+	}
+	for t, q := range d.Quotas {
+		if err := workloadapi.CheckTenant(t); err != nil {
+			return nil, fmt.Errorf("desired state %s: quotas: %w", path, err)
+		}
+		if err := q.Check(); err != nil {
+			return nil, fmt.Errorf("desired state %s: quota of tenant %s: %w", path, t, err)
+		}
+		s.quotas[t] = q
 	}
 	return s, nil
 }
@@ -129,8 +142,42 @@ func (s *State) list() []*workloadapi.AppSpec {
 	return out
 }
 
+// Quota returns the tenant's quota from the desired state, and whether
+// it has one.
+func (s *State) Quota(tenant string) (workloadapi.Resources, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, ok := s.quotas[tenant]
+	return q, ok
+}
+
+// PutQuota sets a tenant's quota: stored first, then written to its
+// cgroup at once (and before each start of one of its apps).
+func (s *State) PutQuota(tenant string, q workloadapi.Resources) error {
+	if err := workloadapi.CheckTenant(tenant); err != nil {
+		return err
+	}
+	if err := q.Check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old, had := s.quotas[tenant]
+	s.quotas[tenant] = q
+	if err := s.save(); err != nil {
+		if had {
+			s.quotas[tenant] = old
+		} else {
+			delete(s.quotas, tenant)
+		}
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	return s.r.tenantCgroup(tenant)
+}
+
 func (s *State) save() error {
-	data, err := json.MarshalIndent(Desired{Version: DesiredVersion, Apps: s.list()}, "", "  ")
+	data, err := json.MarshalIndent(Desired{Version: DesiredVersion, Apps: s.list(), Quotas: s.quotas}, "", "  ")
 	if err != nil {
 		return err
 	}

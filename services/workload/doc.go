@@ -15,8 +15,8 @@
 // restart the containers). Status reports each app's state, restarts and
 // last exit.
 //
-// Not yet here (see the README): seccomp (the image's runc is built
-// without it), health checks, logs into the stream log, secrets from the
-// vault, volumes' quotas, registries' credentials, and desired state from
-// the tower.
+// Containers get containerd's default seccomp profile; their output goes
+// into the tenant's stream log topic app.<name>.log; each tenant's quota
+// sits on its parent cgroup; images no app uses are collected. Not yet
+// here (see the README): secrets from the vault, host ports.
 package workload

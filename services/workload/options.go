@@ -3,6 +3,9 @@ package workload
 import (
 	"log/slog"
 	"time"
+
+	"github.com/skerry/skerry/services/api/workloadapi"
+	"github.com/skerry/skerry/services/streamlog/client"
 )
 
 // Option configures New.
@@ -17,6 +20,8 @@ type options struct {
 	minBackoff time.Duration
 	stopGrace  time.Duration
 	registry   func(tenant string) Registry
+	streamlog  *client.Client
+	quota      func(tenant string) workloadapi.Resources
 }
 
 func defaults() options {
@@ -53,3 +58,7 @@ func WithBackoff(min time.Duration) Option { return func(o *options) { o.minBack
 // WithStopGrace sets how long a stopping app has between SIGTERM and
 // SIGKILL.
 func WithStopGrace(d time.Duration) Option { return func(o *options) { o.stopGrace = d } }
+
+// WithStreamlog ships every app's output (its log file) into the stream
+// log topic LogTopic(tenant, app), with a client holding the system token.
+func WithStreamlog(c *client.Client) Option { return func(o *options) { o.streamlog = c } }

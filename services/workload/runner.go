@@ -47,6 +47,8 @@ type Runner struct {
 
 	mu   sync.Mutex
 	apps map[string]*app // by tenant/name
+
+	imageMu sync.RWMutex // readers: apps between image and container; writer: gcImages
 }
 
 // New returns a runner over an open containerd client.
@@ -81,6 +83,9 @@ func (r *Runner) Apply(ctx context.Context, spec *workloadapi.AppSpec) error {
 	r.mu.Unlock()
 	if old != nil {
 		old.stop()
+		if old.spec.Image != spec.Image {
+			r.gcImages(ctx, spec.Tenant)
+		}
 	}
 	go a.run(context.WithoutCancel(ctx))
 	return nil
@@ -96,6 +101,7 @@ func (r *Runner) Remove(ctx context.Context, tenant, name string) error {
 		return fmt.Errorf("%w: %s/%s", ErrNotFound, tenant, name)
 	}
 	a.stop()
+	r.gcImages(ctx, tenant)
 	return nil
 }
 

@@ -78,7 +78,9 @@ func TestUnprivilegedAndRestarted(t *testing.T) {
 		t.Errorf("last exit %q, want exit status 3", st.LastExit)
 	}
 	out := readLog(filepath.Join(dir, "logs", "acme", "probe.log"))
-	for _, want := range []string{"uid=65534 gid=65534", "capeff=0000000000000000", "capbnd=0000000000000000", "rootwrite=false", "hostname=probe", "volumewrite=true"} {
+	for _, want := range []string{"uid=65534 gid=65534", "capeff=0000000000000000", "capbnd=0000000000000000", "rootwrite=false", "hostname=probe", "volumewrite=true",
+		// The default seccomp profile: blocked syscalls fail with EPERM.
+		"keyctl=operation not permitted", "unshare=operation not permitted"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the app's output lacks %q:\n%s", want, out)
 		}
@@ -113,6 +115,7 @@ func TestReattachAndTenants(t *testing.T) {
 	}
 	waitFor(t, "the app to run", 2*time.Minute, func() bool { return statusOf(r, "acme", "server").State == StateRunning })
 	pid := statusOf(r, "acme", "server").PID
+	checkUsage(t, r, "acme", "server")
 
 	if _, err := r.client.LoadContainer(nsCtx(ctx, "bravo"), "server"); !errdefs.IsNotFound(err) {
 		t.Errorf("tenant bravo's namespace: load acme's container: got %v, want not found", err)
@@ -139,6 +142,7 @@ func TestReattachAndTenants(t *testing.T) {
 	if err := syscallKill0(int(pid)); err == nil {
 		t.Errorf("the app's process %d still runs after Remove", pid)
 	}
+	checkImagesCollected(t, r2, "acme")
 }
 
 // TestMemoryHogKilledInItsCgroup: an app that allocates past its memory
@@ -198,5 +202,31 @@ func TestHealthChecks(t *testing.T) {
 	waitFor(t, "exec-sick restarted", 2*time.Minute, func() bool { return statusOf(r, "acme", "exec-sick").Restarts >= 1 })
 	if st := statusOf(r, "acme", "exec-sick"); st.LastExit != "exit status 137" {
 		t.Errorf("exec-sick: %+v, want killed (137) by the health check", st)
+	}
+}
+
+// TestTenantQuotaKillsHog: an app whose own memory limit is large is
+// still bounded by its tenant's quota on the parent cgroup: the hog is
+// killed there, while the runner (this process) and containerd go on.
+func TestTenantQuotaKillsHog(t *testing.T) {
+	quota := func(tenant string) workloadapi.Resources {
+		return workloadapi.Resources{Memory: "48Mi", Pids: 64, CPU: "1"}
+	}
+	r, _, archive, dir := newRunner(t, WithTenantQuota(quota))
+	spec := probeSpec("acme", "bighog", archive, map[string]string{"RUN": "hog", "HOG": "1"})
+	spec.Resources.Memory = "2Gi"
+	spec.Restart.Policy = workloadapi.RestartNever
+	if err := r.Apply(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the hog to end", 2*time.Minute, func() bool { return statusOf(r, "acme", "bighog").State == StateExited })
+	if st := statusOf(r, "acme", "bighog"); st.LastExit != "exit status 137" {
+		t.Errorf("hog: %+v, want killed (exit status 137) by the tenant's 48Mi quota", st)
+	}
+	if out := readLog(filepath.Join(dir, "logs", "acme", "bighog.log")); strings.Contains(out, "hoarded=") {
+		t.Errorf("the hog allocated 1 GiB past its tenant's 48Mi quota:\n%s", out)
+	}
+	if _, err := r.client.Version(context.Background()); err != nil {
+		t.Errorf("containerd after the hog: %v", err)
 	}
 }

@@ -273,3 +273,15 @@ func ParseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// Check checks resources given on their own, as a tenant's quota; errors
+// name the field as in an app spec (resources.memory, ...).
+func (r Resources) Check() error { return r.check() }
+
+// CheckTenant checks a tenant's name with the rule of an app spec's.
+func CheckTenant(t string) error {
+	if !nameRE.MatchString(t) {
+		return fieldError("tenant", "%q: %s", t, nameRule)
+	}
+	return nil
+}

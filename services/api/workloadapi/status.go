@@ -35,6 +35,10 @@ type Status struct {
 	// its LabelAppVersion label (0 without one); the tower's rollouts
 	// judge a site by it.
 	AppVersion int `json:"appVersion,omitempty"`
+	// CPUSeconds and MemoryBytes are what the app's cgroup used (CPU
+	// time since the task started) and uses now, while it runs.
+	CPUSeconds  float64 `json:"cpuSeconds,omitempty"`
+	MemoryBytes uint64  `json:"memoryBytes,omitempty"`
 }
 
 // LabelAppVersion is the spec label in which the tower tells a site

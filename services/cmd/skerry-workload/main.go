@@ -18,9 +18,11 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skerry/skerry/services/api/workloadapi"
 	"github.com/skerry/skerry/services/contract"
 	"github.com/skerry/skerry/services/internal/daemon"
 	"github.com/skerry/skerry/services/serve"
+	"github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/workload"
 )
 
@@ -35,18 +37,56 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	sock := fs.String("socket", contract.WorkloadSocket, "unix socket of the API (root only)")
 	ctrd := fs.String("containerd", "/run/containerd/containerd.sock", "containerd's socket")
 	cgroups := fs.String("cgroup-root", "/tenants", "cgroup under which each tenant gets a subtree")
+	slSock := fs.String("streamlog", contract.StreamlogSocket, "stream log socket the apps' output is shipped to; empty: none")
+	slToken := fs.String("streamlog-token", filepath.Join(contract.Home("streamlog"), "system.token"), "file with the stream log's system token")
+	var def workloadapi.Resources
+	fs.StringVar(&def.CPU, "tenant-cpu", "", "default CPU quota of a tenant (cores or millicores); empty: unbounded")
+	fs.StringVar(&def.Memory, "tenant-memory", "", "default memory quota of a tenant (\"512Mi\"); empty: unbounded")
+	fs.Int64Var(&def.Pids, "tenant-pids", 4096, "default pids quota of a tenant; 0: unbounded")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := def.Check(); err != nil {
+		fmt.Fprintf(stderr, "skerry workload: default tenant quota (-tenant-*): %v\n", err)
 		return 2
 	}
 	log := daemon.Logger("workload")
 	err := daemon.Run("workload", func(ctx context.Context, g *errgroup.Group) error {
+		// init makes the home on a site; elsewhere (a bench, a test) it may
+		// not exist yet.
+		if err := os.MkdirAll(*home, 0o700); err != nil {
+			return fmt.Errorf("create home: %w", err)
+		}
 		c, err := containerd.New(*ctrd, containerd.WithTimeout(30*time.Second))
 		if err != nil {
 			return fmt.Errorf("connect to containerd: %w", err)
 		}
-		r := workload.New(c, workload.WithLogger(log), workload.WithCgroupRoot(*cgroups),
-			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs")))
-		st, err := workload.OpenState(filepath.Join(*home, "desired.json"), r)
+		// A tenant's quota comes from the desired state, else the default.
+		var st *workload.State
+		quota := func(tenant string) workloadapi.Resources {
+			if q, ok := st.Quota(tenant); ok {
+				return q
+			}
+			return def
+		}
+		opts := []workload.Option{workload.WithLogger(log), workload.WithCgroupRoot(*cgroups), workload.WithTenantQuota(quota),
+			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs"))}
+		if *slSock != "" {
+			// Read once; without it the shipping retries and the log files
+			// keep the output meanwhile (bounded, see the README).
+			tok, err := os.ReadFile(*slToken)
+			if err != nil {
+				log.Warn("no stream log token: apps' output stays in their log files", "err", err)
+			}
+			sc, err := client.New(*slSock, client.WithToken(string(tok)))
+			if err != nil {
+				c.Close()
+				return err
+			}
+			opts = append(opts, workload.WithStreamlog(sc))
+		}
+		r := workload.New(c, opts...)
+		st, err = workload.OpenState(filepath.Join(*home, "desired.json"), r)
 		if err != nil {
 			c.Close()
 			return err

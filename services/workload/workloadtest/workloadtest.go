@@ -18,9 +18,9 @@ import (
 	"github.com/skerry/skerry/qemu/testenv"
 )
 
-// binaries builds containerd, its shim and runc from the versions go.mod
-// pins, once per test binary.
-var binaries = sync.OnceValues(func() (string, error) {
+// Binaries builds containerd, its shim, runc (with seccomp) and ctr from
+// the versions go.mod pins, once per process, and returns their directory.
+var Binaries = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "workload-bin")
 	if err != nil {
 		return "", err
@@ -28,7 +28,10 @@ var binaries = sync.OnceValues(func() (string, error) {
 	for _, b := range []struct{ name, pkg, tags string }{
 		{"containerd", "github.com/containerd/containerd/v2/cmd/containerd", "no_btrfs no_devmapper no_zfs no_aufs no_cri no_tracing"},
 		{"containerd-shim-runc-v2", "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", ""},
-		{"runc", "github.com/opencontainers/runc", "netgo osusergo"},
+		// With seccomp, as in the image: libseccomp-dev from ci/install-deps.
+		{"runc", "github.com/opencontainers/runc", "netgo osusergo seccomp"},
+		// containerd's own CLI: the baseline of tools/bench/workload.
+		{"ctr", "github.com/containerd/containerd/v2/cmd/ctr", ""},
 	} {
 		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(dir, b.name), b.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
@@ -43,17 +46,57 @@ var binaries = sync.OnceValues(func() (string, error) {
 // state and socket, and returns a client.
 func Containerd(t testing.TB) *containerd.Client {
 	t.Helper()
-	testenv.Integration(t, testenv.Root(), testenv.Tools("go", "gcc"))
-	bin, err := binaries()
+	testenv.Integration(t, testenv.Root(), testenv.Tools("go", "gcc", "pkg-config"))
+	d, err := Start()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("containerd log:\n%s", tail(d.Log(), 4000))
+		}
+		d.Close()
+	})
+	return d.Client
+}
+
+// Daemon is a running containerd.
+type Daemon struct {
+	Dir    string // root, state, socket and log
+	Bin    string // containerd, shim, runc and ctr
+	Socket string
+	Client *containerd.Client
+	cmd    *exec.Cmd
+}
+
+// Log returns containerd's output so far.
+func (d *Daemon) Log() string {
+	b, _ := os.ReadFile(filepath.Join(d.Dir, "containerd.log"))
+	return string(b)
+}
+
+// Close stops containerd and removes its directory.
+func (d *Daemon) Close() {
+	if d.Client != nil {
+		d.Client.Close()
+	}
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	os.RemoveAll(d.Dir)
+}
+
+// Start runs a containerd with its own root, state and socket in a new
+// directory under /tmp (as root), and connects a client.
+func Start() (*Daemon, error) {
+	bin, err := Binaries()
+	if err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("/tmp", "ctrd")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "c.sock")
+	d := &Daemon{Dir: dir, Bin: bin, Socket: filepath.Join(dir, "c.sock")}
 	conf := filepath.Join(dir, "config.toml")
 	err = os.WriteFile(conf, []byte(`version = 3
 root = "`+dir+`/root"
@@ -65,50 +108,48 @@ disabled_plugins = [
   "io.containerd.differ.v1.erofs",
 ]
 [grpc]
-  address = "`+sock+`"
+  address = "`+d.Socket+`"
 [ttrpc]
-  address = "`+sock+`.ttrpc"
+  address = "`+d.Socket+`.ttrpc"
 `), 0o600)
 	if err != nil {
-		t.Fatal(err)
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(bin, "containerd"), "--config", conf)
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	d.cmd = exec.Command(filepath.Join(bin, "containerd"), "--config", conf)
+	d.cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
 	if err != nil {
-		t.Fatal(err)
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	defer logf.Close()
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	if err := d.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("containerd log:\n%s", tail(string(b), 4000))
-		}
-	})
+	fail := func(err error) (*Daemon, error) {
+		d.Close()
+		return nil, err
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
+		if _, err := os.Stat(d.Socket); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("containerd: no socket after 30s")
+			return fail(fmt.Errorf("containerd: no socket after 30s:\n%s", tail(d.Log(), 4000)))
 		}
 	}
-	c, err := containerd.New(sock)
-	if err != nil {
-		t.Fatal(err)
+	if d.Client, err = containerd.New(d.Socket); err != nil {
+		return fail(err)
 	}
-	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := c.Version(ctx); err != nil {
-		t.Fatalf("containerd version: %v", err)
+	if _, err := d.Client.Version(ctx); err != nil {
+		return fail(fmt.Errorf("containerd version: %w", err))
 	}
-	return c
+	return d, nil
 }
 
 func tail(s string, n int) string {
