@@ -285,8 +285,8 @@ func checkUnsealFields(in enrollapi.VaultUnseal) error {
 		return refuse(ErrBadRequest, "%d PCR values: send the 1-24 SHA-256 PCRs the quote covers", len(in.PCRs))
 	case len(in.SealedPCRs) == 0 || len(in.SealedPCRs) > 24 || len(in.ChangedPCRs) > 24:
 		return refuse(ErrBadRequest, "sealedPcrs must name 1-24 PCRs, changedPcrs at most 24")
-	case len(in.EventLog) > 512<<10:
-		return refuse(ErrBadRequest, "event log of %d bytes: at most 512 KiB", len(in.EventLog))
+	case len(in.EventLog) > enrollapi.MaxVaultEventLog:
+		return refuse(ErrBadRequest, "event log of %d bytes: at most %d; send none when it is larger", len(in.EventLog), enrollapi.MaxVaultEventLog)
 	}
 	for _, i := range append(slices.Clone(in.SealedPCRs), in.ChangedPCRs...) {
 		if i < 0 || i > 23 {

@@ -31,6 +31,10 @@ const VaultEscrowSuite = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM"
 // for one site does not open as another's.
 func VaultEscrowInfo(site string) []byte { return []byte("skerry vault escrow v1\x00" + site) }
 
+// MaxVaultEventLog bounds the event log in a VaultUnseal (base64 in a
+// body of at most MaxBodyBytes); a site with a larger one sends none.
+const MaxVaultEventLog = 40 << 10
+
 // VaultEscrowKey is the answer of GET PathVaultEscrowKey.
 type VaultEscrowKey struct {
 	Suite     string `json:"suite"`
