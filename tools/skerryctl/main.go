@@ -40,6 +40,7 @@ var towerCommands = []command{
 	{"sites", "sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
 	{"apps", "tenants' app specs, versioned: put, list, show, delete", runTowerApps},
 	{"deploy", "which app version runs on which sites (label selector): set, list, delete", runTowerDeploy},
+	{"vault", "sites' vaults and remote unseal: show, requests, approve, refuse, approve-pcrs", runTowerVault},
 }
 
 // siteCommands talk to this site's services over their unix sockets.
