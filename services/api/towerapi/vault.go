@@ -57,10 +57,10 @@ type PCRApprovalCreate struct {
 // SiteVault is a site's vault as the tower knows it: its last reported
 // state and whether its key is escrowed (GET /v1/sites/{site}/vault).
 type SiteVault struct {
-	Site        string                 `json:"site"`
-	Reported    *VaultReport `json:"reported,omitempty"`
-	Escrowed    bool                   `json:"escrowed"`
-	Generation  int                    `json:"generation,omitempty"`
-	EscrowedAt  time.Time              `json:"escrowedAt,omitzero"`
-	OpenRequest *UnsealRequest         `json:"openRequest,omitempty"`
+	Site        string         `json:"site"`
+	Reported    *VaultReport   `json:"reported,omitempty"`
+	Escrowed    bool           `json:"escrowed"`
+	Generation  int            `json:"generation,omitempty"`
+	EscrowedAt  time.Time      `json:"escrowedAt,omitzero"`
+	OpenRequest *UnsealRequest `json:"openRequest,omitempty"`
 }

@@ -61,7 +61,7 @@ func (t *Tx) PCRApproval(id string) (store.PCRApproval, error) {
 	return get[store.PCRApproval](t.tx, bPCRApprovals, id)
 }
 func (t *Tx) PutPCRApproval(v store.PCRApproval) error { return put(t.tx, bPCRApprovals, v.ID, v) }
-func (t *Tx) DeletePCRApproval(id string) error     { return del(t.tx, bPCRApprovals, id) }
+func (t *Tx) DeletePCRApproval(id string) error        { return del(t.tx, bPCRApprovals, id) }
 func (t *Tx) PCRApprovals() ([]store.PCRApproval, error) {
 	var out []store.PCRApproval
 	err := scan(t, bPCRApprovals, nil, func(a store.PCRApproval) { out = append(out, a) })
