@@ -147,8 +147,10 @@ func (s *Server) createPCRApproval(w http.ResponseWriter, r *http.Request, p pri
 			if err != nil {
 				return notFound(err, "no unseal request %q", in.FromRequest)
 			}
+			// The request's tenant unless another is named: approving
+			// every tenant's sites takes explicit values.
 			a.PCRs = req.PCRs
-			if a.Tenant == "" && !p.operator() {
+			if a.Tenant == "" {
 				a.Tenant = req.Tenant
 			}
 			if a.Image == "" {

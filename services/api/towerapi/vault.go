@@ -46,7 +46,8 @@ type PCRApproval struct {
 
 // PCRApprovalCreate is the body of POST /v1/vault/pcr-approvals: either
 // PCRs, or FromRequest (the values of that unseal request, e.g. a canary
-// box's after an update).
+// box's after an update). Tenant defaults to the request's; with PCRs and
+// no tenant the approval is for every tenant (operators only).
 type PCRApprovalCreate struct {
 	Tenant       string            `json:"tenant,omitempty"`
 	ImageVersion string            `json:"imageVersion,omitempty"`

@@ -15,7 +15,6 @@ type VaultEscrow struct {
 	AKCreateD  []byte    `json:"akCreateData"`
 	AKCreateS  []byte    `json:"akCreateSignature"`
 	StoredAt   time.Time `json:"storedAt"`
-	SealedPCRs []int     `json:"sealedPcrs,omitempty"`
 }
 
 // VaultNonce is a nonce issued to one site for one unseal request; kept
