@@ -29,16 +29,24 @@ func (t *Tx) PutVaultNonce(v store.VaultNonce) error { return put(t.tx, bVaultNo
 
 // DeleteVaultNonces drops expired nonces, and any it cannot decode.
 func (t *Tx) DeleteVaultNonces(before time.Time) (int, error) {
-	c := t.tx.Bucket(bVaultNonces).Cursor()
+	return deleteExpired(t, bVaultNonces, before, func(n store.VaultNonce) time.Time { return n.ExpiresAt })
+}
+
+// deleteExpired deletes the records of bucket that expired before t, and
+// those it cannot decode: a short-lived record is worth nothing once
+// unreadable, and keeping it would keep it forever.
+func deleteExpired[T any](t *Tx, bucket []byte, before time.Time, expires func(T) time.Time) (int, error) {
+	c := t.tx.Bucket(bucket).Cursor()
 	n := 0
 	for k, v := c.First(); k != nil; {
-		var r store.VaultNonce
-		if err := json.Unmarshal(v, &r); err != nil || r.ExpiresAt.Before(before) {
-			k = append([]byte(nil), k...)
+		var r T
+		if err := json.Unmarshal(v, &r); err != nil || expires(r).Before(before) {
+			k = append([]byte(nil), k...) // k is bbolt's memory; keep it past Delete
 			if err := c.Delete(); err != nil {
-				return n, fmt.Errorf("delete vault nonce %s: %w", k, err)
+				return n, fmt.Errorf("delete %s %s: %w", bucket, k, err)
 			}
 			n++
+			// Seek finds the key after the deleted one.
 			k, v = c.Seek(k)
 			continue
 		}
