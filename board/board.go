@@ -44,7 +44,8 @@ type Vault struct {
 	// path: 0 firmware, 2 option ROMs and drivers, 4 boot loader and
 	// kernel images, 7 Secure Boot state, 8 and 12 the kernel command
 	// line (GRUB and older systemd-boot use 8, newer systemd-boot 12),
-	// 9 the initrd as the kernel's EFI stub measures it. Ascending, 0-23.
+	// 9 the initrd and the load options (command line) as the kernel's EFI
+	// stub measures them; the VM test sees 9 and 12 move. Ascending, 0-23.
 	PCRs []int `json:"pcrs"`
 }
 
