@@ -33,6 +33,20 @@ type Board struct {
 	QEMU    QEMU   `json:"qemu"`
 	EFI     EFI    `json:"efi"`
 	Disk    Disk   `json:"disk"`
+	Vault   Vault  `json:"vault"`
+}
+
+// Vault says how the board's vault seals its master key.
+type Vault struct {
+	// PCRs is the SHA-256 PCR set the master key is sealed to (init
+	// passes it as skerry vault -pcrs): the measurements of the board's
+	// boot path that must not change without an approval. On the UEFI
+	// path: 0 firmware, 2 option ROMs and drivers, 4 boot loader and
+	// kernel images, 7 Secure Boot state, 8 and 12 the kernel command
+	// line (GRUB and older systemd-boot use 8, newer systemd-boot 12),
+	// 9 the initrd and the load options (command line) as the kernel's EFI
+	// stub measures them; the VM test sees 9 and 12 move. Ascending, 0-23.
+	PCRs []int `json:"pcrs"`
 }
 
 // Kernel says which Debian kernel the board boots and what of it to keep.
@@ -168,6 +182,14 @@ func (b *Board) validate(name string) error {
 		return bad("efi.loader and efi.removablePath are required")
 	case b.Disk.ESPMiB < 64 || b.Disk.PermMiB < 64:
 		return bad("disk.espMiB and disk.permMiB must be at least 64")
+	}
+	if len(b.Vault.PCRs) == 0 {
+		return bad("vault.pcrs is empty: name the PCRs of the boot path the vault seals to")
+	}
+	for i, p := range b.Vault.PCRs {
+		if p < 0 || p > 23 || (i > 0 && p <= b.Vault.PCRs[i-1]) {
+			return bad("vault.pcrs %v: want ascending PCR indices 0-23", b.Vault.PCRs)
+		}
 	}
 	for _, m := range b.Kernel.Build {
 		if m.Module == "" || m.Source == "" || len(m.Files) == 0 {

@@ -43,6 +43,9 @@ func TestParseRejects(t *testing.T) {
 		{"x", `{"version": 1, "name": "y"}`, "does not match"},
 		{"x", `{"version": 1, "name": "x", "arch": "mips"}`, `arch "mips"`},
 		{"x", `{"version": 1, "nmae": "x"}`, "unknown field"},
+		{"x", `{"version": 1, "name": "x", "arch": "amd64", "kernel": {"package": "k"}, "console": "c", "efi": {"loader": "l", "removablePath": "r"}, "disk": {"espMiB": 64, "permMiB": 64}}`, "vault.pcrs is empty"},
+		{"x", `{"version": 1, "name": "x", "arch": "amd64", "kernel": {"package": "k"}, "console": "c", "efi": {"loader": "l", "removablePath": "r"}, "disk": {"espMiB": 64, "permMiB": 64}, "vault": {"pcrs": [4, 0]}}`, "want ascending"},
+		{"x", `{"version": 1, "name": "x", "arch": "amd64", "kernel": {"package": "k"}, "console": "c", "efi": {"loader": "l", "removablePath": "r"}, "disk": {"espMiB": 64, "permMiB": 64}, "vault": {"pcrs": [0, 24]}}`, "want ascending"},
 	} {
 		_, err := Parse(tc.name, []byte(tc.json))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -58,7 +58,7 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			// stream log is best effort, and a sealed or TPM-less vault
 			// still starts (and says why) so the box boots.
 			Name: "vault", Path: skerryBin, Env: serviceEnv,
-			Args: []string{"vault", "-dir", contract.Home("vault"), "-socket", contract.VaultSocket},
+			Args: append([]string{"vault", "-dir", contract.Home("vault"), "-socket", contract.VaultSocket}, vaultPCRArgs()...),
 			Dir:  contract.Home("vault"), MemoryMax: 32 * mib, PidsMax: 32,
 			Ready: supervisor.ReadyNotify,
 		},

@@ -129,6 +129,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 	if strings.Contains(a.Console()[since:], "enrolling with") {
 		t.Error("box A enrolled again after its reboot")
 	}
+	checkRemoteUnseal(t, ctx, a, b, tw, siteA)
 }
 
 // waitConsole waits until the console after byte offset since matches re,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/skerry/skerry/services/contract"
@@ -32,6 +33,11 @@ type Agent struct {
 	ready         func() error
 	// workloadSocket is the workload service's API ("": none).
 	workloadSocket string
+	// vaultSocket and vaultToken reach the vault (unseal.go); tpm is the
+	// TPM Run opened, vault what the agent remembers of the vault.
+	vaultSocket, vaultToken string
+	tpm                     *TPM
+	vault                   vaultSide
 }
 
 // New returns an agent for the tower in the site config.
@@ -46,6 +52,8 @@ func New(tower siteconfig.Tower, opts ...Option) *Agent {
 		ready:      func() error { return nil },
 
 		workloadSocket: contract.WorkloadSocket,
+		vaultSocket:    contract.VaultSocket,
+		vaultToken:     filepath.Join(contract.Home("vault"), "system.token"),
 	}
 	a.hostname, _ = os.Hostname()
 	for _, o := range opts {
@@ -89,6 +97,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			defer t.Close()
+			a.tpm = t
 		case errors.Is(err, ErrNoTPM) && id == nil && a.allowSoftware:
 			a.log.Warn(fmt.Sprintf("no TPM (%v): enrolling with a software identity, as the site config allows", err))
 		case errors.Is(err, ErrNoTPM) && id == nil:

@@ -49,18 +49,29 @@ func newTowerClient(base string, roots *x509.CertPool, cert *tls.Certificate) *t
 // out is nil). A refusal comes back as ErrTower wrapping the tower's
 // *enrollapi.Error, so the caller can tell what a person must fix.
 func (c *towerClient) post(ctx context.Context, path string, in, out any) (http.Header, error) {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", path, err)
+	return c.do(ctx, http.MethodPost, path, in, out)
+}
+
+// do is post with another method; a nil in sends no body.
+func (c *towerClient) do(ctx context.Context, method, path string, in, out any) (http.Header, error) {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", path, err)
+		}
+		body = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("post %s: %w", path, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("post %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", strings.ToLower(method), path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -74,7 +85,7 @@ func (c *towerClient) post(ctx context.Context, path string, in, out any) (http.
 		if json.Unmarshal(data, apiErr) != nil || apiErr.Code == "" {
 			apiErr = &enrollapi.Error{Code: enrollapi.CodeInternal, Message: strings.TrimSpace(string(data))}
 		}
-		return nil, fmt.Errorf("post %s: %w (HTTP %d): %w", path, ErrTower, resp.StatusCode, apiErr)
+		return nil, fmt.Errorf("%s %s: %w (HTTP %d): %w", strings.ToLower(method), path, ErrTower, resp.StatusCode, apiErr)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

@@ -54,6 +54,7 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 		}
 		st := a.status()
 		st.Apps = a.appStatuses(ctx)
+		st.Vault = a.vaultStep(ctx, c, id)
 		hdr, err := c.post(ctx, enrollapi.PathStatus, st, nil)
 		if ctx.Err() != nil {
 			return nil // stopping: the failed post is no news

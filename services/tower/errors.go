@@ -99,6 +99,12 @@ var errTable = []struct {
 	{ErrPendingFull, errInfo{http.StatusServiceUnavailable, enrollapi.CodePendingFull}},
 	{ErrTenantConflict, errInfo{http.StatusConflict, enrollapi.CodeTenantConflict}},
 	{ErrRateLimited, errInfo{http.StatusTooManyRequests, enrollapi.CodeRateLimited}},
+	{ErrNoEscrow, errInfo{http.StatusNotFound, enrollapi.CodeNoEscrow}},
+	{ErrNonceUnknown, errInfo{http.StatusForbidden, enrollapi.CodeNonceUnknown}},
+	{ErrNonceExpired, errInfo{http.StatusForbidden, enrollapi.CodeNonceExpired}},
+	{ErrNonceUsed, errInfo{http.StatusForbidden, enrollapi.CodeNonceUsed}},
+	{ErrQuoteInvalid, errInfo{http.StatusForbidden, enrollapi.CodeQuoteInvalid}},
+	{ErrUnsealRefused, errInfo{http.StatusForbidden, enrollapi.CodeUnsealRefused}},
 }
 
 // apiError is a refusal: a sentinel plus the message for a person.

@@ -42,6 +42,11 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
+	escrowKey, err := loadEscrowKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]Option{WithVaultEscrowKey(escrowKey)}, opts...)
 	db, err := boltstore.Open(filepath.Join(dir, StoreFile))
 	if err != nil {
 		return nil, err

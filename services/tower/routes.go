@@ -78,6 +78,18 @@ var routeTable = []route{
 	{"GET", "/v1/sites/{site}", authToken, (*Server).getSite},
 	{"POST", "/v1/sites/{site}/revoke", authToken, (*Server).revokeSite},
 	{"POST", "/v1/sites/{site}/allow-reenroll", authToken, (*Server).allowReenroll},
+
+	{"GET", "/v1/sites/self/vault/escrow-key", authSite, (*Server).vaultEscrowKey},
+	{"POST", "/v1/sites/self/vault/escrow", authSite, (*Server).vaultEscrow},
+	{"POST", "/v1/sites/self/vault/nonce", authSite, (*Server).vaultNonce},
+	{"POST", "/v1/sites/self/vault/unseal", authSite, (*Server).vaultUnseal},
+	{"GET", "/v1/sites/{site}/vault", authToken, (*Server).getSiteVault},
+	{"GET", "/v1/vault/requests", authToken, (*Server).listUnsealRequests},
+	{"POST", "/v1/vault/requests/{id}/approve", authToken, (*Server).approveUnseal},
+	{"POST", "/v1/vault/requests/{id}/refuse", authToken, (*Server).refuseUnseal},
+	{"GET", "/v1/vault/pcr-approvals", authToken, (*Server).listPCRApprovals},
+	{"POST", "/v1/vault/pcr-approvals", authToken, (*Server).createPCRApproval},
+	{"DELETE", "/v1/vault/pcr-approvals/{id}", authToken, (*Server).deletePCRApproval},
 }
 
 // routes builds the mux from routeTable, each route wrapped in latency

@@ -22,6 +22,10 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 	if err := checkAppStatuses(in.Apps); err != nil {
 		return err
 	}
+	vault, err := storedVaultReport(in.Vault)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	var wasOnline bool
 	var site store.Site
@@ -39,6 +43,7 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 		}
 		site.LastSeen, site.AgentVersion, site.ImageVersion = now, in.AgentVersion, in.ImageVersion
 		site.BootID, site.UptimeSeconds, site.Apps = in.BootID, in.UptimeSeconds, in.Apps
+		site.Vault = vault
 		return tx.PutSite(site)
 	})
 	if err != nil {

@@ -9,9 +9,11 @@ package tower
 
 import (
 	"context"
+	"crypto/hpke"
 	"crypto/tls"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +42,8 @@ type Server struct {
 	enrollBurst      int
 	limiter          *limiter
 	limits           serve.Limits
+	escrowKey        hpke.PrivateKey // vaultescrow.go; escrowOnce sets it
+	escrowOnce       sync.Once
 	desired          *notifier // wakes long-polls of desired state
 	rollouts         *rolloutDriver
 

@@ -78,7 +78,7 @@ func (s *Server) siteView(v store.Site, now time.Time) towerapi.Site {
 		LastSeen: v.LastSeen, Online: state == towerapi.SiteOnline, State: state,
 		AgentVersion: v.AgentVersion, ImageVersion: v.ImageVersion, BootID: v.BootID,
 		UptimeSeconds: v.UptimeSeconds, Revoked: v.Revoked, RevokedAt: v.RevokedAt,
-		ReenrollAllowed: v.ReenrollAllowed, Apps: v.Apps,
+		ReenrollAllowed: v.ReenrollAllowed, Apps: v.Apps, Vault: siteVaultReport(v.Vault),
 	}
 }
 

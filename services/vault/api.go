@@ -73,6 +73,8 @@ var routes = []route{
 	{"POST /v1/keys/{name}/verify", "key.verify", tenantOf, verify},
 	{"POST /v1/mask", "mask", tenantOf, mask},
 	{"PUT /v1/apps/{app}/files", "files.set", systemOnly, setAppFiles},
+	{"POST /v1/escrow", "master.escrow", systemOnly, escrowHandler},
+	{"POST /v1/unseal", "master.remote_unseal", systemOnly, remoteUnsealHandler},
 }
 
 // Handler is the vault's HTTP API.

@@ -109,7 +109,9 @@ func (v *Vault) unseal() {
 			st.Reason = fmt.Sprintf("%v: the boot chain changed since the master key was sealed; "+
 				"boot the image it was sealed under, or have the tower release the key (remote unseal)", err)
 		}
-		v.log.Error("vault sealed", "reason", st.Reason, "changed_pcrs", st.ChangedPCRs)
+		// The reason goes in the message: the console shows an error's
+		// message only, and it must say which PCRs differ.
+		v.log.Error("vault sealed: "+st.Reason, "changed_pcrs", st.ChangedPCRs)
 	} else {
 		st.State, st.UnsealedAt = vaultapi.StateUnsealed, time.Now().UTC()
 		v.log.Info("vault unsealed", "generation", st.MasterGeneration, "pcrs", st.PCRs,

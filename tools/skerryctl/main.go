@@ -41,6 +41,7 @@ var towerCommands = []command{
 	{"apps", "tenants' app specs, versioned: put, list, show, delete", runTowerApps},
 	{"deploy", "which app version runs on which sites (label selector): set, list, delete", runTowerDeploy},
 	{"rollout", "a deployment's rollout (canary, batches): status, pause, resume, rollback", runTowerRollout},
+	{"vault", "sites' vaults and remote unseal: show, requests, approve, refuse, approve-pcrs", runTowerVault},
 }
 
 // siteCommands talk to this site's services over their unix sockets.

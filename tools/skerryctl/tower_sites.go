@@ -121,6 +121,9 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 		for _, a := range s.Apps {
 			fmt.Fprintf(w, "app %s/%s\t%s\n", a.Tenant, a.Name, appStatusText(a))
 		}
+		if v := s.Vault; v != nil {
+			fmt.Fprintf(w, "vault\t%s%s\n", v.State, yesNo(len(v.ChangedPCRs) > 0, " (PCR "+intsString(v.ChangedPCRs)+" changed)", ""))
+		}
 	})
 }
 

@@ -198,4 +198,6 @@ type StatusReport struct {
 	// (at most MaxReportApps, each text at most MaxReportText bytes); absent when the site runs no workload
 	// service.
 	Apps []workloadapi.Status `json:"apps,omitempty"`
+	// Vault is the vault's state; absent when the site runs none.
+	Vault *VaultReport `json:"vault,omitempty"`
 }

@@ -182,6 +182,8 @@ type Site struct {
 	ReenrollAllowed     bool      `json:"reenrollAllowed,omitempty"`
 	// Apps is each app's status as the site last reported it.
 	Apps []workloadapi.Status `json:"apps,omitempty"`
+	// Vault is the vault's state as the site last reported it.
+	Vault *VaultReport `json:"vault,omitempty"`
 }
 
 // App is one stored version of a tenant's app spec

@@ -123,6 +123,8 @@ type Site struct {
 	ReenrollAllowed bool      `json:"reenrollAllowed,omitempty"`
 	// Apps is each app's status from the last status report.
 	Apps []workloadapi.Status `json:"apps,omitempty"`
+	// Vault is the vault's state from the last status report.
+	Vault *SiteVault `json:"vault,omitempty"`
 }
 
 // NextCert is a renewed certificate not yet used: the site's current

@@ -84,6 +84,21 @@ type Tx interface {
 	PutChallenge(Challenge) error
 	// DeleteChallenges removes challenges that expired before t.
 	DeleteChallenges(before time.Time) (int, error)
+
+	// Vault escrow and remote unseal (vault.go). DeleteVaultNonces
+	// removes nonces that expired before t.
+	VaultEscrow(site string) (VaultEscrow, error)
+	PutVaultEscrow(VaultEscrow) error
+	VaultNonce(id string) (VaultNonce, error)
+	PutVaultNonce(VaultNonce) error
+	DeleteVaultNonces(before time.Time) (int, error)
+	UnsealRequest(id string) (UnsealRequest, error)
+	PutUnsealRequest(UnsealRequest) error
+	UnsealRequests(f Filter, p Page) ([]UnsealRequest, string, error)
+	PCRApproval(id string) (PCRApproval, error)
+	PutPCRApproval(PCRApproval) error
+	DeletePCRApproval(id string) error
+	PCRApprovals() ([]PCRApproval, error)
 }
 
 // Page selects one page of a list.

@@ -27,7 +27,8 @@ var (
 	bDeployments  = []byte("deployments")
 )
 
-var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges, bApps, bDeployments}
+var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges, bApps, bDeployments,
+	bVaultEscrows, bVaultNonces, bUnsealRequests, bPCRApprovals}
 
 // DB is a store.Store in a bbolt file.
 type DB struct {

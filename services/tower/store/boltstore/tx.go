@@ -171,21 +171,5 @@ func (t *Tx) PutChallenge(v store.Challenge) error { return put(t.tx, bChallenge
 // DeleteChallenges also drops records it cannot decode: a challenge is
 // worth nothing once unreadable, and keeping it would keep it forever.
 func (t *Tx) DeleteChallenges(before time.Time) (int, error) {
-	c := t.tx.Bucket(bChallenges).Cursor()
-	n := 0
-	for k, v := c.First(); k != nil; {
-		var ch store.Challenge
-		if err := json.Unmarshal(v, &ch); err != nil || ch.ExpiresAt.Before(before) {
-			k = append([]byte(nil), k...) // k is bbolt's memory; keep it past Delete
-			if err := c.Delete(); err != nil {
-				return n, fmt.Errorf("delete challenge %s: %w", k, err)
-			}
-			n++
-			// Seek finds the key after the deleted one.
-			k, v = c.Seek(k)
-			continue
-		}
-		k, v = c.Next()
-	}
-	return n, nil
+	return deleteExpired(t, bChallenges, before, func(c store.Challenge) time.Time { return c.ExpiresAt })
 }
