@@ -75,6 +75,8 @@ var routeTable = []route{
 	{"GET", "/v1/sites/{site}", authToken, (*Server).getSite},
 	{"POST", "/v1/sites/{site}/revoke", authToken, (*Server).revokeSite},
 	{"POST", "/v1/sites/{site}/allow-reenroll", authToken, (*Server).allowReenroll},
+	{"GET", "/v1/sites/{site}/topics", authToken, (*Server).listSiteTopics},
+	{"GET", "/v1/sites/{site}/topics/{tenant}/{name}/records", authToken, (*Server).readSiteRecords},
 }
 
 // routes builds the mux from routeTable, each route wrapped in latency

@@ -41,6 +41,8 @@ type Server struct {
 	limiter          *limiter
 	limits           serve.Limits
 	desired          *notifier // wakes long-polls of desired state
+	uplinkConfig     uplinkConfig
+	uplink           *uplink // the embedded hub; nil without one
 
 	registry *prometheus.Registry
 	metrics  *metrics
