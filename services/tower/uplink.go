@@ -52,7 +52,9 @@ func WithUplink(listen string) Option { return func(s *Server) { s.uplinkConfig.
 // (enrollment result and status report header) instead of the host each
 // site used for the tower with the uplink listener's port: for a tower
 // behind a proxy or NAT, or sites that should send to a hub.
-func WithUplinkAddress(addr string) Option { return func(s *Server) { s.uplinkConfig.advertise = addr } }
+func WithUplinkAddress(addr string) Option {
+	return func(s *Server) { s.uplinkConfig.advertise = addr }
+}
 
 // openUplink opens the embedded hub's stream log in dir.
 func (s *Server) openUplink(dir string) error {
