@@ -23,6 +23,9 @@ var sitesCommands = []towerCmd{
 	{"reject", "reject EKHASH                             refuse a pending box", sitesReject},
 	{"revoke", "revoke [-tenant T] SITE                   end a site's identity, for good", sitesRevoke},
 	{"reenroll", "reenroll [-tenant T] SITE                 let a site that lost its identity enroll once more", sitesReenroll},
+	{"topics", "topics [-tenant T] SITE                   list the topics the site uplinked to the tower", sitesTopics},
+	{"read", "read [-tenant T] SITE TENANT/NAME [-offset N|-since TIME] [-n M]   read a site topic's records at the tower", sitesRead},
+	{"tail", "tail [-tenant T] SITE TENANT/NAME [-offset N]   print a site topic's records as they reach the tower", sitesTail},
 }
 
 func runSites(ctx context.Context, stdout, stderr io.Writer, args []string) error {
@@ -120,6 +123,9 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 		}
 		for _, a := range s.Apps {
 			fmt.Fprintf(w, "app %s/%s\t%s\n", a.Tenant, a.Name, appStatusText(a))
+		}
+		for _, u := range s.Uplink {
+			fmt.Fprintf(w, "uplink %s/%s\t%s\n", u.Tenant, u.Name, uplinkText(u))
 		}
 	})
 }
