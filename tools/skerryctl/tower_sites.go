@@ -104,6 +104,11 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A name resolves through the list, whose views leave out the uplink
+	// state: read the site itself.
+	if err := tc.c.Do(ctx, "GET", "/v1/sites/"+url.PathEscape(s.ID), nil, &s); err != nil {
+		return err
+	}
 	return tc.show(s, "FIELD\tVALUE", func(w io.Writer) {
 		identity := "TPM (EK " + s.EKHash + ")"
 		if s.SoftwareIdentity {
