@@ -20,16 +20,15 @@ func TestUplinkAddress(t *testing.T) {
 	tw.do(t, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", Name: "Acme", AllowSoftwareIdentity: true}, nil)
 	var tok towerapi.EnrollTokenCreated
 	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme", MaxUses: 5}, &tok)
-	// The site reached the tower by 127.0.0.1: it is told that host with
-	// the broker's port.
-	_, port, _ := net.SplitHostPort(real.UplinkAddr())
-	want := net.JoinHostPort("127.0.0.1", port)
-
 	home := t.TempDir()
 	sw := newSWTPM(t, false)
 	a := startAgent(t, tw.config(tok.Token), WithHome(home), WithTPM(sw.Path()))
 	tw.onlineSite(t, a)
 	a.stop(t)
+	// The site reached the tower by 127.0.0.1: it is told that host with
+	// the broker's port (known once the tower serves, as it does now).
+	_, port, _ := net.SplitHostPort(real.UplinkAddr())
+	want := net.JoinHostPort("127.0.0.1", port)
 	id, err := LoadIdentity(home)
 	if err != nil {
 		t.Fatal(err)
