@@ -157,9 +157,12 @@ func sitesTail(ctx context.Context, tc *towerCtx, args []string) error {
 	if err != nil {
 		return err
 	}
-	from := uint64(*offset)
-	if *offset < 0 {
-		// From the end: the next offset the tower expects.
+	var from uint64
+	if *offset >= 0 {
+		from = uint64(*offset)
+	} else {
+		// From the end: the next offset the tower expects (0 for a topic
+		// not uplinked yet, which the first read answers not_found).
 		var l towerapi.List[towerapi.SiteTopic]
 		if err := tc.c.Do(ctx, "GET", "/v1/sites/"+url.PathEscape(s.ID)+"/topics", nil, &l); err != nil {
 			return err
