@@ -47,8 +47,14 @@ func startTower(t *testing.T, extra ...string) *hostTower {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
+	// And one for the embedded hub (not 8883: tests run side by side).
+	if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	uplinkPort := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
 	args := append([]string{"-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:" + port, "-san", "10.0.2.2",
-		"-report-interval", "5s", "-pending-retry", "5s"}, extra...)
+		"-report-interval", "5s", "-pending-retry", "5s", "-uplink-listen", "127.0.0.1:" + uplinkPort}, extra...)
 	cmd := exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(dir, "tower.log"))
 	if err != nil {

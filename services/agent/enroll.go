@@ -133,6 +133,7 @@ func (a *Agent) keep(p prover, res *enrollapi.EnrollResult) (*Identity, error) {
 		CACertificate:  res.CACertificate,
 		EnrolledAt:     time.Now().UTC(),
 		ReportInterval: time.Duration(res.ReportIntervalSeconds) * time.Second,
+		Uplink:         validUplink(res.UplinkAddress),
 	}
 	if err := p.keep(id); err != nil {
 		return nil, err

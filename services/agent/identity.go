@@ -41,6 +41,11 @@ type Identity struct {
 	EnrolledAt    time.Time `json:"enrolledAt"`
 	// ReportInterval is the status interval the tower asked for, if any.
 	ReportInterval time.Duration `json:"reportInterval,omitempty"`
+	// Uplink is where the tower said the site's uplink sends its records
+	// (host:port, MQTT over TLS), from the enrollment result and, updated,
+	// from status report answers; empty while the tower said nothing.
+	// skerry uplink takes it as its default parent.
+	Uplink string `json:"uplink,omitempty"`
 }
 
 // LoadIdentity reads the identity in dir. It returns ErrNoIdentity when

@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +68,7 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 			if s, err := strconv.Atoi(hdr.Get(enrollapi.HeaderReportInterval)); err == nil && s > 0 {
 				every = a.reportInterval(time.Duration(s) * time.Second)
 			}
+			id = a.keepUplink(id, hdr.Get(enrollapi.HeaderUplinkAddress))
 			// Say so when reporting starts and when it recovers, not at
 			// every report; a fresh narrator lets the next failure through.
 			if !ok {
@@ -78,6 +81,34 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 			return nil
 		}
 	}
+}
+
+// keepUplink saves the uplink address the tower's answer named when it
+// differs from the identity's, so skerry uplink finds its parent without
+// editing; an answer without one changes nothing.
+func (a *Agent) keepUplink(id *Identity, addr string) *Identity {
+	addr = validUplink(addr)
+	if addr == "" || addr == id.Uplink {
+		return id
+	}
+	next := *id
+	next.Uplink = addr
+	if err := next.Save(a.home); err != nil {
+		a.log.Warn(fmt.Sprintf("keeping the uplink address %s the tower named failed: %v; trying again at the next report", addr, err))
+		return id
+	}
+	a.log.Info(fmt.Sprintf("the tower says to uplink to %s (was %q); saved in %s", addr, id.Uplink, IdentityFile))
+	return &next
+}
+
+// validUplink returns addr if it is a host:port a dialer can take, else
+// "": what the tower says is kept only in a shape the uplink can use.
+func validUplink(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" || len(addr) > 261 || strings.ContainsFunc(addr, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return ""
+	}
+	return addr
 }
 
 // reportInterval is the configured interval, else the tower's, else the

@@ -31,15 +31,21 @@ type Config struct {
 	Store       *streamlog.Store
 	TopicConfig streamlog.TopicConfig
 	Log         *slog.Logger
+	// Admit, if set, is asked about every connecting site after its
+	// certificate was verified: the tower embedding the hub refuses a
+	// revoked site or a replaced certificate this way. nil admits every
+	// site certificate of the CA.
+	Admit func(site string, cert *x509.Certificate) error
 }
 
 // Hub is an MQTT v5 broker whose publish hook stores sites' batches.
 type Hub struct {
-	srv  *mqtt.Server
-	recv *Receiver
-	acks *mqtt.Client // the inline client that publishes answers
-	log  *slog.Logger
-	down *downlink
+	srv   *mqtt.Server
+	recv  *Receiver
+	acks  *mqtt.Client // the inline client that publishes answers
+	log   *slog.Logger
+	down  *downlink
+	admit func(site string, cert *x509.Certificate) error
 }
 
 // MaxPacketBytes bounds an MQTT packet: a batch of up to 4 MiB of records
@@ -66,7 +72,7 @@ func New(c Config) (*Hub, error) {
 	caps.MaximumPacketSize = MaxPacketBytes
 	caps.RetainAvailable = 0 // nothing here is retained: batches go to the store
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: c.Log.With("part", "mqtt"), InlineClient: true})
-	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log}
+	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log, admit: c.Admit}
 	h.acks = srv.NewClient(nil, "local", "hub-acks", true)
 	h.down = newDownlink(h)
 	if err := srv.AddHook(&hook{h: h}, nil); err != nil {
@@ -153,6 +159,13 @@ func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if cl.ID != site && !strings.HasPrefix(cl.ID, site+".") {
 		k.h.log.Warn("refused client id of another site", "site", site, "client", cl.ID)
 		return false
+	}
+	if k.h.admit != nil {
+		leaf := cl.Net.Conn.(*tls.Conn).ConnectionState().PeerCertificates[0] // siteOf checked it
+		if err := k.h.admit(site, leaf); err != nil {
+			k.h.log.Warn("refused site", "site", site, "err", err)
+			return false
+		}
 	}
 	return true
 }

@@ -51,6 +51,9 @@ func (s *Server) enrollFinish(w http.ResponseWriter, r *http.Request, _ principa
 	if err != nil {
 		return err
 	}
+	if res.Status == enrollapi.StatusRegistered {
+		res.UplinkAddress = s.uplinkAddress(r)
+	}
 	s.metrics.enrollments.WithLabelValues(res.Status).Inc()
 	level := s.log.Info
 	if res.Status == enrollapi.StatusRejected {

@@ -56,6 +56,10 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Opened, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := o.openUplink(dir); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -83,8 +87,8 @@ func (o *Opened) firstToken(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the store.
-func (o *Opened) Close() error { return o.Store.Close() }
+// Close closes the store and the uplinked records' stream log.
+func (o *Opened) Close() error { return errors.Join(o.closeUplink(), o.Store.Close()) }
 
 // ReadToken reads an operator token file as written by Open.
 func ReadToken(path string) (string, error) {

@@ -90,6 +90,8 @@ var routeTable = []route{
 	{"GET", "/v1/vault/pcr-approvals", authToken, (*Server).listPCRApprovals},
 	{"POST", "/v1/vault/pcr-approvals", authToken, (*Server).createPCRApproval},
 	{"DELETE", "/v1/vault/pcr-approvals/{id}", authToken, (*Server).deletePCRApproval},
+	{"GET", "/v1/sites/{site}/topics", authToken, (*Server).listSiteTopics},
+	{"GET", "/v1/sites/{site}/topics/{tenant}/{name}/records", authToken, (*Server).readSiteRecords},
 }
 
 // routes builds the mux from routeTable, each route wrapped in latency

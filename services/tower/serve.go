@@ -21,6 +21,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, hosts []string) err
 		return err
 	}
 	cert := tls.Certificate{Certificate: [][]byte{leaf.Raw, s.ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}
+	stopUplink, err := s.serveUplink(cert)
+	if err != nil {
+		return err
+	}
+	defer stopUplink()
 	go s.Janitor(ctx, time.Minute)
 	go s.runRollouts(ctx)
 	// Refusals at the TLS layer (a certificate from another CA, say)

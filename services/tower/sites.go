@@ -42,7 +42,12 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request, p principal) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.siteView(site, s.now()))
+	now := s.now()
+	v := s.siteView(site, now)
+	if v.Uplink, err = s.siteTopics(site.ID, p, now); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

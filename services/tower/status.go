@@ -55,6 +55,9 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 		s.log.Info("site online", "site", site.ID, "tenant", site.Tenant, "name", site.Name, "boot_id", in.BootID, "agent", in.AgentVersion, "image", in.ImageVersion)
 	}
 	w.Header().Set(enrollapi.HeaderReportInterval, strconv.Itoa(seconds(s.reportInterval)))
+	if addr := s.uplinkAddress(r); addr != "" {
+		w.Header().Set(enrollapi.HeaderUplinkAddress, addr)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

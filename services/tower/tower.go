@@ -46,6 +46,8 @@ type Server struct {
 	escrowOnce       sync.Once
 	desired          *notifier // wakes long-polls of desired state
 	rollouts         *rolloutDriver
+	uplinkConfig     uplinkConfig
+	uplink           *uplink // the embedded hub; nil without one
 
 	registry *prometheus.Registry
 	metrics  *metrics

@@ -23,6 +23,9 @@ var sitesCommands = []towerCmd{
 	{"reject", "reject EKHASH                             refuse a pending box", sitesReject},
 	{"revoke", "revoke [-tenant T] SITE                   end a site's identity, for good", sitesRevoke},
 	{"reenroll", "reenroll [-tenant T] SITE                 let a site that lost its identity enroll once more", sitesReenroll},
+	{"topics", "topics [-tenant T] SITE                   list the topics the site uplinked to the tower", sitesTopics},
+	{"read", "read [-tenant T] SITE TENANT/NAME [-offset N|-since TIME] [-n M]   read a site topic's records at the tower", sitesRead},
+	{"tail", "tail [-tenant T] SITE TENANT/NAME [-offset N]   print a site topic's records as they reach the tower", sitesTail},
 }
 
 func runSites(ctx context.Context, stdout, stderr io.Writer, args []string) error {
@@ -101,6 +104,11 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A name resolves through the list, whose views leave out the uplink
+	// state: read the site itself.
+	if err := tc.c.Do(ctx, "GET", "/v1/sites/"+url.PathEscape(s.ID), nil, &s); err != nil {
+		return err
+	}
 	return tc.show(s, "FIELD\tVALUE", func(w io.Writer) {
 		identity := "TPM (EK " + s.EKHash + ")"
 		if s.SoftwareIdentity {
@@ -123,6 +131,9 @@ func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
 		}
 		if v := s.Vault; v != nil {
 			fmt.Fprintf(w, "vault\t%s%s\n", v.State, yesNo(len(v.ChangedPCRs) > 0, " (PCR "+intsString(v.ChangedPCRs)+" changed)", ""))
+		}
+		for _, u := range s.Uplink {
+			fmt.Fprintf(w, "uplink %s/%s\t%s\n", u.Tenant, u.Name, uplinkText(u))
 		}
 	})
 }

@@ -12,14 +12,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/skerry/skerry/services/api/towerapi"
+	"github.com/skerry/skerry/services/tower"
 	"github.com/skerry/skerry/services/tower/towertest"
 )
 
 // towerCLI logs in to a fresh in-process tower and returns a function that
 // runs skerryctl with args and returns its stdout.
-func towerCLI(t *testing.T) (*towertest.Tower, func(args ...string) string, func(args ...string) (string, error)) {
+func towerCLI(t *testing.T, opts ...tower.Option) (*towertest.Tower, func(args ...string) string, func(args ...string) (string, error)) {
 	t.Helper()
-	tw := towertest.Start(t)
+	tw := towertest.Start(t, opts...)
 	dir := t.TempDir()
 	t.Setenv("SKERRY_TOWER_CONFIG", filepath.Join(dir, "tower.json"))
 	caFile := filepath.Join(dir, "ca.crt")

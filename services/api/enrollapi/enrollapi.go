@@ -83,6 +83,11 @@ type Renew struct {
 // site online while reports arrive within three intervals.
 const HeaderReportInterval = "Skerry-Report-Interval"
 
+// HeaderUplinkAddress is set on every answer to a status report when the
+// tower receives uplinked records: EnrollResult.UplinkAddress as of now,
+// so sites enrolled earlier, or before the address changed, learn it.
+const HeaderUplinkAddress = "Skerry-Uplink-Address"
+
 // MaxBodyBytes bounds every enrollment and status request body; the tower
 // refuses larger ones with CodeTooLarge.
 const MaxBodyBytes = 64 << 10
@@ -183,6 +188,12 @@ type EnrollResult struct {
 	ReportIntervalSeconds int `json:"reportIntervalSeconds,omitempty"`
 	// Software is true when the site holds a software identity.
 	Software bool `json:"software,omitempty"`
+	// UplinkAddress is where the site's uplink sends its records (MQTT
+	// over TLS, host:port): the tower's embedded hub, reached by the host
+	// the site used for the tower, unless the tower was told otherwise.
+	// Empty when the tower receives no uplink. The agent keeps it in
+	// identity.json as "uplink".
+	UplinkAddress string `json:"uplinkAddress,omitempty"`
 }
 
 // StatusReport is what a registered site reports over mutual TLS. The tower

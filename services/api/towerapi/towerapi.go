@@ -184,6 +184,52 @@ type Site struct {
 	Apps []workloadapi.Status `json:"apps,omitempty"`
 	// Vault is the vault's state as the site last reported it.
 	Vault *VaultReport `json:"vault,omitempty"`
+	// Uplink is each topic the site uplinked to this tower, as the tower
+	// holds it (GET /v1/sites/{site} only; the topics the caller may see).
+	Uplink []SiteTopic `json:"uplink,omitempty"`
+}
+
+// SiteTopic is one of a site's topics as uplinked to the tower
+// (GET /v1/sites/{site}/topics). Offsets and times are the site's.
+type SiteTopic struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	// Records is how many records the tower holds, FirstOffset the site
+	// offset of the oldest and NextOffset one past the newest (the next
+	// site offset the tower expects); both 0 while it holds none.
+	Records     uint64 `json:"records"`
+	FirstOffset uint64 `json:"firstOffset"`
+	NextOffset  uint64 `json:"nextOffset"`
+	// LastTime is when the site appended the newest record held.
+	LastTime time.Time `json:"lastTime,omitzero"`
+	Bytes    int64     `json:"bytes"`
+	// LagSeconds is now minus LastTime, in the site view only: how far
+	// behind the site's clock the tower's copy is, if the site is
+	// producing.
+	LagSeconds float64 `json:"lagSeconds,omitempty"`
+}
+
+// TopicRecord is one uplinked record with the site's offset and append
+// time; Key, header values and Value are base64 in JSON.
+type TopicRecord struct {
+	Offset  uint64         `json:"offset"`
+	Time    time.Time      `json:"time"`
+	Key     []byte         `json:"key,omitempty"`
+	Headers []RecordHeader `json:"headers,omitempty"`
+	Value   []byte         `json:"value"`
+}
+
+// RecordHeader is one header of a record, as the site wrote it.
+type RecordHeader struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// TopicRecords answers GET /v1/sites/{site}/topics/{tenant}/{name}/records:
+// records in site offset order and Next, the offset to ask for next.
+type TopicRecords struct {
+	Records []TopicRecord `json:"records"`
+	Next    uint64        `json:"next"`
 }
 
 // App is one stored version of a tenant's app spec

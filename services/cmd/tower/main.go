@@ -54,6 +54,21 @@ func (s *sans) Set(v string) error {
 	return nil
 }
 
+// uplinkListenAddr is -uplink-listen: off (or set empty) turns it off;
+// unset, it is the API's listen host with the MQTT over TLS port 8883.
+func uplinkListenAddr(fs *flag.FlagSet, v, listen string) string {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "uplink-listen" })
+	switch {
+	case v == "off" || (set && v == ""):
+		return ""
+	case set:
+		return v
+	}
+	host, _, _ := net.SplitHostPort(listen)
+	return net.JoinHostPort(host, "8883")
+}
+
 func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet("tower", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -70,6 +85,8 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	rate := fs.Float64("enroll-rate", 1, "enrollment requests a second per source address, after the burst (0: no limit)")
 	burst := fs.Int("enroll-burst", 30, "enrollment requests a source address may send at once")
 	maxPending := fs.Int("max-pending", 10000, "most boxes in the pending queue; more are refused pending_full")
+	uplinkListen := fs.String("uplink-listen", "", "MQTT over TLS listen `address` of the embedded hub that receives sites' uplinked records (stored under DATA/uplink); default: the -listen host, port 8883; off: none")
+	uplinkAddr := fs.String("uplink-address", "", "`host:port` sites are told to uplink to; default: the host each site reached the tower by, with the -uplink-listen port")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,9 +109,16 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if roots.Len() == 0 {
 		log.Warn("no TPM maker roots (-ek-roots, -ek-roots-shipped=false): every box is a software identity, which only tenants with allowSoftwareIdentity take")
 	}
+	*uplinkListen = uplinkListenAddr(fs, *uplinkListen, *listen)
+	if *uplinkAddr != "" {
+		if _, _, err := net.SplitHostPort(*uplinkAddr); err != nil {
+			return fmt.Errorf("-uplink-address %q: want host:port: %w", *uplinkAddr, err)
+		}
+	}
 	o, err := tower.Open(ctx, *data, tower.WithLogger(log), tower.WithReportInterval(*report),
 		tower.WithPendingRetry(*pending), tower.WithChallengeTTL(*challenge), tower.WithEKRoots(roots),
-		tower.WithEnrollRateLimit(*rate, *burst), tower.WithMaxPending(*maxPending))
+		tower.WithEnrollRateLimit(*rate, *burst), tower.WithMaxPending(*maxPending),
+		tower.WithUplink(*uplinkListen), tower.WithUplinkAddress(*uplinkAddr))
 	if err != nil {
 		return err
 	}
@@ -115,6 +139,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	}
 	fmt.Fprintf(stdout, "tower CA certificate (for site configs and skerryctl --ca): %s\n", filepath.Join(*data, ca.CertFile))
 	fmt.Fprintf(stdout, "serving https://%s (certificate for %s)\n", ln.Addr(), strings.Join(hosts, ", "))
+	if *uplinkListen != "" {
+		fmt.Fprintf(stdout, "receiving uplinked records on mqtts://%s, stored in %s\n", *uplinkListen, filepath.Join(*data, tower.UplinkDir))
+	}
 	fmt.Fprintf(stdout, "log in: skerryctl tower login --tower https://%s --token $(cat %s) --ca %s\n", ln.Addr(), o.TokenFile, filepath.Join(*data, ca.CertFile))
 	if err := daemon.Ready(); err != nil {
 		return err

@@ -25,7 +25,7 @@ func TestRunStartsWithNoSetup(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, &stdout, &stderr, []string{"-data", dir, "-listen", "127.0.0.1:0", "-san", "10.0.2.2"})
+		done <- run(ctx, &stdout, &stderr, []string{"-data", dir, "-listen", "127.0.0.1:0", "-san", "10.0.2.2", "-uplink-listen", "127.0.0.1:0"})
 	}()
 	defer func() {
 		cancel()
@@ -85,7 +85,7 @@ func ipStrings[T interface{ String() string }](ips []T) []string {
 func TestRunRefusesBadEKRoots(t *testing.T) {
 	var stdout, stderr syncBuffer
 	missing := filepath.Join(t.TempDir(), "no-such-roots")
-	err := run(context.Background(), &stdout, &stderr, []string{"-data", t.TempDir(), "-listen", "127.0.0.1:0", "-ek-roots", missing})
+	err := run(context.Background(), &stdout, &stderr, []string{"-data", t.TempDir(), "-listen", "127.0.0.1:0", "-uplink-listen", "off", "-ek-roots", missing})
 	if err == nil || !strings.Contains(err.Error(), "EK roots") || !strings.Contains(err.Error(), "no-such-roots") {
 		t.Errorf("run with a missing -ek-roots: %v, want an error naming it", err)
 	}

@@ -66,7 +66,7 @@ func run(clients int, dur time.Duration, work string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	data := filepath.Join(work, "data")
-	cmd := exec.CommandContext(ctx, bin, "-data", data, "-listen", "127.0.0.1:0", "-enroll-rate", "0") // all clients share one address
+	cmd := exec.CommandContext(ctx, bin, "-data", data, "-listen", "127.0.0.1:0", "-uplink-listen", "off", "-enroll-rate", "0") // all clients share one address
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
