@@ -73,6 +73,8 @@ var routes = []route{
 	{"POST /v1/keys/{name}/verify", "key.verify", tenantOf, verify},
 	{"POST /v1/mask", "mask", tenantOf, mask},
 	{"PUT /v1/apps/{app}/files", "files.set", systemOnly, setAppFiles},
+	{"GET /v1/site-key", "sitekey.get", anyone, getSiteKey},
+	{"PUT /v1/site-secrets", "sitesecrets.put", systemOnly, putSiteSecrets},
 }
 
 // Handler is the vault's HTTP API.
