@@ -42,6 +42,11 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := loadSecretKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]Option{WithSecretKey(key)}, opts...)
 	db, err := boltstore.Open(filepath.Join(dir, StoreFile))
 	if err != nil {
 		return nil, err

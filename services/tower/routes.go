@@ -53,6 +53,10 @@ var routeTable = []route{
 	{"GET", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).getDeployment},
 	{"PUT", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).putDeployment},
 	{"DELETE", "/v1/tenants/{tenant}/deployments/{app}", authToken, (*Server).deleteDeployment},
+	{"GET", "/v1/tenants/{tenant}/secrets", authToken, (*Server).listSecrets},
+	{"GET", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).getSecret},
+	{"PUT", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).putSecret},
+	{"DELETE", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).deleteSecret},
 
 	{"GET", "/v1/operator-tokens", authToken, (*Server).listOperatorTokens},
 	{"POST", "/v1/operator-tokens", authToken, (*Server).createOperatorToken},

@@ -41,6 +41,7 @@ type Server struct {
 	limiter          *limiter
 	limits           serve.Limits
 	desired          *notifier // wakes long-polls of desired state
+	secretKey        []byte    // seals stored secrets (secrets.go)
 
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -72,6 +73,9 @@ func New(st store.Store, authority *ca.CA, opts ...Option) *Server {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.secretKey == nil {
+		s.secretKey = newSecretKey()
 	}
 	s.limiter = newLimiter(s.enrollRate, s.enrollBurst, maxSources, s.now)
 	s.metrics = newMetrics(s)

@@ -25,9 +25,10 @@ var (
 	bChallenges   = []byte("challenges")
 	bApps         = []byte("apps")
 	bDeployments  = []byte("deployments")
+	bSecrets      = []byte("secrets")
 )
 
-var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges, bApps, bDeployments}
+var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges, bApps, bDeployments, bSecrets}
 
 // DB is a store.Store in a bbolt file.
 type DB struct {
