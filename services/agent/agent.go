@@ -32,6 +32,9 @@ type Agent struct {
 	ready         func() error
 	// workloadSocket is the workload service's API ("": none).
 	workloadSocket string
+	// vaultSocket and vaultTokenFile reach the vault (vault.go; socket
+	// "": none).
+	vaultSocket, vaultTokenFile string
 }
 
 // New returns an agent for the tower in the site config.
@@ -46,6 +49,8 @@ func New(tower siteconfig.Tower, opts ...Option) *Agent {
 		ready:      func() error { return nil },
 
 		workloadSocket: contract.WorkloadSocket,
+		vaultSocket:    contract.VaultSocket,
+		vaultTokenFile: DefaultVaultTokenFile,
 	}
 	a.hostname, _ = os.Hostname()
 	for _, o := range opts {

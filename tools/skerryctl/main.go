@@ -40,6 +40,7 @@ var towerCommands = []command{
 	{"sites", "sites: list, show, pending, approve, reject, revoke, reenroll", runSites},
 	{"apps", "tenants' app specs, versioned: put, list, show, delete", runTowerApps},
 	{"deploy", "which app version runs on which sites (label selector): set, list, delete", runTowerDeploy},
+	{"secrets", "tenants' secrets for sites (label selector), sealed to each site's vault: set, list, delete", runTowerSecrets},
 }
 
 // siteCommands talk to this site's services over their unix sockets.

@@ -35,6 +35,8 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	sock := fs.String("socket", contract.WorkloadSocket, "unix socket of the API (root only)")
 	ctrd := fs.String("containerd", "/run/containerd/containerd.sock", "containerd's socket")
 	cgroups := fs.String("cgroup-root", "/tenants", "cgroup under which each tenant gets a subtree")
+	vaultSock := fs.String("vault-socket", contract.VaultSocket, `the vault's socket, for apps' secrets as files ("": none)`)
+	vaultToken := fs.String("vault-token", contract.Home("vault")+"/system.token", "the vault's system token file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -45,7 +47,8 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 			return fmt.Errorf("connect to containerd: %w", err)
 		}
 		r := workload.New(c, workload.WithLogger(log), workload.WithCgroupRoot(*cgroups),
-			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs")))
+			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs")),
+			workload.WithVault(*vaultSock, *vaultToken))
 		st, err := workload.OpenState(filepath.Join(*home, "desired.json"), r)
 		if err != nil {
 			c.Close()
