@@ -17,6 +17,8 @@ type options struct {
 	minBackoff time.Duration
 	stopGrace  time.Duration
 	registry   func(tenant string) Registry
+	// vaultSocket and vaultToken reach the vault for secrets (secrets.go).
+	vaultSocket, vaultToken string
 }
 
 func defaults() options {
