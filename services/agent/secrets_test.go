@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skerry/skerry/qemu/swtpm"
 	"github.com/skerry/skerry/services/api/towerapi"
@@ -47,14 +48,17 @@ func TestSecretsFromTheTower(t *testing.T) {
 	var et towerapi.EnrollTokenCreated
 	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme", Labels: map[string]string{"region": "north"}}, &et)
 	const v1, v2 = "first-value-71c2", "second-value-0d9e"
-	tw.do(t, "PUT", "/v1/tenants/acme/secrets/db", towerapi.SecretSet{Value: []byte(v1), Selector: map[string]string{"region": "north"}}, nil)
-	tw.do(t, "PUT", "/v1/tenants/acme/secrets/far", towerapi.SecretSet{Value: []byte(v1), Selector: map[string]string{"region": "south"}}, nil)
 
 	// No workload service here: the agent hands the secrets over before
 	// it applies the apps, so a workload service that is away does not
 	// hold them back.
 	a := startAgent(t, tw.config(et.Token), WithHome(t.TempDir()), WithTPM(filepath.Join(t.TempDir(), "no-tpm")),
 		WithSoftwareIdentity(true), WithWorkloadSocket(filepath.Join(t.TempDir(), "no-workload.sock")), WithVault(vsock, tokFile))
+	// Set once the site is online and its vault key known, as on a box.
+	tw.onlineSite(t, a)
+	time.Sleep(2 * time.Second)
+	tw.do(t, "PUT", "/v1/tenants/acme/secrets/db", towerapi.SecretSet{Value: []byte(v1), Selector: map[string]string{"region": "north"}}, nil)
+	tw.do(t, "PUT", "/v1/tenants/acme/secrets/far", towerapi.SecretSet{Value: []byte(v1), Selector: map[string]string{"region": "south"}}, nil)
 	value := func(name string) string {
 		s, err := acme.Secret(context.Background(), name, 0)
 		if err != nil {
