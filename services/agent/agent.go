@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/skerry/skerry/services/contract"
@@ -33,11 +32,12 @@ type Agent struct {
 	ready         func() error
 	// workloadSocket is the workload service's API ("": none).
 	workloadSocket string
-	// vaultSocket and vaultToken reach the vault (unseal.go); tpm is the
-	// TPM Run opened, vault what the agent remembers of the vault.
-	vaultSocket, vaultToken string
-	tpm                     *TPM
-	vault                   vaultSide
+	// vaultSocket and vaultTokenFile reach the vault (vault.go, unseal.go;
+	// socket "": none); tpm is the TPM Run opened, vault what the agent
+	// remembers of the vault.
+	vaultSocket, vaultTokenFile string
+	tpm                         *TPM
+	vault                       vaultSide
 }
 
 // New returns an agent for the tower in the site config.
@@ -53,7 +53,7 @@ func New(tower siteconfig.Tower, opts ...Option) *Agent {
 
 		workloadSocket: contract.WorkloadSocket,
 		vaultSocket:    contract.VaultSocket,
-		vaultToken:     filepath.Join(contract.Home("vault"), "system.token"),
+		vaultTokenFile: DefaultVaultTokenFile,
 	}
 	a.hostname, _ = os.Hostname()
 	for _, o := range opts {

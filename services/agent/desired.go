@@ -178,9 +178,9 @@ func clip(s string) string {
 // followDesired long-polls the tower for the site's desired state and
 // applies each new revision, until ctx ends. client gives the current
 // tower client (it changes when the certificate is renewed).
-func (a *Agent) followDesired(ctx context.Context, client func() *towerClient) {
+func (a *Agent) followDesired(ctx context.Context, client func() *towerClient, site string) {
 	wc := newWorkloadClient(a.workloadSocket)
-	var n narrator
+	var n, vn narrator
 	applied, failures := "", 0
 	for ctx.Err() == nil {
 		// Every answer is applied, a timed-out poll's unchanged one too: the
@@ -188,6 +188,10 @@ func (a *Agent) followDesired(ctx context.Context, client func() *towerClient) {
 		// removed on the box.
 		d, err := client().desired(ctx, applied)
 		if err == nil {
+			// Secrets first, so an app that uses one finds its file; a
+			// vault that cannot take them does not hold the apps back
+			// (the next answer, within 30 s, hands them again).
+			a.handSecrets(ctx, site, d, &vn)
 			var put, deleted int
 			put, deleted, err = wc.apply(ctx, d)
 			if err == nil {

@@ -33,7 +33,7 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 	if a.workloadSocket != "" {
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); a.followDesired(ctx, cur.Load) }()
+		go func() { defer close(done); a.followDesired(ctx, cur.Load, id.SiteID) }()
 		defer func() { cancel(); <-done }()
 	}
 
@@ -57,6 +57,7 @@ func (a *Agent) report(ctx context.Context, roots *x509.CertPool, id *Identity, 
 		st := a.status()
 		st.Apps = a.appStatuses(ctx)
 		st.Vault = a.vaultStep(ctx, c, id)
+		st.VaultKey = a.vaultKey(ctx)
 		hdr, err := c.post(ctx, enrollapi.PathStatus, st, nil)
 		if ctx.Err() != nil {
 			return nil // stopping: the failed post is no news

@@ -27,13 +27,6 @@ type vaultSide struct {
 	n        narrator
 }
 
-// WithVault sets the vault's socket and the file holding its system
-// token (defaults contract.VaultSocket, /perm/vault/system.token); an
-// empty socket turns the vault side off.
-func WithVault(socket, tokenFile string) Option {
-	return func(a *Agent) { a.vaultSocket, a.vaultToken = socket, tokenFile }
-}
-
 // vaultStep runs once per status report and returns the vault's state
 // for it (nil without a vault).
 func (a *Agent) vaultStep(ctx context.Context, c *towerClient, id *Identity) *enrollapi.VaultReport {
@@ -43,7 +36,7 @@ func (a *Agent) vaultStep(ctx context.Context, c *towerClient, id *Identity) *en
 	if _, err := os.Stat(a.vaultSocket); err != nil {
 		return nil // no vault on this box (or not yet)
 	}
-	tok, _ := os.ReadFile(a.vaultToken)
+	tok, _ := os.ReadFile(a.vaultTokenFile)
 	vc := vaultclient.New(a.vaultSocket, string(tok))
 	defer vc.Close()
 	st, err := vc.Status(ctx)

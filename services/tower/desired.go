@@ -150,8 +150,10 @@ func (s *Server) siteDesired(w http.ResponseWriter, r *http.Request, p principal
 			if site.Revoked {
 				return refuse(ErrSiteRevoked, "site %s was revoked", site.ID)
 			}
-			d, err = desiredFor(tx, site)
-			return err
+			if d, err = desiredFor(tx, site); err != nil {
+				return err
+			}
+			return s.addSiteSecrets(tx, site, &d)
 		})
 		if err != nil {
 			return err

@@ -47,6 +47,11 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Opened, error) {
 		return nil, err
 	}
 	opts = append([]Option{WithVaultEscrowKey(escrowKey)}, opts...)
+	key, err := loadSecretKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]Option{WithSecretKey(key)}, opts...)
 	db, err := boltstore.Open(filepath.Join(dir, StoreFile))
 	if err != nil {
 		return nil, err

@@ -56,6 +56,10 @@ var routeTable = []route{
 	{"POST", "/v1/tenants/{tenant}/deployments/{app}/pause", authToken, (*Server).pauseRollout},
 	{"POST", "/v1/tenants/{tenant}/deployments/{app}/resume", authToken, (*Server).resumeRollout},
 	{"POST", "/v1/tenants/{tenant}/deployments/{app}/rollback", authToken, (*Server).rollbackRollout},
+	{"GET", "/v1/tenants/{tenant}/secrets", authToken, (*Server).listSecrets},
+	{"GET", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).getSecret},
+	{"PUT", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).putSecret},
+	{"DELETE", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).deleteSecret},
 
 	{"GET", "/v1/operator-tokens", authToken, (*Server).listOperatorTokens},
 	{"POST", "/v1/operator-tokens", authToken, (*Server).createOperatorToken},

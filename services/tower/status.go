@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
+	"github.com/skerry/skerry/services/api/secretapi"
 	"github.com/skerry/skerry/services/api/workloadapi"
 	"github.com/skerry/skerry/services/tower/store"
 )
@@ -22,12 +23,15 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 	if err := checkAppStatuses(in.Apps); err != nil {
 		return err
 	}
+	if err := checkVaultKey(in.VaultKey); err != nil {
+		return err
+	}
 	vault, err := storedVaultReport(in.Vault)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	var wasOnline bool
+	var wasOnline, newKey bool
 	var site store.Site
 	err = s.store.Update(r.Context(), func(tx store.Tx) (err error) {
 		// Read again inside the transaction: authSite's copy may be stale.
@@ -44,10 +48,15 @@ func (s *Server) siteStatus(w http.ResponseWriter, r *http.Request, p principal)
 		site.LastSeen, site.AgentVersion, site.ImageVersion = now, in.AgentVersion, in.ImageVersion
 		site.BootID, site.UptimeSeconds, site.Apps = in.BootID, in.UptimeSeconds, in.Apps
 		site.Vault = vault
+		newKey = noteVaultKey(&site, in.VaultKey)
 		return tx.PutSite(site)
 	})
 	if err != nil {
 		return err
+	}
+	if newKey {
+		s.log.Info("site vault key", "site", site.ID, "key_id", secretapi.KeyID(in.VaultKey))
+		s.desired.changed() // its secrets can be sealed now
 	}
 	s.metrics.reports.Inc()
 	s.rollouts.pokeIfActive()

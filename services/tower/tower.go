@@ -48,6 +48,7 @@ type Server struct {
 	rollouts         *rolloutDriver
 	uplinkConfig     uplinkConfig
 	uplink           *uplink // the embedded hub; nil without one
+	secretKey        []byte  // seals stored secrets (secrets.go)
 
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -80,6 +81,9 @@ func New(st store.Store, authority *ca.CA, opts ...Option) *Server {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.secretKey == nil {
+		s.secretKey = newSecretKey()
 	}
 	s.limiter = newLimiter(s.enrollRate, s.enrollBurst, maxSources, s.now)
 	s.metrics = newMetrics(s)

@@ -75,6 +75,8 @@ var routes = []route{
 	{"PUT /v1/apps/{app}/files", "files.set", systemOnly, setAppFiles},
 	{"POST /v1/escrow", "master.escrow", systemOnly, escrowHandler},
 	{"POST /v1/unseal", "master.remote_unseal", systemOnly, remoteUnsealHandler},
+	{"GET /v1/site-key", "sitekey.get", anyone, getSiteKey},
+	{"PUT /v1/site-secrets", "sitesecrets.put", systemOnly, putSiteSecrets},
 }
 
 // Handler is the vault's HTTP API.

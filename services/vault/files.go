@@ -43,6 +43,14 @@ func (v *Vault) SetAppFiles(tenant, app string, f AppFiles) (string, error) {
 			return "", err
 		}
 	}
+	for n, file := range f.Files {
+		if !slices.Contains(f.Secrets, n) {
+			return "", invalidf("app %s: files names secret %s, which secrets does not list", app, n)
+		}
+		if err := validName("file", file); err != nil {
+			return "", err
+		}
+	}
 	key := []byte(tenant + "/" + app)
 	err := v.Store.update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bFiles)
@@ -60,7 +68,7 @@ func (v *Vault) SetAppFiles(tenant, app string, f AppFiles) (string, error) {
 // writeAppFiles writes the app's secrets; one missing is skipped (it is
 // written when set), other failures are returned.
 func (v *Vault) writeAppFiles(tenant, app string, f AppFiles) (string, error) {
-	dir := filepath.Join(v.filesRoot, tenant, app)
+	dir := v.appDir(tenant, app)
 	if err := os.MkdirAll(dir, 0o500); err != nil {
 		return "", fmt.Errorf("secret files of %s/%s: %w", tenant, app, err)
 	}
@@ -78,7 +86,7 @@ func (v *Vault) writeAppFiles(tenant, app string, f AppFiles) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if err := writeOwned(filepath.Join(dir, n), s.Value, f.UID, f.GID); err != nil {
+		if err := writeOwned(filepath.Join(dir, fileName(f, n)), s.Value, f.UID, f.GID); err != nil {
 			return "", fmt.Errorf("secret file %s of %s/%s: %w", n, tenant, app, err)
 		}
 	}
@@ -111,15 +119,35 @@ func writeOwned(path string, data []byte, uid, gid int) error {
 	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
-// refreshFiles rewrites the files of every app that gets tenant's secret
-// name (any of tenant's secrets when name is empty; every tenant's when
-// tenant is empty too).
-func (v *Vault) refreshFiles(tenant, name string) error {
-	type job struct {
-		tenant, app string
-		f           AppFiles
+func (v *Vault) appDir(tenant, app string) string { return filepath.Join(v.filesRoot, tenant, app) }
+
+// fileName is the name of secret n's file for an app.
+func fileName(f AppFiles, n string) string {
+	if file := f.Files[n]; file != "" {
+		return file
 	}
-	var jobs []job
+	return n
+}
+
+// removeFile removes dir/name; one already gone is no error.
+func removeFile(dir, name string) error {
+	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return atomicfile.SyncDir(dir)
+}
+
+// appJob is one app's secret files.
+type appJob struct {
+	tenant, app string
+	f           AppFiles
+}
+
+// appsUsing lists the apps that get tenant's secret name as a file (any
+// of tenant's secrets when name is empty; every tenant's when tenant is
+// empty too).
+func (v *Vault) appsUsing(tenant, name string) ([]appJob, error) {
+	var jobs []appJob
 	err := v.Store.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bFiles)
 		if b == nil {
@@ -132,11 +160,18 @@ func (v *Vault) refreshFiles(tenant, name string) error {
 				return err
 			}
 			if (tenant == "" || t == tenant) && (name == "" || slices.Contains(f.Secrets, name)) {
-				jobs = append(jobs, job{t, app, f})
+				jobs = append(jobs, appJob{t, app, f})
 			}
 			return nil
 		})
 	})
+	return jobs, err
+}
+
+// refreshFiles rewrites the files of every app that gets tenant's secret
+// name (as appsUsing selects them).
+func (v *Vault) refreshFiles(tenant, name string) error {
+	jobs, err := v.appsUsing(tenant, name)
 	var errs []error
 	for _, j := range jobs {
 		_, err := v.writeAppFiles(j.tenant, j.app, j.f)

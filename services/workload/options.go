@@ -22,6 +22,8 @@ type options struct {
 	registry   func(tenant string) Registry
 	streamlog  *client.Client
 	quota      func(tenant string) workloadapi.Resources
+	// vaultSocket and vaultToken reach the vault for secrets (secrets.go).
+	vaultSocket, vaultToken string
 }
 
 func defaults() options {

@@ -84,6 +84,11 @@ func (r *Runner) specOpts(s *workloadapi.AppSpec, img containerd.Image) ([]oci.S
 	if err != nil {
 		return nil, err
 	}
+	secrets, err := r.secretMounts(s, uid, gid)
+	if err != nil {
+		return nil, err
+	}
+	mounts = append(mounts, secrets...)
 	if len(mounts) > 0 {
 		opts = append(opts, oci.WithMounts(mounts))
 	}

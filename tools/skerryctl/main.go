@@ -42,6 +42,7 @@ var towerCommands = []command{
 	{"deploy", "which app version runs on which sites (label selector): set, list, delete", runTowerDeploy},
 	{"rollout", "a deployment's rollout (canary, batches): status, pause, resume, rollback", runTowerRollout},
 	{"vault", "sites' vaults and remote unseal: show, requests, approve, refuse, approve-pcrs", runTowerVault},
+	{"secrets", "tenants' secrets for sites (label selector), sealed to each site's vault: set, list, delete", runTowerSecrets},
 }
 
 // siteCommands talk to this site's services over their unix sockets.

@@ -31,6 +31,7 @@ package enrollapi
 import (
 	"time"
 
+	"github.com/skerry/skerry/services/api/secretapi"
 	"github.com/skerry/skerry/services/api/workloadapi"
 )
 
@@ -58,6 +59,14 @@ const (
 type Desired struct {
 	Revision string                 `json:"revision"`
 	Apps     []*workloadapi.AppSpec `json:"apps"`
+	// Secrets are the tenant's secrets set at the tower whose selector
+	// matches the site, each sealed to the site vault's key named by
+	// SiteKeyID (services/api/secretapi). SiteKeyID is empty while the
+	// tower has no key of the site's vault: the site then has no news
+	// about secrets (and must not delete any). The agent hands them to
+	// the vault, which deletes the tower's secrets no longer listed.
+	Secrets   []secretapi.Envelope `json:"secrets,omitempty"`
+	SiteKeyID string               `json:"siteKeyId,omitempty"`
 }
 
 // MaxReportApps bounds the app statuses of one status report and
@@ -211,4 +220,8 @@ type StatusReport struct {
 	Apps []workloadapi.Status `json:"apps,omitempty"`
 	// Vault is the vault's state; absent when the site runs none.
 	Vault *VaultReport `json:"vault,omitempty"`
+	// VaultKey is the public half of the site vault's key pair (X25519,
+	// 32 bytes), which the tower seals the site's secrets to; absent
+	// while the vault is sealed or away.
+	VaultKey []byte `json:"vaultKey,omitempty"`
 }

@@ -346,3 +346,22 @@ type RolloutSite struct {
 	Since   time.Time `json:"since"`
 	Reason  string    `json:"reason,omitempty"`
 }
+
+// SecretSet is the body of PUT /v1/tenants/{tenant}/secrets/{name}: a new
+// version of a tenant's secret for the tenant's sites whose labels match
+// Selector (empty: every site of the tenant). Value travels as base64; the
+// tower never answers it back.
+type SecretSet struct {
+	Value    []byte            `json:"value"`
+	Selector map[string]string `json:"selector"`
+}
+
+// Secret describes a stored secret: never its value.
+type Secret struct {
+	Tenant    string            `json:"tenant"`
+	Name      string            `json:"name"`
+	Version   int               `json:"version"`
+	Selector  map[string]string `json:"selector"`
+	CreatedAt time.Time         `json:"createdAt"`
+	CreatedBy string            `json:"createdBy,omitempty"`
+}

@@ -11,6 +11,8 @@ package vaultapi
 import (
 	"time"
 
+	"github.com/skerry/skerry/services/api/secretapi"
+
 	"github.com/skerry/skerry/services/httpjson"
 )
 
@@ -221,6 +223,9 @@ type AppFiles struct {
 	UID     int      `json:"uid"`
 	GID     int      `json:"gid"`
 	Secrets []string `json:"secrets"`
+	// Files renames secrets' files: secret name -> file name (default
+	// the secret's name).
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // AppFilesDir is the answer of PUT /v1/apps/{app}/files: the directory to
@@ -233,4 +238,41 @@ type AppFilesDir struct {
 // token only): how many of the tenant's tokens were removed.
 type Revoked struct {
 	Tokens int `json:"tokens"`
+}
+
+// SiteKey is the answer of GET /v1/site-key (anyone): the public half of
+// the vault's site key pair, which the tower seals secrets to. The
+// private half is kept sealed under the master key.
+type SiteKey struct {
+	Public []byte `json:"public"`
+	KeyID  string `json:"keyId"`
+}
+
+// SiteSecrets is the body of PUT /v1/site-secrets (system token): every
+// secret the tower holds for this site, sealed to the site key. The vault
+// stores each new version, rewrites the files of the apps that use it,
+// and deletes the tower's secrets no longer listed (never a secret a
+// tenant put on the box itself).
+type SiteSecrets struct {
+	// Site is the site ID the envelopes are sealed for.
+	Site    string               `json:"site"`
+	KeyID   string               `json:"keyId"`
+	Secrets []secretapi.Envelope `json:"secrets"`
+}
+
+// SiteSecretsResult is the answer of PUT /v1/site-secrets.
+type SiteSecretsResult struct {
+	Stored    int `json:"stored"`
+	Unchanged int `json:"unchanged"`
+	Deleted   int `json:"deleted"`
+	// Refused lists envelopes that did not open or were not valid, with
+	// why; the others are stored.
+	Refused []RefusedSecret `json:"refused,omitempty"`
+}
+
+// RefusedSecret is one envelope the vault did not take.
+type RefusedSecret struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -18,14 +19,23 @@ func fieldError(field, format string, args ...any) error {
 var (
 	// nameRE: tenant, app, volume and secret names end up in paths,
 	// containerd namespaces, topic names and DNS labels.
-	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	envKeyRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$`)
-	userRE     = regexp.MustCompile(`^[0-9]{1,10}(:[0-9]{1,10})?$`)
+	nameRE     = lazyRE(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	envKeyRE   = lazyRE(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	labelKeyRE = lazyRE(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$`)
+	userRE     = lazyRE(`^[0-9]{1,10}(:[0-9]{1,10})?$`)
 	// imageRefRE is deliberately loose (registry/path:tag@digest); the
 	// resolver gives the precise error when pulling.
-	imageRefRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._\-/:@+]{0,254}$`)
+	imageRefRE = lazyRE(`^[a-zA-Z0-9][a-zA-Z0-9._\-/:@+]{0,254}$`)
 )
+
+// lazyRE compiles expr at its first use, not at package initialisation:
+// every process of the multi-call skerry binary initialises this package,
+// and the bounded repetitions ({0,254}) compile into large programs (15 ms
+// and 350 KB of heap that the vault, which checks no spec, paid for
+// nothing; docs/benchmarks.md, "Vault").
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 const nameRule = "use 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'"
 
@@ -34,10 +44,10 @@ func (s *AppSpec) Check() error {
 	if s.Version < 1 || s.Version > Version {
 		return fmt.Errorf("%w %d: this build reads versions 1 to %d", ErrVersion, s.Version, Version)
 	}
-	if !nameRE.MatchString(s.Tenant) {
+	if !nameRE().MatchString(s.Tenant) {
 		return fieldError("tenant", "%q: %s", s.Tenant, nameRule)
 	}
-	if !nameRE.MatchString(s.Name) {
+	if !nameRE().MatchString(s.Name) {
 		return fieldError("name", "%q: %s", s.Name, nameRule)
 	}
 	if err := s.Image.check(); err != nil {
@@ -52,14 +62,14 @@ func (s *AppSpec) Check() error {
 		return fieldError("env", "%d variables: at most 256", len(s.Env))
 	}
 	for k, v := range s.Env {
-		if !envKeyRE.MatchString(k) {
+		if !envKeyRE().MatchString(k) {
 			return fieldError("env", "key %q: use letters, digits and '_', not starting with a digit", k)
 		}
 		if strings.ContainsRune(v, 0) {
 			return fieldError("env."+k, "value holds a NUL byte")
 		}
 	}
-	if s.User != "" && !userRE.MatchString(s.User) {
+	if s.User != "" && !userRE().MatchString(s.User) {
 		return fieldError("user", "%q: want a numeric UID or UID:GID, like 1000 or 1000:1000", s.User)
 	}
 	if err := s.Resources.check(); err != nil {
@@ -78,7 +88,7 @@ func (s *AppSpec) Check() error {
 	files := map[string]bool{}
 	for i, sec := range s.Secrets {
 		f := fmt.Sprintf("secrets[%d]", i)
-		if !nameRE.MatchString(sec.Name) {
+		if !nameRE().MatchString(sec.Name) {
 			return fieldError(f+".name", "%q: %s", sec.Name, nameRule)
 		}
 		file := sec.File
@@ -96,7 +106,7 @@ func (s *AppSpec) Check() error {
 	vols, paths := map[string]bool{}, map[string]bool{}
 	for i, v := range s.Volumes {
 		f := fmt.Sprintf("volumes[%d]", i)
-		if !nameRE.MatchString(v.Name) {
+		if !nameRE().MatchString(v.Name) {
 			return fieldError(f+".name", "%q: %s", v.Name, nameRule)
 		}
 		if vols[v.Name] {
@@ -137,7 +147,7 @@ func (s *AppSpec) Check() error {
 		return fieldError("labels", "%d labels: at most 64", len(s.Labels))
 	}
 	for k, v := range s.Labels {
-		if !labelKeyRE.MatchString(k) {
+		if !labelKeyRE().MatchString(k) {
 			return fieldError("labels", "key %q: use letters, digits, '.', '_', '/', '-', at most 64", k)
 		}
 		if len(v) > 256 {
@@ -156,7 +166,7 @@ func (im Image) check() error {
 		return fieldError("image", "set ref (an OCI registry reference) or archive (an OCI archive on the site)")
 	case im.Ref != "" && im.Archive != "":
 		return fieldError("image", "set ref or archive, not both")
-	case im.Ref != "" && !imageRefRE.MatchString(im.Ref):
+	case im.Ref != "" && !imageRefRE().MatchString(im.Ref):
 		return fieldError("image.ref", "%q is not an image reference like registry.example/acme/web:1.2", im.Ref)
 	case im.Archive != "" && (!path.IsAbs(im.Archive) || path.Clean(im.Archive) != im.Archive):
 		return fieldError("image.archive", "%q: want an absolute, clean path on the site", im.Archive)
@@ -280,7 +290,7 @@ func (r Resources) Check() error { return r.check() }
 
 // CheckTenant checks a tenant's name with the rule of an app spec's.
 func CheckTenant(t string) error {
-	if !nameRE.MatchString(t) {
+	if !nameRE().MatchString(t) {
 		return fieldError("tenant", "%q: %s", t, nameRule)
 	}
 	return nil

@@ -43,6 +43,8 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	fs.StringVar(&def.CPU, "tenant-cpu", "", "default CPU quota of a tenant (cores or millicores); empty: unbounded")
 	fs.StringVar(&def.Memory, "tenant-memory", "", "default memory quota of a tenant (\"512Mi\"); empty: unbounded")
 	fs.Int64Var(&def.Pids, "tenant-pids", 4096, "default pids quota of a tenant; 0: unbounded")
+	vaultSock := fs.String("vault-socket", contract.VaultSocket, `the vault's socket, for apps' secrets as files ("": none)`)
+	vaultToken := fs.String("vault-token", contract.Home("vault")+"/system.token", "the vault's system token file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -70,7 +72,8 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 			return def
 		}
 		opts := []workload.Option{workload.WithLogger(log), workload.WithCgroupRoot(*cgroups), workload.WithTenantQuota(quota),
-			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs"))}
+			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs")),
+			workload.WithVault(*vaultSock, *vaultToken)}
 		if *slSock != "" {
 			// Read once; without it the shipping retries and the log files
 			// keep the output meanwhile (bounded, see the README).

@@ -125,6 +125,9 @@ type Site struct {
 	Apps []workloadapi.Status `json:"apps,omitempty"`
 	// Vault is the vault's state from the last status report.
 	Vault *SiteVault `json:"vault,omitempty"`
+	// VaultKey is the public half of the site vault's key pair, from the
+	// last status report: the tower seals the site's secrets to it.
+	VaultKey []byte `json:"vaultKey,omitempty"`
 }
 
 // NextCert is a renewed certificate not yet used: the site's current
@@ -190,4 +193,23 @@ func (d Deployment) Matches(labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// Secret is a tenant's secret set at the tower for the sites its
+// selector matches (as a Deployment's). The value is sealed under the
+// tower's secret key (AES-256-GCM, tenant, name and version as
+// associated data): the store alone does not give it away.
+type Secret struct {
+	Tenant    string            `json:"tenant"`
+	Name      string            `json:"name"`
+	Version   int               `json:"version"`
+	Selector  map[string]string `json:"selector"`
+	Sealed    []byte            `json:"sealed"`
+	CreatedAt time.Time         `json:"createdAt"`
+	CreatedBy string            `json:"createdBy,omitempty"`
+}
+
+// Matches reports whether the secret goes to a site with labels.
+func (s Secret) Matches(labels map[string]string) bool {
+	return Deployment{Selector: s.Selector}.Matches(labels)
 }

@@ -80,6 +80,13 @@ type Tx interface {
 	// Deployments lists a tenant's deployments, by app name.
 	Deployments(tenant string) ([]Deployment, error)
 
+	// Secret is a tenant's secret set at the tower (its newest version).
+	Secret(tenant, name string) (Secret, error)
+	PutSecret(Secret) error
+	DeleteSecret(tenant, name string) error
+	// Secrets lists a tenant's secrets, by name.
+	Secrets(tenant string) ([]Secret, error)
+
 	Challenge(id string) (Challenge, error)
 	PutChallenge(Challenge) error
 	// DeleteChallenges removes challenges that expired before t.

@@ -224,3 +224,15 @@ func (c *Client) RevokeTokens(ctx context.Context, tenant string) (int, error) {
 	r, err := call[vaultapi.Revoked](c, ctx, "DELETE", "/v1/tenants/"+esc(tenant)+"/tokens", nil)
 	return r.Tokens, err
 }
+
+// SiteKey is the public half of the vault's site key pair (no token
+// needed), which the agent reports to the tower.
+func (c *Client) SiteKey(ctx context.Context) (vaultapi.SiteKey, error) {
+	return call[vaultapi.SiteKey](c, ctx, "GET", "/v1/site-key", nil)
+}
+
+// PutSiteSecrets hands the tower's secrets for this site to the vault
+// (system token only).
+func (c *Client) PutSiteSecrets(ctx context.Context, s vaultapi.SiteSecrets) (vaultapi.SiteSecretsResult, error) {
+	return call[vaultapi.SiteSecretsResult](c, ctx, "PUT", "/v1/site-secrets", s)
+}

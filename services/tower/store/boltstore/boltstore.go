@@ -25,10 +25,11 @@ var (
 	bChallenges   = []byte("challenges")
 	bApps         = []byte("apps")
 	bDeployments  = []byte("deployments")
+	bSecrets      = []byte("secrets")
 )
 
 var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges, bApps, bDeployments,
-	bVaultEscrows, bVaultNonces, bUnsealRequests, bPCRApprovals}
+	bVaultEscrows, bVaultNonces, bUnsealRequests, bPCRApprovals, bSecrets}
 
 // DB is a store.Store in a bbolt file.
 type DB struct {
