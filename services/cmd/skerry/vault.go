@@ -36,7 +36,6 @@ func vaultMain(_ context.Context, _, stderr io.Writer, args []string) int {
 	slog := fs.String("streamlog", contract.StreamlogSocket, "stream log socket for audit records")
 	slogToken := fs.String("streamlog-token", filepath.Join(contract.Home("streamlog"), "system.token"), "file with the stream log's system token")
 	memLimit := fs.Int64("memory-limit", 12<<20, "soft limit of the Go heap in bytes; 0 disables it")
-	trim := fs.Bool("trim", true, "once serving, drop the mappings of the binary's read-only pages that start-up touched (the resident set is then what the vault uses)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -77,12 +76,6 @@ func vaultMain(_ context.Context, _, stderr io.Writer, args []string) int {
 			log.Warn("notify ready", "err", err)
 		}
 		log.Info("serving", "socket", *sock, "state", v.Status().State, "system_token", v.Auth.SystemTokenPath())
-		if *trim {
-			// Started: the pages only initialisation needed can go (docs/benchmarks.md, "Vault").
-			if _, err := vault.TrimBinaryPages(); err != nil {
-				log.Warn("trim binary pages", "err", err)
-			}
-		}
 		g.Go(func() error {
 			defer v.Close()
 			return serve.HTTP(ctx, v.Handler(), serve.SiteLimits, log, l)
