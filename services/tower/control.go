@@ -18,6 +18,10 @@ import (
 // system/downlink) while the site is connected. Operators and the site
 // tenant's admins may send; other tenants' sites are not found.
 func (s *Server) sendControl(w http.ResponseWriter, r *http.Request, p principal) error {
+	if s.uplink == nil || s.uplink.store == nil {
+		return &httpjson.Error{Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable,
+			Message: "this tower runs without its embedded hub (-uplink-listen off), so it cannot send control records to sites; start it with -uplink-listen"}
+	}
 	site, err := s.siteOf(r, p)
 	if err != nil {
 		return err
@@ -27,10 +31,6 @@ func (s *Server) sendControl(w http.ResponseWriter, r *http.Request, p principal
 	}
 	if site.Revoked {
 		return refuse(ErrSiteRevoked, "site %s is revoked; it no longer connects to receive control records", site.ID)
-	}
-	if s.uplink == nil || s.uplink.store == nil {
-		return &httpjson.Error{Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable,
-			Message: "this tower runs without its embedded hub (-uplink-listen off), so it cannot send control records to sites; start it with -uplink-listen"}
 	}
 	raw, err := decode[json.RawMessage](w, r)
 	if err != nil {
