@@ -96,6 +96,7 @@ var routeTable = []route{
 	{"DELETE", "/v1/vault/pcr-approvals/{id}", authToken, (*Server).deletePCRApproval},
 	{"GET", "/v1/sites/{site}/topics", authToken, (*Server).listSiteTopics},
 	{"GET", "/v1/sites/{site}/topics/{tenant}/{name}/records", authToken, (*Server).readSiteRecords},
+	{"POST", "/v1/sites/{site}/control", authToken, (*Server).sendControl},
 }
 
 // routes builds the mux from routeTable, each route wrapped in latency

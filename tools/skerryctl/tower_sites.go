@@ -26,6 +26,7 @@ var sitesCommands = []towerCmd{
 	{"topics", "topics [-tenant T] SITE                   list the topics the site uplinked to the tower", sitesTopics},
 	{"read", "read [-tenant T] SITE TENANT/NAME [-offset N|-since TIME] [-n M]   read a site topic's records at the tower", sitesRead},
 	{"tail", "tail [-tenant T] SITE TENANT/NAME [-offset N]   print a site topic's records as they reach the tower", sitesTail},
+	{"control", "control [-tenant T] SITE JSON|-f FILE     send the site a control record (its system/downlink)", sitesControl},
 }
 
 func runSites(ctx context.Context, stdout, stderr io.Writer, args []string) error {

@@ -49,8 +49,9 @@ func towerForBox(ctx context.Context, out, disk, tpmState, arch string, hub bool
 }
 
 // writeSiteConfig points the site config on disk's ESP at the tower (as
-// the guest reaches it) with the demo token and, with a hub, the uplink
-// at the hub; the rest (the bench's status API) stays. Written at every
+// the guest reaches it) with the demo token; uplink.parent only with a
+// separate hub (cleared otherwise, so that the box uplinks to the address
+// the tower tells it at enrollment: its embedded hub); the rest (the bench's status API) stays. Written at every
 // run, as a technician would rewrite it: the tower's port is kept, so
 // this changes nothing on a box already registered.
 func writeSiteConfig(disk string, tw *tower, arch string) error {

@@ -2,8 +2,9 @@
 // terminal: what `make run` does. The disk and the TPM persist between runs
 // (in OUT/BOARD/run/), like a real box's; -fresh starts over.
 //
-// Beside the box it runs a tower on the host (and a hub that receives the
-// box's uplink), data in OUT/run/tower kept across runs, with a tenant
+// Beside the box it runs a tower on the host (its embedded hub receives
+// the box's uplink: the tower tells the box the address at enrollment),
+// data in OUT/run/tower kept across runs, with a tenant
 // "demo" and an enrollment token: the box registers on its first boot
 // with a TPM identity (the tower trusts the swtpm's maker CA) and its
 // topics stream up. It prints the skerryctl commands that show the site.
@@ -52,8 +53,8 @@ func run(stdout, stderr io.Writer, args []string) error {
 	out := fs.String("out", "out", "output directory of mkimage")
 	direct := fs.Bool("direct", false, "boot kernel and initramfs directly instead of the disk through UEFI")
 	fresh := fs.Bool("fresh", false, "start with a blank /perm and a new TPM")
-	withTower := fs.Bool("tower", true, "run a tower (and a hub) on the host beside the box, data in OUT/run/tower, and register the box there")
-	withHub := fs.Bool("hub", true, "with -tower: run \"tower hub\" beside the tower and make it the box's uplink.parent (-hub=false leaves the parent to the one the tower hands out)")
+	withTower := fs.Bool("tower", true, "run a tower on the host beside the box, data in OUT/run/tower, and register the box there")
+	withHub := fs.Bool("hub", false, "with -tower: run a separate \"tower hub\" beside the tower and make it the box's uplink.parent (default: the box uplinks to the tower's embedded hub, whose topics skerryctl tower sites shows)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

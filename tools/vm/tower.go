@@ -21,12 +21,14 @@ import (
 // guestHost is the host as a QEMU guest on user-mode networking sees it.
 const guestHost = "10.0.2.2"
 
-// tower is a tower (and a hub beside it) on host loopback, kept in dir
+// tower is a tower on host loopback, its embedded hub receiving the box's
+// uplink (and, with -hub, a separate hub beside it), kept in dir
 // (OUT/run/tower) across runs: its data, its ports, the enrollment token.
 type tower struct {
 	dir       string
 	bin, ctl  string // tower and skerryctl binaries
 	port      string // the tower's API on 127.0.0.1
+	uplink    string // the tower's embedded hub (MQTT over TLS) on 127.0.0.1
 	hubPort   string // the hub's MQTT over TLS on 127.0.0.1, "" without one
 	CA        string // PEM of the tower CA
 	Token     string // enrollment token of tenant demo
@@ -41,7 +43,10 @@ func (t *tower) path(p ...string) string { return filepath.Join(append([]string{
 // GuestURL is the tower's API as the guest reaches it.
 func (t *tower) GuestURL() string { return "https://" + guestHost + ":" + t.port }
 
-// GuestHub is the hub's address as the guest reaches it, "" without one.
+// GuestHub is the separate hub's address as the guest reaches it, ""
+// without one: the box then uplinks to the address the tower tells it at
+// enrollment, 10.0.2.2 (the Host it reached the tower by) with the
+// embedded hub's port.
 func (t *tower) GuestHub() string {
 	if t.hubPort == "" {
 		return ""
@@ -50,8 +55,8 @@ func (t *tower) GuestHub() string {
 }
 
 // startTower builds the tower and skerryctl, starts the tower (trusting
-// the TPM maker CA certificates in ekRoots) and, with hub, a hub beside
-// it, logs skerryctl in, and makes tenant demo and an enrollment token
+// the TPM maker CA certificates in ekRoots, its embedded hub on a kept
+// port) and, with hub, a separate hub beside it, logs skerryctl in, and makes tenant demo and an enrollment token
 // once. Their output goes to log files in dir: the terminal is the box's
 // console.
 func startTower(ctx context.Context, dir string, ekRoots []string, hub bool) (*tower, error) {
@@ -71,7 +76,11 @@ func startTower(ctx context.Context, dir string, ekRoots []string, hub bool) (*t
 	if t.port, err = keptPort(t.path("port")); err != nil {
 		return nil, err
 	}
-	args := []string{"-data", t.path("data"), "-listen", "127.0.0.1:" + t.port, "-san", guestHost, "-report-interval", "10s", "-pending-retry", "10s"}
+	if t.uplink, err = keptPort(t.path("uplink-port")); err != nil {
+		return nil, err
+	}
+	args := []string{"-data", t.path("data"), "-listen", "127.0.0.1:" + t.port, "-uplink-listen", "127.0.0.1:" + t.uplink,
+		"-san", guestHost, "-report-interval", "10s", "-pending-retry", "10s"}
 	for _, r := range ekRoots {
 		args = append(args, "-ek-roots", r)
 	}
@@ -152,7 +161,8 @@ func (t *tower) waitUp(ctx context.Context) error {
 			return err
 		}
 	}
-	return fmt.Errorf("the tower did not come up on 127.0.0.1:%s (port taken? delete %s for another); its log: %s", t.port, t.path("port"), t.path("tower.log"))
+	return fmt.Errorf("the tower did not come up on 127.0.0.1:%s with its hub on 127.0.0.1:%s (port taken? delete %s or %s for another); its log: %s",
+		t.port, t.uplink, t.path("port"), t.path("uplink-port"), t.path("tower.log"))
 }
 
 // setup logs skerryctl in (its own config file, not the user's) and makes
@@ -216,7 +226,7 @@ func (t *tower) ctlJSON(ctx context.Context, v any, args ...string) error {
 	return json.Unmarshal(out, v)
 }
 
-// Stop stops the hub and the tower (SIGTERM, then SIGKILL after 10 s).
+// Stop stops the separate hub and the tower (SIGTERM, then SIGKILL after 10 s).
 func (t *tower) Stop() {
 	for i := len(t.procs) - 1; i >= 0; i-- {
 		p := t.procs[i]
@@ -244,7 +254,7 @@ func (t *tower) PrintHelp(w io.Writer, site string) {
 		site = "SITE"
 	}
 	fmt.Fprintf(w, `
-vm: tower https://127.0.0.1:%s (log %s), tenant demo; the box enrolls with the token in %s.
+vm: tower https://127.0.0.1:%s (log %s), tenant demo; the box enrolls with the token in %s%s.
 vm: skerryctl is logged in with its own config; in another terminal:
       export SKERRY_TOWER_CONFIG=%s
       %s tower sites list
@@ -252,7 +262,16 @@ vm: skerryctl is logged in with its own config; in another terminal:
       %s tower sites tail %s system/uplink-status
     or log in as yourself with the tower's first operator token:
       %s tower login --tower https://127.0.0.1:%s --token $(cat %s) --ca %s
-`, t.port, t.path("tower.log"), t.tokenFile, cfg, ctl, ctl, site, ctl, site, ctl, t.port, t.path("data", "operator-token"), t.path("data", "ca.crt"))
+`, t.port, t.path("tower.log"), t.tokenFile, t.uplinkNote(), cfg, ctl, ctl, site, ctl, site, ctl, t.port, t.path("data", "operator-token"), t.path("data", "ca.crt"))
+}
+
+// uplinkNote says where the box uplinks: the tower's topic commands show
+// only what reached the tower's embedded hub.
+func (t *tower) uplinkNote() string {
+	if t.hubPort != "" {
+		return fmt.Sprintf(" and uplinks to the separate hub on 127.0.0.1:%s (log %s; the tower's topic commands show nothing)", t.hubPort, t.path("hub.log"))
+	}
+	return fmt.Sprintf(" and uplinks to the tower's hub on 127.0.0.1:%s (%s:%s from the box)", t.uplink, guestHost, t.uplink)
 }
 
 func mustGetwd() string {
