@@ -22,7 +22,7 @@ const (
 	// registryCAFile holds the site config's workload.registryCAs for
 	// "skerry-workload -registry-ca".
 	registryCAFile = contract.RunDir + "/registry-ca.pem"
-	mib             = 1 << 20
+	mib            = 1 << 20
 )
 
 // serviceEnv is the whole environment of every service.
