@@ -19,7 +19,10 @@ const (
 	// healthTokenFile holds the status API's network token (site config
 	// health.token) for "skerry health -token-file".
 	healthTokenFile = contract.RunDir + "/health.token"
-	mib             = 1 << 20
+	// registryCAFile holds the site config's workload.registryCAs for
+	// "skerry-workload -registry-ca".
+	registryCAFile = contract.RunDir + "/registry-ca.pem"
+	mib            = 1 << 20
 )
 
 // serviceEnv is the whole environment of every service.
@@ -42,6 +45,13 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 	}
 	if cfg.Debug.Control {
 		health = append(health, "-debug-control")
+	}
+	workloadArgs := []string{"-home", contract.Home("workload"), "-socket", contract.WorkloadSocket, "-containerd", containerdSock}
+	if cas := cfg.Workload.RegistryCAs; len(cas) > 0 {
+		if err := atomicfile.WriteFile(registryCAFile, []byte(strings.Join(cas, "\n")+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("registry CAs: %w", err)
+		}
+		workloadArgs = append(workloadArgs, "-registry-ca", registryCAFile)
 	}
 	specs := []supervisor.Spec{
 		{
@@ -96,7 +106,7 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 			// keeps on /perm (the agent brings it from the tower). Its own
 			// binary: it links containerd's client.
 			Name: "workload", Path: workloadBin, Env: serviceEnv,
-			Args: []string{"-home", contract.Home("workload"), "-socket", contract.WorkloadSocket, "-containerd", containerdSock},
+			Args: workloadArgs,
 			Dir:  contract.Home("workload"), DependsOn: []string{"containerd"}, MemoryMax: 96 * mib, PidsMax: 128,
 			Ready: supervisor.ReadyNotify,
 		},

@@ -58,6 +58,7 @@ func TestRegistration(t *testing.T) {
 func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTower, tok towerapi.EnrollTokenCreated, caDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
+	hr := startRegistry(t, b.Arch) // checkApps pulls from it; box A trusts its CA
 	boot := func(box, token string) *qemu.VM {
 		disk := filepath.Join(t.TempDir(), "disk.img")
 		copyDisk(t, builtDisk, disk)
@@ -65,6 +66,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 		cfg.Hostname = fmt.Sprintf("%s-%s", box, b.Arch)
 		cfg.Tower = siteconfig.Tower{URL: tw.GuestURL, CA: tw.CA, EnrollmentToken: token}
 		cfg.Debug.Control = true
+		cfg.Workload.RegistryCAs = []string{hr.CA}
 		writeESPFile(t, disk, "skerry/site.json", cfg)
 		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{CADir: caDir}, Forwards: []int{healthPort}},
 			qemu.WithConsoleLog(t.Logf, box+"-"+b.Arch+"| "))
@@ -90,7 +92,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 		t.Errorf("site A %+v: want tenant acme, a TPM identity with its EK hash, and how it enrolled", first)
 	}
 	checkUplinkAtTower(t, ctx, a, tw, siteA)
-	checkApps(t, tw, siteA, b.Arch)
+	checkApps(t, tw, siteA, b.Arch, hr)
 
 	// Box B: no token, no claim: it waits in the pending queue.
 	mark = bb.Mark()

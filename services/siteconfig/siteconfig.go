@@ -18,8 +18,9 @@ import (
 )
 
 // Version is the newest configuration format this build reads. Version 2
-// added the uplink section; a version 1 file reads as before.
-const Version = 2
+// added the uplink section, version 3 the workload section; an older file
+// reads as before.
+const Version = 3
 
 // ErrVersion is returned when the file's version is one this build does
 // not know; an older image must not guess at a newer format.
@@ -35,6 +36,7 @@ type Config struct {
 	Health   Health            `json:"health,omitzero"`
 	Debug    Debug             `json:"debug,omitzero"`
 	Uplink   Uplink            `json:"uplink,omitzero"`
+	Workload Workload          `json:"workload,omitzero"`
 }
 
 // Tower says where the site registers.
@@ -136,6 +138,9 @@ func Parse(data []byte) (*Config, error) {
 	if probe.Version < 2 && !c.Uplink.IsZero() {
 		return nil, fmt.Errorf("uplink: the uplink section needs \"version\": 2 (this file says %d)", probe.Version)
 	}
+	if probe.Version < 3 && !c.Workload.IsZero() {
+		return nil, fmt.Errorf("workload: the workload section needs \"version\": 3 (this file says %d)", probe.Version)
+	}
 	return c, nil
 }
 
@@ -174,7 +179,10 @@ func (c *Config) check() error {
 			return fmt.Errorf("health.token: only printable ASCII without spaces is allowed")
 		}
 	}
-	return c.Uplink.check()
+	if err := c.Uplink.check(); err != nil {
+		return err
+	}
+	return c.Workload.check()
 }
 
 // Marshal encodes c as the file format, indented.

@@ -13,12 +13,12 @@ func TestParse(t *testing.T) {
 		name, in, wantErr string
 		want              *Config
 	}{
-		{name: "minimal gets defaults", in: `{"version":2}`, want: Default()},
+		{name: "minimal gets defaults", in: `{"version":3}`, want: Default()},
 		{name: "static", in: `{"version":1,"network":{"mode":"static","address":"192.0.2.10/24","gateway":"192.0.2.1","dns":["192.0.2.53"]}}`,
 			want: &Config{Version: 1, Network: Network{Mode: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}, Health: Health{Listen: "127.0.0.1:8080"}}},
 		{name: "tower", in: `{"version":1,"tower":{"url":"https://tower.example:8443","ca":"PEM","enrollmentToken":"t","allowSoftwareIdentity":true}}`,
 			want: &Config{Version: 1, Tower: Tower{URL: "https://tower.example:8443", CA: "PEM", EnrollmentToken: "t", AllowSoftwareIdentity: true}, Network: Network{Mode: "dhcp"}, Health: Health{Listen: "127.0.0.1:8080"}}},
-		{name: "future version", in: `{"version":3}`, wantErr: "versions 1 to 2"},
+		{name: "future version", in: `{"version":4}`, wantErr: "versions 1 to 3"},
 		{name: "no version", in: `{}`, wantErr: "version 0"},
 		{name: "unknown field", in: `{"version":1,"towr":{}}`, wantErr: `unknown field "towr"`},
 		{name: "bad mode", in: `{"version":1,"network":{"mode":"ppp"}}`, wantErr: `network.mode "ppp"`},

@@ -4,6 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
@@ -45,4 +49,44 @@ func (r *Runner) resolver(ctx context.Context, tenant string) remotes.Resolver {
 		},
 	})
 	return docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
+}
+
+// RootCAs returns the system's roots (none on a site image) plus the PEM
+// certificates in file (site config workload.registryCAs, which init
+// writes there); file "" adds none.
+func RootCAs(file string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if file == "" {
+		return pool, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("registry CAs: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("registry CAs %s: no PEM certificate in the file", file)
+	}
+	return pool, nil
+}
+
+// explainPull says what to do when a pull failed because the registry's
+// certificate is not trusted.
+func explainPull(ref string, err error) error {
+	var ua x509.UnknownAuthorityError
+	if !errors.As(err, &ua) && !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		return err
+	}
+	return fmt.Errorf("registry %s presents a certificate this site does not trust: add its CA to the site config's workload.registryCAs: %w", registryHost(ref), err)
+}
+
+// registryHost is the registry part of an image reference.
+func registryHost(ref string) string {
+	host, _, ok := strings.Cut(ref, "/")
+	if !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
+		return "docker.io"
+	}
+	return host
 }

@@ -2,7 +2,7 @@ package workload
 
 import (
 	"context"
-	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"log"
 	"net/http"
@@ -30,8 +30,16 @@ func TestPullFromRegistry(t *testing.T) {
 	reg.StartTLS()
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "https://")
-	pool := x509.NewCertPool()
-	pool.AddCert(reg.Certificate())
+	// The registry's CA as the site config gives it: a PEM file that
+	// RootCAs adds to the system's roots.
+	caFile := filepath.Join(t.TempDir(), "registry-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := RootCAs(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	creds := map[string]map[string]Credential{"acme": {host: {"acme-puller", "s3cret"}}}
 	trusted := WithRegistry(func(tenant string) Registry { return Registry{RootCAs: pool, Credentials: creds[tenant]} })
 
@@ -69,8 +77,12 @@ func TestPullFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the untrusted pull to fail", 2*time.Minute, func() bool { return statusOf(r2, "acme", "untrusted").State == StateFailed })
-	if st := statusOf(r2, "acme", "untrusted"); !strings.Contains(st.Error, "certificate") {
-		t.Errorf("untrusted pull: %q, want a certificate error", st.Error)
+	if st := statusOf(r2, "acme", "untrusted"); !strings.Contains(st.Error, "registry "+host+" presents a certificate this site does not trust") ||
+		!strings.Contains(st.Error, "workload.registryCAs") {
+		t.Errorf("untrusted pull: %q, want a certificate error naming %s and workload.registryCAs", st.Error, host)
+	}
+	if _, err := RootCAs(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Error("RootCAs of a missing file: no error")
 	}
 }
 

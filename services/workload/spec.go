@@ -165,7 +165,7 @@ func (r *Runner) ensureImage(ctx context.Context, s *workloadapi.AppSpec) (conta
 	img, err := r.client.Pull(ctx, s.Image.Ref, containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.o.snapshot),
 		containerd.WithResolver(r.resolver(ctx, s.Tenant)))
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", s.Image.Ref, err)
+		return nil, fmt.Errorf("pull %s: %w", s.Image.Ref, explainPull(s.Image.Ref, err))
 	}
 	return img, nil
 }

@@ -39,6 +39,7 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	cgroups := fs.String("cgroup-root", "/tenants", "cgroup under which each tenant gets a subtree")
 	slSock := fs.String("streamlog", contract.StreamlogSocket, "stream log socket the apps' output is shipped to; empty: none")
 	slToken := fs.String("streamlog-token", filepath.Join(contract.Home("streamlog"), "system.token"), "file with the stream log's system token")
+	regCA := fs.String("registry-ca", "", "file of PEM certificates trusted for registry TLS besides the system's roots (site config workload.registryCAs)")
 	var def workloadapi.Resources
 	fs.StringVar(&def.CPU, "tenant-cpu", "", "default CPU quota of a tenant (cores or millicores); empty: unbounded")
 	fs.StringVar(&def.Memory, "tenant-memory", "", "default memory quota of a tenant (\"512Mi\"); empty: unbounded")
@@ -71,9 +72,15 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 			}
 			return def
 		}
+		roots, err := workload.RootCAs(*regCA)
+		if err != nil {
+			c.Close()
+			return err
+		}
 		opts := []workload.Option{workload.WithLogger(log), workload.WithCgroupRoot(*cgroups), workload.WithTenantQuota(quota),
 			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs")),
-			workload.WithVault(*vaultSock, *vaultToken)}
+			workload.WithVault(*vaultSock, *vaultToken),
+			workload.WithRegistry(func(string) workload.Registry { return workload.Registry{RootCAs: roots} })}
 		if *slSock != "" {
 			// Read once; without it the shipping retries and the log files
 			// keep the output meanwhile (bounded, see the README).
