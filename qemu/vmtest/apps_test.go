@@ -58,13 +58,14 @@ func checkApps(t *testing.T, tw *hostTower, siteID, arch string, hr *hostRegistr
 
 	// Version 1, all at once: the site pulls it, runs it healthy and
 	// reports it.
-	tw.run(t, "deploy", "set", "-version", "1", "acme/"+app)
+	// Box A of this arch only: its enrollment token labelled it.
+	tw.run(t, "deploy", "set", "-version", "1", "-selector", "arch="+arch, "acme/"+app)
 	waitAppStatus(t, tw, siteID, app, "version 1 running healthy", func(s workloadapi.Status) bool {
 		return s.AppVersion == 1 && s.State == workloadapi.StateRunning && s.Health == workloadapi.HealthHealthy
 	})
 
 	// Version 2 with a canary: it fails there and is rolled back.
-	tw.run(t, "deploy", "set", "-version", "2", "-canary", "1", "-canary-healthy", "10s", "-site-timeout", "3m", "acme/"+app)
+	tw.run(t, "deploy", "set", "-version", "2", "-selector", "arch="+arch, "-canary", "1", "-canary-healthy", "10s", "-site-timeout", "3m", "acme/"+app)
 	var d towerapi.Deployment
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(2 * time.Second) {
 		tw.json(t, &d, "rollout", "status", "-o", "json", "acme/"+app)

@@ -42,14 +42,16 @@ func TestRegistration(t *testing.T) {
 	}
 	tw := startTower(t, roots...)
 	tw.run(t, "tenants", "create", "acme")
-	var tok towerapi.EnrollTokenCreated
-	tw.json(t, &tok, "tokens", "create", "-tenant", "acme", "-max-uses", "10", "-description", "vmtest", "-o", "json")
 	for _, name := range []string{"qemu-x86_64", "qemu-arm64"} {
 		t.Run(name, func(t *testing.T) {
 			b, err := board.Lookup(name)
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A token per arch, whose label lets checkApps deploy to this
+			// arch's box A only (the tower holds both arches' boxes).
+			var tok towerapi.EnrollTokenCreated
+			tw.json(t, &tok, "tokens", "create", "-tenant", "acme", "-max-uses", "10", "-label", "arch="+b.Arch, "-description", "vmtest "+b.Arch, "-o", "json")
 			testRegistration(t, b, disks[name], tw, tok, caDir)
 		})
 	}
