@@ -10,13 +10,10 @@ import (
 
 	"github.com/pion/dtls/v3"
 
-	"github.com/skerry/skerry/qemu/swtpm"
-	"github.com/skerry/skerry/services/agent"
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/hub"
 	"github.com/skerry/skerry/services/streamlog"
 	"github.com/skerry/skerry/services/streamlog/wire"
-	"github.com/skerry/skerry/services/tower/ca"
 )
 
 // TestUplinkDTLSWithTPMKey: the uplink's identity with its key in a
@@ -24,36 +21,8 @@ import (
 // through the key's crypto.Signer, the TPM), and the hub stores a batch
 // under the site of the certificate.
 func TestUplinkDTLSWithTPMKey(t *testing.T) {
-	sw := swtpm.New(t, swtpm.Options{})
-	authority, err := ca.LoadOrCreate(t.TempDir(), "test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := agent.OpenTPM(sw.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ak, err := tp.NewAK()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ak.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const site = "0123456789abcdef"
-	cert, err := authority.SiteCert(site, key.Public(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyBlob, err := key.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Close()
-	ak.Close()
-	tp.Close()
-	id := &agent.Identity{Version: agent.IdentityVersion, SiteID: site, Key: keyBlob, Certificate: cert.Raw, CACertificate: authority.Cert.Raw}
+	id, authority, tpmPath := tpmIdentity(t, site)
 
 	store, err := streamlog.Open(t.TempDir())
 	if err != nil {
@@ -74,7 +43,7 @@ func TestUplinkDTLSWithTPMKey(t *testing.T) {
 	go func() { s.Serve(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	cfg, release, err := identityTLS(id, sw.Path(), s.Addr(), "")
+	cfg, release, err := identityTLS(id, tpmPath, s.Addr(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

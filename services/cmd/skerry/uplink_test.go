@@ -15,37 +15,7 @@ import (
 // uplink's TLS configuration completes a mutual TLS handshake with it: the
 // TPM signs, and the server sees the site's certificate.
 func TestUplinkTLSWithTPMKey(t *testing.T) {
-	sw := swtpm.New(t, swtpm.Options{})
-	authority, err := ca.LoadOrCreate(t.TempDir(), "test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := agent.OpenTPM(sw.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ak, err := tp.NewAK()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ak.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := authority.SiteCert("0123456789abcdef", key.Public(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	akBlob, _ := ak.Marshal()
-	keyBlob, err := key.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Close()
-	ak.Close()
-	tp.Close()
-	id := &agent.Identity{Version: agent.IdentityVersion, SiteID: "0123456789abcdef", AK: akBlob, Key: keyBlob,
-		Certificate: cert.Raw, CACertificate: authority.Cert.Raw}
+	id, authority, tpmPath := tpmIdentity(t, "0123456789abcdef")
 
 	srvCert, srvKey, err := authority.ServerCert([]string{"127.0.0.1"})
 	if err != nil {
@@ -74,7 +44,7 @@ func TestUplinkTLSWithTPMKey(t *testing.T) {
 		peer <- tc.ConnectionState().PeerCertificates[0].Subject.CommonName
 	}()
 
-	cfg, release, err := identityTLS(id, sw.Path(), l.Addr().String(), "")
+	cfg, release, err := identityTLS(id, tpmPath, l.Addr().String(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,4 +57,42 @@ func TestUplinkTLSWithTPMKey(t *testing.T) {
 	if got := <-peer; got != id.SiteID {
 		t.Errorf("server saw %q, want the site %q", got, id.SiteID)
 	}
+}
+
+// tpmIdentity makes the identity of site whose key lives in a (software)
+// TPM, as the agent's enrollment does, with the CA that certified it
+// and the TPM's path.
+func tpmIdentity(t *testing.T, site string) (id *agent.Identity, authority *ca.CA, tpmPath string) {
+	t.Helper()
+	sw := swtpm.New(t, swtpm.Options{})
+	authority, err := ca.LoadOrCreate(t.TempDir(), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := agent.OpenTPM(sw.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ak, err := tp.NewAK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ak.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := authority.SiteCert(site, key.Public(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	akBlob, _ := ak.Marshal()
+	keyBlob, err := key.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Close()
+	ak.Close()
+	tp.Close()
+	return &agent.Identity{Version: agent.IdentityVersion, SiteID: site, AK: akBlob, Key: keyBlob,
+		Certificate: cert.Raw, CACertificate: authority.Cert.Raw}, authority, sw.Path()
 }
