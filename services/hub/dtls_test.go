@@ -19,19 +19,8 @@ import (
 // testDTLS starts a DTLS listener on loopback over a fresh store.
 func testDTLS(t *testing.T) (*DTLSServer, *ca.CA, *streamlog.Store) {
 	t.Helper()
-	authority, err := ca.LoadOrCreate(t.TempDir(), "test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key, err := authority.ServerCert([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := streamlog.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ListenDTLS(DTLSConfig{Listen: "127.0.0.1:0", Cert: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key},
+	authority, cert, store := testServerSide(t)
+	s, err := ListenDTLS(DTLSConfig{Listen: "127.0.0.1:0", Cert: cert,
 		Sites: authority.Pool(), Log: slog.Default()}, NewReceiver(store, streamlog.TopicConfig{}, slog.Default()))
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +28,7 @@ func testDTLS(t *testing.T) (*DTLSServer, *ca.CA, *streamlog.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; store.Close() })
+	t.Cleanup(func() { cancel(); <-done })
 	return s, authority, store
 }
 

@@ -23,6 +23,24 @@ import (
 // issue site certificates with.
 func testHub(t *testing.T) (*Hub, *ca.CA, *streamlog.Store) {
 	t.Helper()
+	authority, cert, store := testServerSide(t)
+	h, err := New(Config{Listen: "127.0.0.1:0", Store: store, Log: slog.Default(),
+		TLS: ServerTLS(cert, authority.Pool())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h, authority, store
+}
+
+// testServerSide makes what a test hub serves with: a fresh CA, a
+// server certificate for 127.0.0.1 from it, and a fresh store, closed at
+// the end of the test (after whatever the test registers later).
+func testServerSide(t *testing.T) (*ca.CA, tls.Certificate, *streamlog.Store) {
+	t.Helper()
 	authority, err := ca.LoadOrCreate(t.TempDir(), "test CA")
 	if err != nil {
 		t.Fatal(err)
@@ -36,16 +54,7 @@ func testHub(t *testing.T) (*Hub, *ca.CA, *streamlog.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	h, err := New(Config{Listen: "127.0.0.1:0", Store: store, Log: slog.Default(),
-		TLS: ServerTLS(tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, authority.Pool())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h, authority, store
+	return authority, tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, store
 }
 
 // siteTLS is a client configuration for site, signed by authority.
