@@ -92,16 +92,22 @@ func resolveSite(ctx context.Context, tc *towerCtx, arg, tenant string) (towerap
 	return s, fmt.Errorf("%d sites are named %q; name the tenant with -tenant or use the site ID", len(ss), arg)
 }
 
-// sitesShow prints one site as field/value rows; the identity row says in
-// words when no TPM stands behind the site.
-func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
+// oneSite parses the arguments of a command that takes one site, by ID
+// or by name (-tenant when the name is not unique), and finds it.
+func oneSite(ctx context.Context, tc *towerCtx, args []string) (towerapi.Site, error) {
 	fs := tc.flags()
 	tenant := fs.String("tenant", "", "tenant of the site, when its name is not unique")
 	pos, err := tc.parse(fs, args, 1, "a site ID or name")
 	if err != nil {
-		return err
+		return towerapi.Site{}, err
 	}
-	s, err := resolveSite(ctx, tc, pos[0], *tenant)
+	return resolveSite(ctx, tc, pos[0], *tenant)
+}
+
+// sitesShow prints one site as field/value rows; the identity row says in
+// words when no TPM stands behind the site.
+func sitesShow(ctx context.Context, tc *towerCtx, args []string) error {
+	s, err := oneSite(ctx, tc, args)
 	if err != nil {
 		return err
 	}
@@ -203,13 +209,7 @@ func sitesReenroll(ctx context.Context, tc *towerCtx, args []string) error {
 // siteAction resolves the site first so that a name works as well as an
 // ID, then posts the action.
 func siteAction(ctx context.Context, tc *towerCtx, args []string, action string) error {
-	fs := tc.flags()
-	tenant := fs.String("tenant", "", "tenant of the site, when its name is not unique")
-	pos, err := tc.parse(fs, args, 1, "a site ID or name")
-	if err != nil {
-		return err
-	}
-	s, err := resolveSite(ctx, tc, pos[0], *tenant)
+	s, err := oneSite(ctx, tc, args)
 	if err != nil {
 		return err
 	}

@@ -48,13 +48,7 @@ func uplinkText(t towerapi.SiteTopic) string {
 }
 
 func sitesTopics(ctx context.Context, tc *towerCtx, args []string) error {
-	fs := tc.flags()
-	tenant := fs.String("tenant", "", "tenant of the site, when its name is not unique")
-	pos, err := tc.parse(fs, args, 1, "a site ID or name")
-	if err != nil {
-		return err
-	}
-	s, err := resolveSite(ctx, tc, pos[0], *tenant)
+	s, err := oneSite(ctx, tc, args)
 	if err != nil {
 		return err
 	}

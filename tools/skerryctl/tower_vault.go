@@ -54,13 +54,7 @@ func showPCRApprovals(tc *towerCtx, v any, as ...towerapi.PCRApproval) error {
 }
 
 func vaultShow(ctx context.Context, tc *towerCtx, args []string) error {
-	fs := tc.flags()
-	tenant := fs.String("tenant", "", "tenant of the site, when its name is not unique")
-	pos, err := tc.parse(fs, args, 1, "a site ID or name")
-	if err != nil {
-		return err
-	}
-	s, err := resolveSite(ctx, tc, pos[0], *tenant)
+	s, err := oneSite(ctx, tc, args)
 	if err != nil {
 		return err
 	}
