@@ -31,11 +31,13 @@ type Config struct {
 	Store       *streamlog.Store
 	TopicConfig streamlog.TopicConfig
 	Log         *slog.Logger
-	// Admit, if set, is asked about every connecting site after its
-	// certificate was verified: the tower embedding the hub refuses a
-	// revoked site or a replaced certificate this way. nil admits every
-	// site certificate of the CA.
-	Admit func(site string, cert *x509.Certificate) error
+	// Admit, if set, is asked about every connecting site or hub (hub
+	// true: a certificate of OU hub, id its hub ID) after its certificate
+	// was verified: the tower embedding the hub refuses a revoked site, a
+	// replaced certificate or a hub it did not issue this way, a
+	// standalone hub the revocation list it fetched (Revocations). nil
+	// admits every site and hub certificate of the CA.
+	Admit func(id string, hub bool, cert *x509.Certificate) error
 }
 
 // Hub is an MQTT v5 broker whose publish hook stores sites' batches.
@@ -45,7 +47,7 @@ type Hub struct {
 	acks  *mqtt.Client // the inline client that publishes answers
 	log   *slog.Logger
 	down  *downlink
-	admit func(site string, cert *x509.Certificate) error
+	admit func(id string, hub bool, cert *x509.Certificate) error
 }
 
 // MaxPacketBytes bounds an MQTT packet: a batch of up to 4 MiB of records
@@ -151,7 +153,7 @@ func (k *hook) Provides(b byte) bool {
 // client ID is its site ID or starts with "<site>.": a site cannot take over
 // another site's session.
 func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	site, _, ok := siteOf(cl)
+	site, fwd, ok := siteOf(cl)
 	if !ok {
 		k.h.log.Warn("refused connection without a site or hub certificate", "remote", cl.Net.Remote)
 		return false
@@ -162,8 +164,8 @@ func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	if k.h.admit != nil {
 		leaf := cl.Net.Conn.(*tls.Conn).ConnectionState().PeerCertificates[0] // siteOf checked it
-		if err := k.h.admit(site, leaf); err != nil {
-			k.h.log.Warn("refused site", "site", site, "err", err)
+		if err := k.h.admit(site, fwd, leaf); err != nil {
+			k.h.log.Warn("refused site", "site", site, "hub", fwd, "err", err)
 			return false
 		}
 	}
