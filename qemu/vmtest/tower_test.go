@@ -20,6 +20,7 @@ type hostTower struct {
 	CA       string // PEM
 	ctl      string // skerryctl binary
 	env      []string
+	uplink   string // the embedded hub's host:port on loopback
 }
 
 // buildTool compiles one of this module's commands for the host.
@@ -90,6 +91,7 @@ func startTower(t *testing.T, extra ...string) *hostTower {
 		t.Fatal(err)
 	}
 	tw.CA, tw.GuestURL = string(ca), "https://10.0.2.2:"+port
+	tw.uplink = "127.0.0.1:" + uplinkPort
 	tw.env = append(os.Environ(), "SKERRY_TOWER_CONFIG="+filepath.Join(dir, "skerryctl.json"))
 	tw.run(t, "login", "--tower", "https://127.0.0.1:"+port, "--token", string(bytes.TrimSpace(token)), "--ca", filepath.Join(dir, "data", "ca.crt"))
 	return tw
