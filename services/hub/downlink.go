@@ -47,11 +47,20 @@ func newDownlink(h *Hub) *downlink {
 }
 
 // subscribed starts the sender of a client that subscribed to its
-// downlink topic.
-func (d *downlink) subscribed(cl *mqtt.Client, site string, filters []string) {
+// downlink topic. A hub's client named RelayClient(hub, site) gets the
+// downlink of that site, which it relays down (relay.go); any other
+// client its own ID's.
+func (d *downlink) subscribed(cl *mqtt.Client, site string, hub bool, filters []string) {
 	for _, f := range filters {
 		if f != uplinkapi.DownTopic(site, cl.ID) {
 			continue
+		}
+		src := site
+		if s, ok := strings.CutPrefix(cl.ID, RelayClient(site, "")); hub && ok {
+			if uplinkapi.ValidateSite(s) != nil || s == "" {
+				continue
+			}
+			src = s
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		d.mu.Lock()
@@ -60,7 +69,7 @@ func (d *downlink) subscribed(cl *mqtt.Client, site string, filters []string) {
 		}
 		d.senders[cl.ID] = sender{cl, cancel}
 		d.mu.Unlock()
-		go d.send(ctx, site, cl.ID)
+		go d.send(ctx, site, cl.ID, src)
 	}
 }
 
@@ -89,11 +98,13 @@ func (d *downlink) answered(pk packets.Packet) {
 	}
 }
 
-// send runs until ctx ends: read from the site's cursor, send, wait for
-// the answer, move the cursor on stored.
-func (d *downlink) send(ctx context.Context, site, client string) {
-	store, log := d.h.recv.store, d.h.log.With("part", "downlink", "site", site)
-	name := uplinkapi.DownlinkTopic(site)
+// send runs until ctx ends: read the downlink of src (the site itself, or
+// a site below the hub site) from its cursor, send, wait for the answer,
+// move the cursor on stored. One cursor per source site: records a hub
+// relayed are not sent again when the site connects here itself.
+func (d *downlink) send(ctx context.Context, site, client, src string) {
+	store, log := d.h.recv.store, d.h.log.With("part", "downlink", "site", src, "via", site)
+	name := uplinkapi.DownlinkTopic(src)
 	info, err := store.Topic(name)
 	if errors.Is(err, streamlog.ErrTopicNotFound) {
 		info, err = store.CreateTopic(name, streamlog.TopicConfig{})
@@ -116,7 +127,7 @@ func (d *downlink) send(ctx context.Context, site, client string) {
 			sleep(ctx, time.Second)
 			continue
 		}
-		b := uplinkapi.Batch{Site: site, Tenant: uplinkapi.DownlinkTenant, Topic: site, From: next, Epoch: uint64(info.Created.UnixNano()), Records: recs}
+		b := uplinkapi.Batch{Site: site, Tenant: uplinkapi.DownlinkTenant, Topic: src, From: next, Epoch: uint64(info.Created.UnixNano()), Records: recs}
 		ack, err := d.exchange(ctx, site, client, &b)
 		if err != nil {
 			continue // no answer: send again

@@ -38,6 +38,9 @@ type Config struct {
 	// standalone hub the revocation list it fetched (Revocations). nil
 	// admits every site and hub certificate of the CA.
 	Admit func(id string, hub bool, cert *x509.Certificate) error
+	// Relay, if set, brings the control records of the sites that
+	// subscribe here to their downlink from the hub's parent (relay.go).
+	Relay *Relay
 }
 
 // Hub is an MQTT v5 broker whose publish hook stores sites' batches.
@@ -48,6 +51,7 @@ type Hub struct {
 	log   *slog.Logger
 	down  *downlink
 	admit func(id string, hub bool, cert *x509.Certificate) error
+	relay *Relay
 }
 
 // MaxPacketBytes bounds an MQTT packet: a batch of up to 4 MiB of records
@@ -74,7 +78,7 @@ func New(c Config) (*Hub, error) {
 	caps.MaximumPacketSize = MaxPacketBytes
 	caps.RetainAvailable = 0 // nothing here is retained: batches go to the store
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: c.Log.With("part", "mqtt"), InlineClient: true})
-	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log, admit: c.Admit}
+	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log, admit: c.Admit, relay: c.Relay}
 	h.acks = srv.NewClient(nil, "local", "hub-acks", true)
 	h.down = newDownlink(h)
 	if err := srv.AddHook(&hook{h: h}, nil); err != nil {
@@ -236,7 +240,7 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // OnSubscribed starts the downlink of a site's client that subscribed to
 // its downlink topic.
 func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
-	site, _, ok := siteOf(cl)
+	site, fwd, ok := siteOf(cl)
 	if !ok || cl.Net.Inline {
 		return
 	}
@@ -246,7 +250,14 @@ func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []by
 			filters = append(filters, f.Filter)
 		}
 	}
-	k.h.down.subscribed(cl, site, filters)
+	k.h.down.subscribed(cl, site, fwd, filters)
+	if k.h.relay != nil && !fwd {
+		for _, f := range filters {
+			if f == uplinkapi.DownTopic(site, cl.ID) {
+				k.h.relay.Want(site)
+			}
+		}
+	}
 }
 
 // OnDisconnect stops the client's downlink.

@@ -170,6 +170,18 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 		store.Close()
 		return err
 	}
+	var relay *hub.Relay
+	if c.parent != "" {
+		// The control records of the sites below come down from the
+		// parent: downlink/<site> here, relayed from the parent's.
+		tc, err := parentTLS(c, pool)
+		if err != nil {
+			store.Close()
+			return err
+		}
+		relay = hub.NewRelay(hub.RelayConfig{ID: c.id, Parent: c.parent, TLS: tc, Store: store, Log: log})
+		g.Go(func() error { relay.Run(ctx); return nil })
+	}
 	h, err := hub.New(hub.Config{
 		Listen:      c.listen,
 		TLS:         hub.ServerTLS(cert, pool),
@@ -177,6 +189,7 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 		TopicConfig: topics,
 		Log:         log,
 		Admit:       admit,
+		Relay:       relay,
 	})
 	if err != nil {
 		store.Close()
@@ -272,6 +285,23 @@ func startForwarder(ctx context.Context, g *errgroup.Group, c hubConfig, pool *x
 			return nil, err
 		}
 	}
+	tc, err := parentTLS(c, pool)
+	if err != nil {
+		return nil, err
+	}
+	f, err := hub.NewForwarder(hub.ForwardConfig{ID: c.id, Parent: c.parent, Log: sl, Policy: policy, AckTimeout: c.ackTimeout, Logger: log.With("part", "forward"), TLS: tc})
+	if err != nil {
+		return nil, err
+	}
+	recv.HoldUnforwarded(policy.Forwards)
+	g.Go(func() error { return f.Run(ctx) })
+	log.Info("forwarding", "parent", c.parent, "id", c.id)
+	return f, nil
+}
+
+// parentTLS is the client TLS configuration towards c.parent: the hub
+// certificate, the tower CA, the parent's name.
+func parentTLS(c hubConfig, pool *x509.CertPool) (*tls.Config, error) {
 	cert, err := hubClientCert(c)
 	if err != nil {
 		return nil, err
@@ -280,15 +310,7 @@ func startForwarder(ctx context.Context, g *errgroup.Group, c hubConfig, pool *x
 	if name == "" {
 		name, _, _ = net.SplitHostPort(c.parent)
 	}
-	f, err := hub.NewForwarder(hub.ForwardConfig{ID: c.id, Parent: c.parent, Log: sl, Policy: policy, AckTimeout: c.ackTimeout, Logger: log.With("part", "forward"),
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}})
-	if err != nil {
-		return nil, err
-	}
-	recv.HoldUnforwarded(policy.Forwards)
-	g.Go(func() error { return f.Run(ctx) })
-	log.Info("forwarding", "parent", c.parent, "id", c.id)
-	return f, nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}, nil
 }
 
 // hubClientCert is the hub's certificate towards its parent: -parent-cert

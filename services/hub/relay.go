@@ -1,0 +1,216 @@
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/skerry/skerry/services/api/uplinkapi"
+	"github.com/skerry/skerry/services/internal/mqttconn"
+	"github.com/skerry/skerry/services/streamlog"
+)
+
+// RelayClient is the MQTT client ID under which hub asks its parent for
+// the downlink of site (a site below it): the parent's downlink sender
+// then reads the parent's downlink/<site> instead of the hub's own.
+func RelayClient(hub, site string) string { return hub + ".down." + site }
+
+// Relay brings the control records of the sites below a hub down from its
+// parent: for each site that subscribed here to its downlink, one MQTT
+// connection to the parent as RelayClient(hub, site), whose batches are
+// appended to this hub's downlink/<site> with the parent's offset, time
+// and epoch in the three site headers, duplicates dropped and a gap
+// answered with the mark, answered stored only after the append's fsync:
+// the downlink protocol, one hop at a time. This hub's own downlink sender
+// then delivers them to the site as any record of that topic. Any depth:
+// a hub's parent may itself relay from its own.
+type Relay struct {
+	c RelayConfig
+
+	mu    sync.Mutex
+	ctx   context.Context // set by Run
+	sites map[string]bool
+}
+
+// RelayConfig configures a Relay.
+type RelayConfig struct {
+	ID     string // the hub's ID, the CN of its hub certificate
+	Parent string // host:port of the parent's MQTT over TLS listener
+	TLS    *tls.Config
+	Store  *streamlog.Store // the hub's stream log
+	Log    *slog.Logger
+}
+
+// NewRelay returns a relay that starts relaying once Run runs.
+func NewRelay(c RelayConfig) *Relay { return &Relay{c: c, sites: map[string]bool{}} }
+
+// Run lets Want start relays until ctx ends.
+func (r *Relay) Run(ctx context.Context) {
+	r.mu.Lock()
+	r.ctx = ctx
+	pending := make([]string, 0, len(r.sites))
+	for s := range r.sites {
+		pending = append(pending, s)
+	}
+	r.mu.Unlock()
+	for _, s := range pending {
+		go r.run(ctx, s)
+	}
+	<-ctx.Done()
+}
+
+// Want relays site's downlink from now on (once per site for the hub's
+// life: a site that comes back finds its records waiting here).
+func (r *Relay) Want(site string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sites[site] {
+		return
+	}
+	r.sites[site] = true
+	if r.ctx != nil {
+		go r.run(r.ctx, site)
+	}
+}
+
+func (r *Relay) run(ctx context.Context, site string) {
+	log := r.c.Log.With("part", "relay", "site", site)
+	log.Info("relaying the site's downlink from the parent", "parent", r.c.Parent)
+	mqttconn.Retry(ctx, log, 10*time.Second, func(ctx context.Context) error { return r.session(ctx, site) })
+}
+
+// session is one connection to the parent for site's downlink.
+func (r *Relay) session(ctx context.Context, site string) error {
+	client := RelayClient(r.c.ID, site)
+	batches := make(chan *paho.Publish, 1)
+	pc, err := mqttconn.Dial(ctx, r.c.Parent, r.c.TLS, paho.ClientConfig{ClientID: client,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(p paho.PublishReceived) (bool, error) {
+			select {
+			case batches <- p.Packet:
+			default: // busy: the parent sends it again after its timeout
+			}
+			return true, nil
+		}}})
+	if err != nil {
+		return err
+	}
+	defer pc.Disconnect(&paho.Disconnect{})
+	if _, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: uplinkapi.DownTopic(r.c.ID, client), QoS: 1}}}); err != nil {
+		return fmt.Errorf("subscribe to the downlink of %s: %w", site, err)
+	}
+	var st relayState
+	for {
+		var p *paho.Publish
+		select {
+		case p = <-batches:
+		case <-pc.Done():
+			return errors.New("parent connection lost")
+		case <-ctx.Done():
+			return nil
+		}
+		ack := r.apply(ctx, site, &st, p.Payload)
+		if ack.Status == uplinkapi.StatusRefused {
+			r.c.Log.Warn("refused a downlink batch from the parent", "site", site, "code", ack.Code, "err", ack.Message)
+		}
+		if p.Properties == nil || p.Properties.ResponseTopic == "" {
+			continue
+		}
+		body, _ := json.Marshal(ack)
+		if _, err := pc.Publish(ctx, &paho.Publish{Topic: p.Properties.ResponseTopic, Payload: body,
+			Properties: &paho.PublishProperties{CorrelationData: p.Properties.CorrelationData}}); err != nil {
+			return fmt.Errorf("answer downlink: %w", err)
+		}
+	}
+}
+
+// relayState is the mark of this hub's downlink/<site>: the parent's next
+// offset and its topic's epoch, from the last record, loaded per session.
+type relayState struct {
+	ready, any bool
+	next       uint64
+	epoch      uint64
+}
+
+// apply appends a parent's downlink batch to downlink/<site>.
+func (r *Relay) apply(ctx context.Context, site string, st *relayState, payload []byte) uplinkapi.Ack {
+	b, err := uplinkapi.DecodeBatch(uplinkapi.BatchTopic(r.c.ID, uplinkapi.DownlinkTenant, site), payload)
+	if err != nil {
+		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeBadBatch, Message: err.Error()}
+	}
+	name := uplinkapi.DownlinkTopic(site)
+	if !st.ready {
+		if err := r.load(name, st); err != nil {
+			return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Code: uplinkapi.CodeStore, Message: err.Error()}
+		}
+	}
+	if st.epoch != 0 && b.Epoch != st.epoch {
+		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Next: st.next, Code: uplinkapi.CodeEpoch,
+			Message: fmt.Sprintf("%s holds the parent's control records of epoch %d, this batch is of epoch %d: move the topic aside", name, st.epoch, b.Epoch)}
+	}
+	recs, r0 := b.Records, b.Records[0].Offset
+	switch {
+	case !st.any:
+	case r0 > st.next && b.From > st.next:
+		return uplinkapi.Ack{Status: uplinkapi.StatusGap, Next: st.next}
+	case r0 <= st.next:
+		recs = recs[min(st.next-r0, uint64(len(recs))):]
+	}
+	dups := len(b.Records) - len(recs)
+	if len(recs) == 0 {
+		return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: st.next, Duplicates: dups}
+	}
+	out := make([]streamlog.Record, len(recs))
+	for i, rec := range recs {
+		hs := uplinkapi.SiteHeaders(rec.Offset, rec.Time, b.Epoch)
+		out[i] = streamlog.Record{Key: rec.Key, Headers: append(append([]streamlog.Header(nil), rec.Headers...), hs[:]...), Value: rec.Value}
+	}
+	if _, err := r.c.Store.Append(ctx, name, streamlog.Batch{Records: out}); err != nil {
+		st.ready = false // not known to be stored: reload the mark
+		return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: st.next, Code: uplinkapi.CodeStore, Message: err.Error()}
+	}
+	st.next, st.any, st.epoch = recs[len(recs)-1].Offset+1, true, b.Epoch
+	return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: st.next, Stored: len(recs), Duplicates: dups}
+}
+
+// load reads the mark from the topic's last record, creating the topic.
+// Records appended here by hand (no parent offset) make the topic unfit
+// for relaying: refused until an operator moves it aside.
+func (r *Relay) load(name string, st *relayState) error {
+	*st = relayState{}
+	info, err := r.c.Store.Topic(name)
+	if errors.Is(err, streamlog.ErrTopicNotFound) {
+		if _, err = r.c.Store.CreateTopic(name, streamlog.TopicConfig{}); err != nil && !errors.Is(err, streamlog.ErrTopicExists) {
+			return err
+		}
+		st.ready, st.any = true, true
+		return nil
+	}
+	switch {
+	case err != nil:
+		return err
+	case info.Next == 0:
+		st.any = true
+	case info.Start == info.Next:
+		st.any = false // all dropped by retention: take the next batch as it comes
+	default:
+		recs, err := r.c.Store.Read(name, info.Next-1, streamlog.ReadOptions{MaxRecords: 1})
+		if err != nil || len(recs) == 0 {
+			return fmt.Errorf("read the last record of %s: %v", name, err)
+		}
+		off, _, ok := uplinkapi.SiteOrigin(recs[0].Headers)
+		epoch, eok := uplinkapi.SiteEpoch(recs[0].Headers)
+		if !ok || !eok {
+			return fmt.Errorf("the last record of %s has no parent offset header: it was not relayed", name)
+		}
+		st.next, st.epoch, st.any = off+1, epoch, true
+	}
+	st.ready = true
+	return nil
+}
