@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -19,8 +18,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/towerapi"
@@ -59,21 +56,11 @@ func TestStandaloneHubRevocations(t *testing.T) {
 	dir := t.TempDir()
 	files := addHub(t, op, "edge1", dir)
 	hubAddr := freeAddr(t)
-	hctx, stop := context.WithCancel(context.Background())
-	g, gctx := errgroup.WithContext(hctx)
 	c := hubConfig{data: filepath.Join(dir, "data"), listen: hubAddr, hosts: []string{"127.0.0.1"}, maxBytes: 1 << 30,
 		certFile: files.cert, keyFile: files.key, caCert: files.ca,
 		parent: tw.UplinkAddr(), id: "edge1", parentCert: files.cert, parentKey: files.key, ackTimeout: 5 * time.Second,
 		tower: tw.URL, revEvery: 100 * time.Millisecond}
-	if err := runHub(gctx, g, io.Discard, c); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stop()
-		if err := g.Wait(); err != nil {
-			t.Errorf("hub: %v", err)
-		}
-	})
+	startHub(t, c)
 
 	base := time.Now()
 	for _, s := range []struct {
