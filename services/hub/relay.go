@@ -105,7 +105,7 @@ func (r *Relay) session(ctx context.Context, site string) error {
 	if _, err := pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: uplinkapi.DownTopic(r.c.ID, client), QoS: 1}}}); err != nil {
 		return fmt.Errorf("subscribe to the downlink of %s: %w", site, err)
 	}
-	var st relayState
+	var m uplinkapi.DownMark
 	for {
 		var p *paho.Publish
 		select {
@@ -115,7 +115,7 @@ func (r *Relay) session(ctx context.Context, site string) error {
 		case <-ctx.Done():
 			return nil
 		}
-		ack := r.apply(ctx, site, &st, p.Payload)
+		ack := r.apply(ctx, site, &m, p.Payload)
 		if ack.Status == uplinkapi.StatusRefused {
 			r.c.Log.Warn("refused a downlink batch from the parent", "site", site, "code", ack.Code, "err", ack.Message)
 		}
@@ -130,87 +130,53 @@ func (r *Relay) session(ctx context.Context, site string) error {
 	}
 }
 
-// relayState is the mark of this hub's downlink/<site>: the parent's next
-// offset and its topic's epoch, from the last record, loaded per session.
-type relayState struct {
-	ready, any bool
-	next       uint64
-	epoch      uint64
-}
-
-// apply appends a parent's downlink batch to downlink/<site>.
-func (r *Relay) apply(ctx context.Context, site string, st *relayState, payload []byte) uplinkapi.Ack {
+// apply appends a parent's downlink batch to downlink/<site> (the
+// protocol is uplinkapi.DownMark's, as at a site).
+func (r *Relay) apply(ctx context.Context, site string, m *uplinkapi.DownMark, payload []byte) uplinkapi.Ack {
 	b, err := uplinkapi.DecodeBatch(uplinkapi.BatchTopic(r.c.ID, uplinkapi.DownlinkTenant, site), payload)
 	if err != nil {
 		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeBadBatch, Message: err.Error()}
 	}
 	name := uplinkapi.DownlinkTopic(site)
-	if !st.ready {
-		if err := r.load(name, st); err != nil {
+	if !m.Ready {
+		if err := r.load(name, m); err != nil {
 			return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Code: uplinkapi.CodeStore, Message: err.Error()}
 		}
 	}
-	if st.epoch != 0 && b.Epoch != st.epoch {
-		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Next: st.next, Code: uplinkapi.CodeEpoch,
-			Message: fmt.Sprintf("%s holds the parent's control records of epoch %d, this batch is of epoch %d: move the topic aside", name, st.epoch, b.Epoch)}
-	}
-	recs, r0 := b.Records, b.Records[0].Offset
-	switch {
-	case !st.any:
-	case r0 > st.next && b.From > st.next:
-		return uplinkapi.Ack{Status: uplinkapi.StatusGap, Next: st.next}
-	case r0 <= st.next:
-		recs = recs[min(st.next-r0, uint64(len(recs))):]
-	}
-	dups := len(b.Records) - len(recs)
-	if len(recs) == 0 {
-		return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: st.next, Duplicates: dups}
-	}
-	out := make([]streamlog.Record, len(recs))
-	for i, rec := range recs {
-		hs := uplinkapi.SiteHeaders(rec.Offset, rec.Time, b.Epoch)
-		out[i] = streamlog.Record{Key: rec.Key, Headers: append(append([]streamlog.Header(nil), rec.Headers...), hs[:]...), Value: rec.Value}
+	out, dups, ack := m.Take(&b, name)
+	if ack != nil {
+		return *ack
 	}
 	if _, err := r.c.Store.Append(ctx, name, streamlog.Batch{Records: out}); err != nil {
-		st.ready = false // not known to be stored: reload the mark
-		return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: st.next, Code: uplinkapi.CodeStore, Message: err.Error()}
+		m.Ready = false // not known to be stored: reload the mark
+		return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: m.Next, Code: uplinkapi.CodeStore, Message: err.Error()}
 	}
-	st.next, st.any, st.epoch = recs[len(recs)-1].Offset+1, true, b.Epoch
-	return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: st.next, Stored: len(recs), Duplicates: dups}
+	return m.Took(&b, len(out), dups)
 }
 
 // load reads the mark from the topic's last record, creating the topic.
 // Records appended here by hand (no parent offset) make the topic unfit
 // for relaying: refused until an operator moves it aside.
-func (r *Relay) load(name string, st *relayState) error {
-	*st = relayState{}
+func (r *Relay) load(name string, m *uplinkapi.DownMark) error {
 	info, err := r.c.Store.Topic(name)
 	if errors.Is(err, streamlog.ErrTopicNotFound) {
 		if _, err = r.c.Store.CreateTopic(name, streamlog.TopicConfig{}); err != nil && !errors.Is(err, streamlog.ErrTopicExists) {
 			return err
 		}
-		st.ready, st.any = true, true
-		return nil
+		return m.Load(name, 0, 0, nil)
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case info.Next == 0:
-		st.any = true
-	case info.Start == info.Next:
-		st.any = false // all dropped by retention: take the next batch as it comes
-	default:
-		recs, err := r.c.Store.Read(name, info.Next-1, streamlog.ReadOptions{MaxRecords: 1})
-		if err != nil || len(recs) == 0 {
-			return fmt.Errorf("read the last record of %s: %v", name, err)
-		}
-		off, _, ok := uplinkapi.SiteOrigin(recs[0].Headers)
-		epoch, eok := uplinkapi.SiteEpoch(recs[0].Headers)
-		if !ok || !eok {
-			return fmt.Errorf("the last record of %s has no parent offset header: it was not relayed", name)
-		}
-		st.next, st.epoch, st.any = off+1, epoch, true
 	}
-	st.ready = true
-	return nil
+	var last *streamlog.Record
+	if info.Next > info.Start {
+		recs, err := r.c.Store.Read(name, info.Next-1, streamlog.ReadOptions{MaxRecords: 1})
+		if err != nil {
+			return fmt.Errorf("read the last record of %s: %w", name, err)
+		}
+		if len(recs) > 0 {
+			last = &recs[0]
+		}
+	}
+	return m.Load(name, info.Start, info.Next, last)
 }
