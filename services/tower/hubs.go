@@ -143,40 +143,41 @@ func (s *Server) revokeHub(w http.ResponseWriter, r *http.Request, p principal) 
 func (s *Server) hubRevocations(w http.ResponseWriter, r *http.Request, p principal) error {
 	out := towerapi.Revocations{Sites: []string{}, Hubs: []string{}, At: s.now()}
 	err := s.store.View(r.Context(), func(tx store.Tx) error {
-		for cursor := ""; ; {
-			sites, next, err := tx.Sites(store.Filter{}, store.Page{Limit: 1000, Cursor: cursor})
-			if err != nil {
-				return err
+		err := scanAll(func(p store.Page) ([]store.Site, string, error) { return tx.Sites(store.Filter{}, p) }, func(v store.Site) {
+			if v.Revoked {
+				out.Sites = append(out.Sites, v.ID)
 			}
-			for _, v := range sites {
-				if v.Revoked {
-					out.Sites = append(out.Sites, v.ID)
-				}
-			}
-			if cursor = next; cursor == "" {
-				break
-			}
+		})
+		if err != nil {
+			return err
 		}
-		for cursor := ""; ; {
-			hubs, next, err := tx.Hubs(store.Page{Limit: 1000, Cursor: cursor})
-			if err != nil {
-				return err
+		return scanAll(tx.Hubs, func(v store.Hub) {
+			if v.Revoked {
+				out.Hubs = append(out.Hubs, v.ID)
 			}
-			for _, v := range hubs {
-				if v.Revoked {
-					out.Hubs = append(out.Hubs, v.ID)
-				}
-			}
-			if cursor = next; cursor == "" {
-				return nil
-			}
-		}
+		})
 	})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// scanAll calls each for every record of a paginated list.
+func scanAll[T any](list func(store.Page) ([]T, string, error), each func(T)) error {
+	for cursor := ""; ; {
+		items, next, err := list(store.Page{Limit: 1000, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		for _, v := range items {
+			each(v)
+		}
+		if cursor = next; cursor == "" {
+			return nil
+		}
+	}
 }
 
 // authHub authenticates a hub by its client certificate (OU hub), which

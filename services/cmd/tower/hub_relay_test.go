@@ -17,8 +17,6 @@ import (
 
 	"github.com/skerry/skerry/qemu/testenv"
 	"github.com/skerry/skerry/services/agent"
-	"github.com/skerry/skerry/services/api/enrollapi"
-	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/streamlog/client"
 	"github.com/skerry/skerry/services/streamlog/wire"
@@ -44,18 +42,8 @@ func TestRelayDownlink(t *testing.T) {
 	op := tw.Client(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := op.Do(ctx, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", AllowSoftwareIdentity: true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var tok towerapi.EnrollTokenCreated
-	if err := op.Do(ctx, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme"}, &tok); err != nil {
-		t.Fatal(err)
-	}
-	sa := towertest.NewSoftwareAgent(t, tw.URL, tw.CAPEM)
-	res, err := sa.Enroll(ctx, tok.Token)
-	if err != nil || res.Status != enrollapi.StatusRegistered {
-		t.Fatalf("enroll: %+v, %v", res, err)
-	}
+	site := enrollSoftware(t, tw, 1)[0]
+	res := site.EnrollResult
 
 	files := addHub(t, op, "edge1", dir)
 	c := hubConfig{data: filepath.Join(dir, "hub"), listen: freeAddr(t), hosts: []string{"127.0.0.1"}, maxBytes: 1 << 30,
@@ -68,7 +56,7 @@ func TestRelayDownlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(rig.Close)
-	key, err := x509.MarshalPKCS8PrivateKey(sa.Key)
+	key, err := x509.MarshalPKCS8PrivateKey(site.key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,15 +43,9 @@ func TestStandaloneHubRevocations(t *testing.T) {
 	op := tw.Client(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := op.Do(ctx, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", AllowSoftwareIdentity: true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var tok towerapi.EnrollTokenCreated
-	if err := op.Do(ctx, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme", MaxUses: 2}, &tok); err != nil {
-		t.Fatal(err)
-	}
-	keep, keepCert := enrollSoftware(t, tw, tok.Token)
-	gone, goneCert := enrollSoftware(t, tw, tok.Token)
+	sites := enrollSoftware(t, tw, 2)
+	keep, keepCert := sites[0].SiteID, sites[0].cert
+	gone, goneCert := sites[1].SiteID, sites[1].cert
 
 	dir := t.TempDir()
 	files := addHub(t, op, "edge1", dir)
@@ -164,15 +158,34 @@ func addHub(t *testing.T, op *towerapi.Client, id, dir string) hubFiles {
 	return f
 }
 
-// enrollSoftware registers a software site with token.
-func enrollSoftware(t *testing.T, tw *towertest.Tower, token string) (string, tls.Certificate) {
+// enrolled is a software site registered at a tower.
+type enrolled struct {
+	enrollapi.EnrollResult
+	key  *ecdsa.PrivateKey
+	cert tls.Certificate
+}
+
+// enrollSoftware registers n software sites in a new tenant acme.
+func enrollSoftware(t *testing.T, tw *towertest.Tower, n int) []enrolled {
 	t.Helper()
-	sa := towertest.NewSoftwareAgent(t, tw.URL, tw.CAPEM)
-	res, err := sa.Enroll(context.Background(), token)
-	if err != nil || res.Status != enrollapi.StatusRegistered {
-		t.Fatalf("enroll: %+v, %v", res, err)
+	ctx, op := context.Background(), tw.Client(t, "")
+	if err := op.Do(ctx, "POST", "/v1/tenants", towerapi.Tenant{ID: "acme", AllowSoftwareIdentity: true}, nil); err != nil {
+		t.Fatal(err)
 	}
-	return res.SiteID, tls.Certificate{Certificate: [][]byte{res.Certificate}, PrivateKey: sa.Key}
+	var tok towerapi.EnrollTokenCreated
+	if err := op.Do(ctx, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme", MaxUses: n}, &tok); err != nil {
+		t.Fatal(err)
+	}
+	var out []enrolled
+	for range n {
+		sa := towertest.NewSoftwareAgent(t, tw.URL, tw.CAPEM)
+		res, err := sa.Enroll(ctx, tok.Token)
+		if err != nil || res.Status != enrollapi.StatusRegistered {
+			t.Fatalf("enroll: %+v, %v", res, err)
+		}
+		out = append(out, enrolled{res, sa.Key, tls.Certificate{Certificate: [][]byte{res.Certificate}, PrivateKey: sa.Key}})
+	}
+	return out
 }
 
 // batch is one record of acme/t at site offset off.
