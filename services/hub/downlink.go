@@ -34,8 +34,10 @@ type downlink struct {
 // client ID replaces it, and the old connection's disconnection must not
 // stop the new one.
 type sender struct {
-	cl     *mqtt.Client
-	cancel context.CancelFunc
+	cl      *mqtt.Client
+	cancel  context.CancelFunc
+	src     string // the site whose downlink it sends
+	relayed bool   // src's downlink is relayed from the parent meanwhile
 }
 
 // downAckTimeout is how long a batch waits for the site's answer before it
@@ -63,23 +65,39 @@ func (d *downlink) subscribed(cl *mqtt.Client, site string, hub bool, filters []
 			src = s
 		}
 		ctx, cancel := context.WithCancel(context.Background())
+		// A site's downlink, for itself or for a hub relaying it, comes
+		// from this hub's parent too (a hub's own does not).
+		relayed := !hub || src != site
 		d.mu.Lock()
-		if old, ok := d.senders[cl.ID]; ok {
+		old, replaced := d.senders[cl.ID]
+		if replaced {
 			old.cancel()
 		}
-		d.senders[cl.ID] = sender{cl, cancel}
+		d.senders[cl.ID] = sender{cl, cancel, src, relayed}
 		d.mu.Unlock()
+		if r := d.h.relay; r != nil {
+			if relayed {
+				r.Want(src)
+			}
+			if replaced && old.relayed {
+				r.Drop(old.src) // after the Want: a relay going on is not restarted
+			}
+		}
 		go d.send(ctx, site, cl.ID, src)
 	}
 }
 
-// disconnected stops a client's sender.
+// disconnected stops a client's sender, and the relay of its site's
+// downlink from the parent: the site is not here to take it.
 func (d *downlink) disconnected(cl *mqtt.Client) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s, ok := d.senders[cl.ID]; ok && s.cl == cl {
 		s.cancel()
 		delete(d.senders, cl.ID)
+		if r := d.h.relay; r != nil && s.relayed {
+			r.Drop(s.src)
+		}
 	}
 }
 

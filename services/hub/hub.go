@@ -251,13 +251,6 @@ func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []by
 		}
 	}
 	k.h.down.subscribed(cl, site, fwd, filters)
-	if k.h.relay != nil && !fwd {
-		for _, f := range filters {
-			if f == uplinkapi.DownTopic(site, cl.ID) {
-				k.h.relay.Want(site)
-			}
-		}
-	}
 }
 
 // OnDisconnect stops the client's downlink.

@@ -23,20 +23,22 @@ import (
 func RelayClient(hub, site string) string { return hub + ".down." + site }
 
 // Relay brings the control records of the sites below a hub down from its
-// parent: for each site that subscribed here to its downlink, one MQTT
+// parent: while a site is subscribed here to its downlink, one MQTT
 // connection to the parent as RelayClient(hub, site), whose batches are
 // appended to this hub's downlink/<site> with the parent's offset, time
 // and epoch in the three site headers, duplicates dropped and a gap
 // answered with the mark, answered stored only after the append's fsync:
 // the downlink protocol, one hop at a time. This hub's own downlink sender
 // then delivers them to the site as any record of that topic. Any depth:
-// a hub's parent may itself relay from its own.
+// a hub's parent may itself relay from its own. The relay of a site stops
+// when the site disconnects: the parent keeps its records while it is
+// away, for whichever path it comes back by.
 type Relay struct {
 	c RelayConfig
 
-	mu    sync.Mutex
-	ctx   context.Context // set by Run
-	sites map[string]bool
+	mu      sync.Mutex
+	ctx     context.Context // set by Run
+	running map[string]wanted
 }
 
 // RelayConfig configures a Relay.
@@ -48,42 +50,62 @@ type RelayConfig struct {
 	Log    *slog.Logger
 }
 
-// NewRelay returns a relay that starts relaying once Run runs.
-func NewRelay(c RelayConfig) *Relay { return &Relay{c: c, sites: map[string]bool{}} }
+// NewRelay returns a relay that relays once Run runs.
+func NewRelay(c RelayConfig) *Relay { return &Relay{c: c, running: map[string]wanted{}} }
 
 // Run lets Want start relays until ctx ends.
 func (r *Relay) Run(ctx context.Context) {
 	r.mu.Lock()
 	r.ctx = ctx
-	pending := make([]string, 0, len(r.sites))
-	for s := range r.sites {
-		pending = append(pending, s)
-	}
 	r.mu.Unlock()
-	for _, s := range pending {
-		go r.run(ctx, s)
-	}
 	<-ctx.Done()
 }
 
-// Want relays site's downlink from now on (once per site for the hub's
-// life: a site that comes back finds its records waiting here).
+// Want relays site's downlink until as many Drops (one per connection
+// that wants it); a no-op before Run.
 func (r *Relay) Want(site string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sites[site] {
+	if r.ctx == nil {
 		return
 	}
-	r.sites[site] = true
-	if r.ctx != nil {
-		go r.run(r.ctx, site)
+	w := r.running[site]
+	if w.n == 0 {
+		var ctx context.Context
+		ctx, w.cancel = context.WithCancel(r.ctx)
+		go r.run(ctx, site)
 	}
+	w.n++
+	r.running[site] = w
+}
+
+// Drop undoes one Want; the last one stops the relay.
+func (r *Relay) Drop(site string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w, ok := r.running[site]
+	if !ok {
+		return
+	}
+	if w.n--; w.n > 0 {
+		r.running[site] = w
+		return
+	}
+	w.cancel()
+	delete(r.running, site)
+}
+
+// wanted is a running relay and how many connections want it.
+type wanted struct {
+	cancel context.CancelFunc
+	n      int
 }
 
 func (r *Relay) run(ctx context.Context, site string) {
 	log := r.c.Log.With("part", "relay", "site", site)
 	log.Info("relaying the site's downlink from the parent", "parent", r.c.Parent)
 	mqttconn.Retry(ctx, log, 10*time.Second, func(ctx context.Context) error { return r.session(ctx, site) })
+	log.Info("relay stopped: the site disconnected")
 }
 
 // session is one connection to the parent for site's downlink.
