@@ -28,16 +28,22 @@ import (
 // TestRelayDownlink sends a site control records through the tower's API
 // while the site's real uplink (skerry uplink, skerry streamlog) is
 // connected to a standalone hub, not to the tower: the hub relays them
-// down from the tower's embedded hub, and the site holds each exactly
-// once, in order, in its system/downlink, also across a restart of the
-// hub between two records.
+// down from the tower's embedded hub (or from a hub between, relaying
+// from the tower), and the site holds each exactly once, in order, in its
+// system/downlink, also across a restart of its hub between two records.
 func TestRelayDownlink(t *testing.T) {
 	testenv.Integration(t)
-	dir := t.TempDir()
-	skerry, towerBin, err := uplinktest.Build(dir)
+	skerry, towerBin, err := uplinktest.Build(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, hubs := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d hubs", hubs), func(t *testing.T) { testRelayDownlink(t, hubs, skerry, towerBin) })
+	}
+}
+
+func testRelayDownlink(t *testing.T, hubs int, skerry, towerBin string) {
+	dir := t.TempDir()
 	tw := towertest.Start(t, tower.WithUplink("127.0.0.1:0"))
 	op := tw.Client(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -45,11 +51,21 @@ func TestRelayDownlink(t *testing.T) {
 	site := enrollSoftware(t, tw, 1)[0]
 	res := site.EnrollResult
 
-	files := addHub(t, op, "edge1", dir)
-	c := hubConfig{data: filepath.Join(dir, "hub"), listen: freeAddr(t), hosts: []string{"127.0.0.1"}, maxBytes: 1 << 30,
-		certFile: files.cert, keyFile: files.key, caCert: files.ca,
-		parent: tw.UplinkAddr(), id: "edge1", parentCert: files.cert, parentKey: files.key, ackTimeout: 5 * time.Second}
-	stop := startHub(t, c)
+	// tower <- hub1 <- ... <- hub<n> <- site
+	var c hubConfig
+	stop := func() {}
+	for i := 1; i <= hubs; i++ {
+		id := fmt.Sprintf("hub%d", i)
+		files := addHub(t, op, id, dir)
+		parent := tw.UplinkAddr()
+		if i > 1 {
+			parent = c.listen
+		}
+		c = hubConfig{data: filepath.Join(dir, id), listen: freeAddr(t), hosts: []string{"127.0.0.1"}, maxBytes: 1 << 30,
+			certFile: files.cert, keyFile: files.key, caCert: files.ca,
+			parent: parent, id: id, parentCert: files.cert, parentKey: files.key, ackTimeout: 5 * time.Second}
+		stop = startHub(t, c)
+	}
 
 	rig, err := uplinktest.New(filepath.Join(dir, "site"), skerry, towerBin, os.Stderr)
 	if err != nil {
@@ -83,8 +99,9 @@ func TestRelayDownlink(t *testing.T) {
 		send(n)
 	}
 	waitDownlink(t, ctx, rig.Log, 3)
-	// The hub restarts: its relay and the site's downlink start again from
-	// their cursors; the next record comes once, the first three not again.
+	// The site's hub restarts: its relay and the site's downlink start
+	// again from their cursors; the next record comes once, the first
+	// three not again.
 	stop()
 	startHub(t, c)
 	send(3)
