@@ -223,7 +223,18 @@ func (s *Server) get(ctx context.Context, path string, v any) error {
 
 // proxy forwards a request to init's control socket.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, method, path string) {
-	req, err := http.NewRequestWithContext(r.Context(), method, "http://init"+path, nil)
+	ctx := r.Context()
+	if method == http.MethodPost {
+		// A power action stops this service while init answers: the
+		// request context ends with the service (its base context is
+		// the signal's), so the answer would be lost and the caller told
+		// 502 for a reboot under way. The server's shutdown waits for
+		// this handler; the timeout bounds the wait.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://init"+path, nil)
 	if err != nil {
 		httpjson.WriteError(w, http.StatusInternalServerError, httpjson.CodeInternal, err.Error())
 		return

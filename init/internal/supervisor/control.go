@@ -112,7 +112,12 @@ func (c *Control) power(what string, f func()) http.HandlerFunc {
 		c.logger().Info("requested over the control socket", "action", what)
 		// 202: stopping services takes up to their stop timeouts, and the
 		// server itself goes down on the way; the client must not wait.
+		// The answer is flushed before the services are stopped, so the
+		// caller (the health service, itself stopped on the way) has it.
 		w.WriteHeader(http.StatusAccepted)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
 		go f()
 	}
 }
