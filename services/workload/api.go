@@ -76,6 +76,8 @@ func writeErr(w http.ResponseWriter, err error) {
 		httpjson.WriteError(w, he.Status, he.Code, he.Message)
 	case errors.Is(err, workloadapi.ErrInvalid), errors.Is(err, workloadapi.ErrVersion):
 		httpjson.WriteError(w, http.StatusBadRequest, httpjson.CodeBadRequest, err.Error())
+	case errors.Is(err, ErrPortTaken):
+		httpjson.WriteError(w, http.StatusConflict, httpjson.CodeConflict, err.Error())
 	case errors.Is(err, ErrNotFound):
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, err.Error())
 	default:

@@ -79,12 +79,15 @@ func OpenState(path string, r *Runner) (*State, error) {
 func (s *State) Converge(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// One app refused (a host port the site now keeps) does not keep
+	// the others from running.
+	var errs []error
 	for _, spec := range s.list() {
 		if err := s.r.Apply(ctx, spec); err != nil {
-			return fmt.Errorf("converge %s/%s: %w", spec.Tenant, spec.Name, err)
+			errs = append(errs, fmt.Errorf("converge %s/%s: %w", spec.Tenant, spec.Name, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Put adds or replaces one app: stored first, then applied.
@@ -95,6 +98,11 @@ func (s *State) Put(ctx context.Context, spec *workloadapi.AppSpec) error {
 	spec.Normalize()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A host port another desired app or the site holds is refused
+	// before anything is stored.
+	if err := s.r.checkPorts(spec, s.list()); err != nil {
+		return err
+	}
 	k := key(spec.Tenant, spec.Name)
 	old := s.apps[k]
 	s.apps[k] = spec
