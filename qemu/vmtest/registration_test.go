@@ -70,7 +70,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 		cfg.Debug.Control = true
 		cfg.Workload.RegistryCAs = []string{hr.CA}
 		writeESPFile(t, disk, "skerry/site.json", cfg)
-		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{CADir: caDir}, Forwards: []int{healthPort}},
+		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{CADir: caDir}, Forwards: []int{healthPort, appHostPort}},
 			qemu.WithConsoleLog(t.Logf, box+"-"+b.Arch+"| "))
 		if err != nil {
 			t.Fatal(err)
@@ -95,6 +95,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 	}
 	checkUplinkAtTower(t, ctx, a, tw, siteA)
 	checkApps(t, tw, siteA, b.Arch, hr)
+	checkHostPort(t, a)
 
 	// Box B: no token, no claim: it waits in the pending queue.
 	mark = bb.Mark()
