@@ -2,14 +2,14 @@ package agent
 
 import (
 	"context"
-	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/workloadapi"
-	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/workload"
 )
 
@@ -24,17 +24,14 @@ func TestPutQuotas(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "workload.sock")
-	l, err := serve.Unix(sock, 0o600)
+	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		serve.HTTP(ctx, workload.Handler(st), serve.SiteLimits, slog.New(slog.DiscardHandler), l)
-		close(done)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	srv := &http.Server{Handler: workload.Handler(st)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	ctx := context.Background()
 	wc := newWorkloadClient(sock)
 
 	q := workloadapi.Resources{CPU: "2", Memory: "512Mi", Pids: 256}
