@@ -159,10 +159,14 @@ func (a *app) pid() int {
 func (a *app) forwardTCP(l *net.TCPListener, port int) {
 	sem := make(chan struct{}, maxPortConns)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	open := &openConns{m: map[io.Closer]bool{}}
 	for {
 		in, err := l.AcceptTCP()
 		if errors.Is(err, net.ErrClosed) {
+			// The port closes with its connections: the app is stopping,
+			// or the service (whose process ends them anyway).
+			open.closeAll()
+			wg.Wait()
 			return
 		}
 		if err != nil {
@@ -178,15 +182,54 @@ func (a *app) forwardTCP(l *net.TCPListener, port int) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			a.joinTCP(in, port)
+			a.joinTCP(in, port, open)
 		})
+	}
+}
+
+// openConns are a port's connections, both sides, closed with the port.
+type openConns struct {
+	mu     sync.Mutex
+	m      map[io.Closer]bool
+	closed bool
+}
+
+// add tracks c, or closes it when the port is closed already.
+func (o *openConns) add(c io.Closer) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		c.Close()
+		return false
+	}
+	o.m[c] = true
+	return true
+}
+
+// done closes c and forgets it.
+func (o *openConns) done(c io.Closer) {
+	c.Close()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, c)
+}
+
+func (o *openConns) closeAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	for c := range o.m {
+		c.Close()
 	}
 }
 
 // joinTCP copies both ways between in and the app's port, passing on
 // each side's end of stream; splice moves the bytes in the kernel.
-func (a *app) joinTCP(in *net.TCPConn, port int) {
-	defer in.Close()
+func (a *app) joinTCP(in *net.TCPConn, port int, open *openConns) {
+	if !open.add(in) {
+		return
+	}
+	defer open.done(in)
 	pid := a.pid()
 	if pid == 0 {
 		return // the app is not running: the client sees the connection closed
@@ -199,7 +242,10 @@ func (a *app) joinTCP(in *net.TCPConn, port int) {
 		return
 	}
 	out := c.(*net.TCPConn)
-	defer out.Close()
+	if !open.add(out) {
+		return
+	}
+	defer open.done(out)
 	done := make(chan struct{})
 	go func() {
 		io.Copy(out, in)

@@ -80,9 +80,29 @@ func TestHostPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The service restarts: its ports close with it, and a new runner
-	// takes the running app over with its ports.
-	r.Close()
+	// The service restarts: its ports close with it, connections open
+	// through them too (a kept-alive one here), and a new runner takes
+	// the running app over with its ports.
+	kept, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	fmt.Fprintf(kept, "GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+	kept.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAtLeast(kept, make([]byte, 64), 20); err != nil {
+		t.Fatalf("a kept-alive request through the host port: %v", err)
+	}
+	closed := make(chan struct{})
+	go func() { r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runner did not close within 30s while a connection through its host port stayed open")
+	}
+	if n, err := kept.Read(make([]byte, 64)); err == nil {
+		t.Errorf("the kept-alive connection still open after the runner closed (read %d bytes)", n)
+	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort), time.Second); err == nil {
 		c.Close()
 		t.Error("the host port still accepts after the runner closed")
