@@ -98,7 +98,19 @@ func unbound(tenant string, q workloadapi.Resources, f cgroupFiles) error {
 		if !w.unset {
 			continue
 		}
-		if err := os.WriteFile(w.file, []byte(w.value), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// No O_CREATE: a controller the cgroup does not have has no file,
+		// and cgroupfs answers a create with EACCES, not ENOENT.
+		f, err := os.OpenFile(w.file, os.O_WRONLY|os.O_TRUNC, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			_, err = f.WriteString(w.value)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("tenant %s quota: lift %s: %w", tenant, w.file, err)
 		}
 	}

@@ -126,3 +126,23 @@ func removeCgroups(root string, tenants ...string) {
 		os.Remove(d + root)
 	}
 }
+
+// TestUnboundMissingController: lifting a bound whose controller the
+// cgroup does not have (no file: cpu.max on a site without the cpu
+// controller) is no error; cgroupfs answers a create with EACCES.
+func TestUnboundMissingController(t *testing.T) {
+	testenv.Integration(t, testenv.Root())
+	v2 := "/sys/fs/cgroup"
+	if cgroups.Mode() != cgroups.Unified {
+		v2 = "/sys/fs/cgroup/unified"
+	}
+	dir := fmt.Sprintf("%s/skerry-test-unbound-%d", v2, time.Now().UnixNano())
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("no cgroup v2 hierarchy to try: %v", err)
+	}
+	defer os.Remove(dir)
+	f := cgroupFiles{mem: dir + "/none.memory.max", cpu: dir + "/none.cpu.max", pids: dir + "/none.pids.max", memMax: "max", cpuMax: "max 100000"}
+	if err := unbound("acme", workloadapi.Resources{}, f); err != nil {
+		t.Errorf("lift bounds of absent controllers: %v, want no error", err)
+	}
+}
