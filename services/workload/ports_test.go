@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -91,9 +92,13 @@ func TestHostPorts(t *testing.T) {
 	defer kept.Close()
 	fmt.Fprintf(kept, "GET / HTTP/1.1\r\nHost: app\r\n\r\n")
 	kept.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadAtLeast(kept, make([]byte, 64), 20); err != nil {
+	br := bufio.NewReader(kept)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
 		t.Fatalf("a kept-alive request through the host port: %v", err)
 	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 	closed := make(chan struct{})
 	go func() { r.Close(); close(closed) }()
 	select {
@@ -102,7 +107,7 @@ func TestHostPorts(t *testing.T) {
 		t.Fatal("the runner did not close within 30s while a connection through its host port stayed open")
 	}
 	kept.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := kept.Read(make([]byte, 64)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("the kept-alive connection after the runner closed: read error %v, want it closed (EOF)", err)
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort), time.Second); err == nil {
