@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/skerry/skerry/init/internal/supervisor"
@@ -53,6 +55,7 @@ func serviceSpecs(cfg *siteconfig.Config) ([]supervisor.Spec, error) {
 		}
 		workloadArgs = append(workloadArgs, "-registry-ca", registryCAFile)
 	}
+	workloadArgs = append(workloadArgs, reservedPorts(cfg)...)
 	specs := []supervisor.Spec{
 		{
 			// The stream log comes first: every other service writes into
@@ -144,4 +147,20 @@ disabled_plugins = [
 		return err
 	}
 	return os.WriteFile(containerdConf, []byte(b.String()), 0o644)
+}
+
+// reservedPorts names the TCP ports the site's own services listen on,
+// for "skerry-workload -reserved-port": no app may publish them.
+func reservedPorts(cfg *siteconfig.Config) []string {
+	var args []string
+	for _, p := range []struct{ addr, owner string }{
+		{cfg.Health.Listen, "the site's status API (site config health.listen)"},
+		{cfg.Debug.ContainerdTCP, "the containerd debug proxy (site config debug.containerdTCP)"},
+	} {
+		_, port, _ := net.SplitHostPort(p.addr)
+		if n, err := strconv.Atoi(port); err == nil && n > 0 {
+			args = append(args, "-reserved-port", "tcp/"+port+"="+p.owner)
+		}
+	}
+	return args
 }

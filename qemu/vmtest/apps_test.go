@@ -48,7 +48,8 @@ func checkApps(t *testing.T, tw *hostTower, siteID, arch string, hr *hostRegistr
 	for v := 1; v <= 2; v++ {
 		spec := fmt.Sprintf(`{"version": 1, "tenant": "acme", "name": %q,
   "image": {"ref": "10.0.2.2:%s/acme/hello:1"}, "env": {"V": "%d"},
-  "health": {"http": {"port": 8080, "path": "/healthz"}, "interval": "2s", "onUnhealthy": "mark"}}`, app, hr.Port, v)
+  "health": {"http": {"port": 8080, "path": "/healthz"}, "interval": "2s", "onUnhealthy": "mark"},
+  "ports": [{"host": %d, "container": 8080}]}`, app, hr.Port, v, appHostPort)
 		f := filepath.Join(dir, fmt.Sprintf("v%d.json", v))
 		if err := os.WriteFile(f, []byte(spec), 0o644); err != nil {
 			t.Fatal(err)

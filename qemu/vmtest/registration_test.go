@@ -74,7 +74,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 			cfg.Uplink.Parent = hh.GuestAddr
 		}
 		writeESPFile(t, disk, "skerry/site.json", cfg)
-		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{CADir: caDir}, Forwards: []int{healthPort}},
+		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{CADir: caDir}, Forwards: []int{healthPort, appHostPort}},
 			qemu.WithConsoleLog(t.Logf, box+"-"+b.Arch+"| "))
 		if err != nil {
 			t.Fatal(err)
@@ -99,6 +99,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 	}
 	checkUplinkAtTower(t, ctx, a, tw, siteA)
 	checkApps(t, tw, siteA, b.Arch, hr)
+	checkHostPort(t, a)
 
 	// Box B: no token, no claim: it waits in the pending queue.
 	mark = bb.Mark()

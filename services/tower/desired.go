@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -79,7 +80,7 @@ func (n *notifier) changed() {
 // desiredFor computes a site's desired state: the deployed version of each
 // of its tenant's apps whose deployment selects the site's labels.
 func desiredFor(tx store.Tx, site store.Site) (enrollapi.Desired, error) {
-	out := enrollapi.Desired{Apps: []*workloadapi.AppSpec{}}
+	out := enrollapi.Desired{Apps: []*workloadapi.AppSpec{}, Quotas: map[string]workloadapi.Resources{}}
 	ds, err := tx.Deployments(site.Tenant)
 	if err != nil {
 		return out, err
@@ -98,9 +99,21 @@ func desiredFor(tx store.Tx, site store.Site) (enrollapi.Desired, error) {
 		}
 		out.Apps = append(out.Apps, withVersion(a))
 	}
+	t, err := tx.Tenant(site.Tenant)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return out, err
+	}
+	if t.Quota != nil {
+		out.Quotas[site.Tenant] = *t.Quota
+	}
 	data, err := json.Marshal(out.Apps)
 	if err != nil {
 		return out, err
+	}
+	if len(out.Quotas) > 0 {
+		// Only then: the revisions of sites without quotas stay as they were.
+		q, _ := json.Marshal(out.Quotas)
+		data = append(data, q...)
 	}
 	sum := sha256.Sum256(data)
 	out.Revision = hex.EncodeToString(sum[:12])

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/skerry/skerry/services/api/towerapi"
+	"github.com/skerry/skerry/services/api/workloadapi"
 	"github.com/skerry/skerry/services/tower/store"
 )
 
@@ -120,10 +121,22 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, p principa
 		if in.AllowSoftwareIdentity != nil {
 			t.AllowSoftwareIdentity = *in.AllowSoftwareIdentity
 		}
+		if q := in.Quota; q != nil {
+			if err := q.Check(); err != nil {
+				return refuse(ErrBadRequest, "quota: %v", err)
+			}
+			t.Quota = q
+			if *q == (workloadapi.Resources{}) {
+				t.Quota = nil // {}: the sites' defaults
+			}
+		}
 		return tx.PutTenant(t)
 	})
 	if err != nil {
 		return err
+	}
+	if in.Quota != nil {
+		s.desired.changed() // the tenant's sites' desired state carries it
 	}
 	s.log.Info("tenant updated", "tenant", t.ID, "software_identity", t.AllowSoftwareIdentity, "by", p.String())
 	writeJSON(w, http.StatusOK, tenantView(t))

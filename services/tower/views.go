@@ -13,7 +13,7 @@ import (
 
 // tenantView shows a tenant as stored; it holds no secret.
 func tenantView(t store.Tenant) towerapi.Tenant {
-	return towerapi.Tenant{ID: t.ID, Name: t.Name, AllowSoftwareIdentity: t.AllowSoftwareIdentity, CreatedAt: t.CreatedAt}
+	return towerapi.Tenant{ID: t.ID, Name: t.Name, AllowSoftwareIdentity: t.AllowSoftwareIdentity, CreatedAt: t.CreatedAt, Quota: t.Quota}
 }
 
 // operatorTokenView drops the hash.

@@ -16,6 +16,7 @@ import (
 //	PUT    /v1/apps/{tenant}/{name}  add or replace an app (an AppSpec)
 //	DELETE /v1/apps/{tenant}/{name}  stop and forget an app
 //	PUT    /v1/tenants/{tenant}/quota  set a tenant's quota (Resources)
+//	PUT    /v1/quotas                every tenant's quota at once (the tower's)
 //	GET    /metrics                  Prometheus: per app CPU, memory, restarts
 func Handler(s *State) http.Handler {
 	mux := http.NewServeMux()
@@ -30,6 +31,18 @@ func Handler(s *State) http.Handler {
 			return
 		}
 		httpjson.Write(w, http.StatusOK, q)
+	})
+	mux.HandleFunc("PUT /v1/quotas", func(w http.ResponseWriter, r *http.Request) {
+		var qs map[string]workloadapi.Resources
+		if err := httpjson.Decode(w, r, workloadapi.MaxSpecBytes, &qs); err != nil {
+			writeErr(w, err)
+			return
+		}
+		if err := s.SetQuotas(qs); err != nil {
+			writeErr(w, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, qs)
 	})
 	mux.Handle("GET /metrics", MetricsHandler(s.r))
 	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +89,8 @@ func writeErr(w http.ResponseWriter, err error) {
 		httpjson.WriteError(w, he.Status, he.Code, he.Message)
 	case errors.Is(err, workloadapi.ErrInvalid), errors.Is(err, workloadapi.ErrVersion):
 		httpjson.WriteError(w, http.StatusBadRequest, httpjson.CodeBadRequest, err.Error())
+	case errors.Is(err, ErrPortTaken):
+		httpjson.WriteError(w, http.StatusConflict, httpjson.CodeConflict, err.Error())
 	case errors.Is(err, ErrNotFound):
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, err.Error())
 	default:

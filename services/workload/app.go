@@ -83,8 +83,26 @@ func (a *app) run(parent context.Context) {
 		go func() { s.run(a.ctx); close(shipped) }()
 		defer func() { <-shipped }()
 	}
+	// The host ports stay bound across the task's restarts: a client
+	// connecting between two runs sees its connection closed.
+	var unpublish func()
+	defer func() {
+		if unpublish != nil {
+			unpublish()
+		}
+	}()
 	for {
-		ran, exit, err := a.once(ctx)
+		var (
+			ran  time.Duration
+			exit exitInfo
+			err  error
+		)
+		if unpublish == nil {
+			unpublish, err = a.publish()
+		}
+		if err == nil {
+			ran, exit, err = a.once(ctx)
+		}
 		if a.ctx.Err() != nil {
 			return
 		}

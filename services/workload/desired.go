@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 
@@ -79,12 +81,15 @@ func OpenState(path string, r *Runner) (*State, error) {
 func (s *State) Converge(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// One app refused (a host port the site now keeps) does not keep
+	// the others from running.
+	var errs []error
 	for _, spec := range s.list() {
 		if err := s.r.Apply(ctx, spec); err != nil {
-			return fmt.Errorf("converge %s/%s: %w", spec.Tenant, spec.Name, err)
+			errs = append(errs, fmt.Errorf("converge %s/%s: %w", spec.Tenant, spec.Name, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Put adds or replaces one app: stored first, then applied.
@@ -95,6 +100,11 @@ func (s *State) Put(ctx context.Context, spec *workloadapi.AppSpec) error {
 	spec.Normalize()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A host port another desired app or the site holds is refused
+	// before anything is stored.
+	if err := s.r.checkPorts(spec, s.list()); err != nil {
+		return err
+	}
 	k := key(spec.Tenant, spec.Name)
 	old := s.apps[k]
 	s.apps[k] = spec
@@ -174,6 +184,44 @@ func (s *State) PutQuota(tenant string, q workloadapi.Resources) error {
 	}
 	s.mu.Unlock()
 	return s.r.tenantCgroup(tenant)
+}
+
+// SetQuotas replaces every tenant's quota at once with qs (the tower's,
+// which the agent hands over whole): a tenant not in qs gets the
+// service's default again. Stored first, then written to the cgroups of
+// the tenants whose quota was or is set.
+func (s *State) SetQuotas(qs map[string]workloadapi.Resources) error {
+	for t, q := range qs {
+		if err := workloadapi.CheckTenant(t); err != nil {
+			return err
+		}
+		if err := q.Check(); err != nil {
+			return fmt.Errorf("quota of tenant %s: %w", t, err)
+		}
+	}
+	s.mu.Lock()
+	old := s.quotas
+	s.quotas = maps.Clone(qs)
+	if s.quotas == nil {
+		s.quotas = map[string]workloadapi.Resources{}
+	}
+	if err := s.save(); err != nil {
+		s.quotas = old
+		s.mu.Unlock()
+		return err
+	}
+	touched := slices.Sorted(maps.Keys(qs))
+	for t := range old {
+		if _, ok := qs[t]; !ok {
+			touched = append(touched, t)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, t := range touched {
+		errs = append(errs, s.r.tenantCgroup(t))
+	}
+	return errors.Join(errs...)
 }
 
 func (s *State) save() error {

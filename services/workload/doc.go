@@ -17,6 +17,7 @@
 //
 // Containers get containerd's default seccomp profile; their output goes
 // into the tenant's stream log topic app.<name>.log; each tenant's quota
-// sits on its parent cgroup; images no app uses are collected. Not yet
-// here (see the README): secrets from the vault, host ports.
+// sits on its parent cgroup; images no app uses are collected; secrets
+// and registry credentials come from the vault; host ports are forwarded
+// into the apps' own network namespaces (see the README).
 package workload

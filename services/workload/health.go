@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -122,41 +119,18 @@ func probeExec(ctx context.Context, ctr containerd.Container, task containerd.Ta
 // published port and sees what the app's neighbours see. 2xx and 3xx are
 // healthy.
 func probeHTTP(ctx context.Context, pid, port int, path string) error {
-	type result struct {
-		conn net.Conn
-		err  error
+	conn, err := dialInApp(ctx, pid, "tcp", port)
+	if err != nil {
+		return err
 	}
-	ch := make(chan result, 1)
-	go func() {
-		// A thread that entered another network namespace is never given
-		// back: the goroutine ends locked, and its thread with it.
-		runtime.LockOSThread()
-		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-		if err != nil {
-			ch <- result{err: fmt.Errorf("open the app's network namespace: %w", err)}
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("enter the app's network namespace: %w", err)}
-			return
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return r.err
-	}
-	defer r.conn.Close()
+	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
-		r.conn.SetDeadline(dl)
+		conn.SetDeadline(dl)
 	}
-	if _, err := fmt.Fprintf(r.conn, "GET %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: skerry-health\r\n\r\n", path); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: skerry-health\r\n\r\n", path); err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(r.conn), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}

@@ -41,3 +41,12 @@ func syscallKill0(pid int) error {
 	}
 	return p.Signal(syscall.Signal(0))
 }
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

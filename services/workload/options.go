@@ -22,6 +22,7 @@ type options struct {
 	registry   func(tenant string) Registry
 	streamlog  *client.Client
 	quota      func(tenant string) workloadapi.Resources
+	reserved   []ReservedPort // the site's own host ports (ports.go)
 	// vaultSocket and vaultToken reach the vault for secrets (secrets.go).
 	vaultSocket, vaultToken string
 }

@@ -1,7 +1,10 @@
 package workload
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/containerd/cgroups/v3"
@@ -55,7 +58,9 @@ func (r *Runner) tenantCgroup(tenant string) error {
 		if _, err := cgroup2.NewManager("/sys/fs/cgroup", path, res); err != nil {
 			return fmt.Errorf("tenant %s quota on cgroup %s: %w", tenant, path, err)
 		}
-		return nil
+		return unbound(tenant, q, cgroupFiles{
+			mem: "/sys/fs/cgroup" + path + "/memory.max", cpu: "/sys/fs/cgroup" + path + "/cpu.max", pids: "/sys/fs/cgroup" + path + "/pids.max",
+			memMax: "max", cpuMax: fmt.Sprintf("max %d", cpuPeriod)})
 	}
 	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: mem}}
 	if cpu != nil {
@@ -66,6 +71,48 @@ func (r *Runner) tenantCgroup(tenant string) error {
 	}
 	if _, err := cgroup1.New(cgroup1.StaticPath(path), res); err != nil {
 		return fmt.Errorf("tenant %s quota on cgroup %s: %w", tenant, path, err)
+	}
+	return unbound(tenant, q, cgroupFiles{
+		mem: "/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes", cpu: "/sys/fs/cgroup/cpu" + path + "/cpu.cfs_quota_us",
+		pids: "/sys/fs/cgroup/pids" + path + "/pids.max", memMax: "-1", cpuMax: "-1"})
+}
+
+// cgroupFiles are a cgroup's limit files and how each says "no limit".
+type cgroupFiles struct {
+	mem, cpu, pids string
+	memMax, cpuMax string
+}
+
+// unbound lifts the limits the quota leaves out: the library writes only
+// what is set, so a bound that a new quota drops (the tower removed it)
+// would otherwise stay.
+func unbound(tenant string, q workloadapi.Resources, f cgroupFiles) error {
+	for _, w := range []struct {
+		unset       bool
+		file, value string
+	}{
+		{q.Memory == "", f.mem, f.memMax},
+		{q.CPU == "", f.cpu, f.cpuMax},
+		{q.Pids <= 0, f.pids, "max"},
+	} {
+		if !w.unset {
+			continue
+		}
+		// No O_CREATE: a controller the cgroup does not have has no file,
+		// and cgroupfs answers a create with EACCES, not ENOENT.
+		f, err := os.OpenFile(w.file, os.O_WRONLY|os.O_TRUNC, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			_, err = f.WriteString(w.value)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("tenant %s quota: lift %s: %w", tenant, w.file, err)
+		}
 	}
 	return nil
 }

@@ -17,7 +17,8 @@ import (
 // Registry says how one tenant's images are pulled: over TLS always,
 // verified with RootCAs (nil: the system's roots), with the tenant's own
 // credentials per registry host. One tenant's credentials are never
-// offered to another tenant's pulls.
+// offered to another tenant's pulls. A host without Credentials here
+// takes the tenant's from the vault (WithVault; registrycreds.go).
 type Registry struct {
 	RootCAs     *x509.CertPool
 	Credentials map[string]Credential // by registry host, "registry.example:5000"
@@ -34,21 +35,20 @@ func WithRegistry(fn func(tenant string) Registry) Option {
 	return func(o *options) { o.registry = fn }
 }
 
-// resolver returns the resolver for a tenant's pulls.
-func (r *Runner) resolver(ctx context.Context, tenant string) remotes.Resolver {
+// resolver returns the resolver for one of a tenant's pulls, and what
+// it offered each registry (for explainAuth).
+func (r *Runner) resolver(ctx context.Context, tenant string) (remotes.Resolver, *pullAuth) {
 	var reg Registry
 	if r.o.registry != nil {
 		reg = r.o.registry(tenant)
 	}
+	auth := &pullAuth{r: r, tenant: tenant, static: reg.Credentials, used: map[string]string{}}
 	hosts := config.ConfigureHosts(ctx, config.HostOptions{
 		DefaultScheme: "https",
 		DefaultTLS:    &tls.Config{RootCAs: reg.RootCAs, MinVersion: tls.VersionTLS12},
-		Credentials: func(host string) (string, string, error) {
-			c := reg.Credentials[host]
-			return c.Username, c.Secret, nil
-		},
+		Credentials:   func(host string) (string, string, error) { return auth.credential(ctx, host) },
 	})
-	return docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
+	return docker.NewResolver(docker.ResolverOptions{Hosts: hosts}), auth
 }
 
 // RootCAs returns the system's roots (none on a site image) plus the PEM

@@ -25,17 +25,7 @@ import (
 // credentials and the registry's CA it runs; a tenant without credentials,
 // or a runner that does not trust the registry's certificate, is refused.
 func TestPullFromRegistry(t *testing.T) {
-	reg := httptest.NewUnstartedServer(basicAuth("acme-puller", "s3cret", registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
-	reg.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted case fails handshakes on purpose
-	reg.StartTLS()
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "https://")
-	// The registry's CA as the site config gives it: a PEM file that
-	// RootCAs adds to the system's roots.
-	caFile := filepath.Join(t.TempDir(), "registry-ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	host, caFile := startRegistry(t, "acme-puller", "s3cret")
 	pool, err := RootCAs(caFile)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +76,22 @@ func TestPullFromRegistry(t *testing.T) {
 	}
 }
 
+// startRegistry runs a real OCI registry (go-containerregistry's) over
+// TLS on loopback, behind basic authentication for user:pass; it returns
+// its host and its CA as a PEM file, as the site config gives it.
+func startRegistry(t *testing.T, user, pass string) (string, string) {
+	t.Helper()
+	reg := httptest.NewUnstartedServer(basicAuth(user, pass, registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
+	reg.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted case fails handshakes on purpose
+	reg.StartTLS()
+	t.Cleanup(reg.Close)
+	caFile := filepath.Join(t.TempDir(), "registry-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(reg.URL, "https://"), caFile
+}
+
 // basicAuth lets only user:pass through.
 func basicAuth(user, pass string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -112,7 +118,8 @@ func push(t *testing.T, r *Runner, archive, ref string) {
 	if err != nil || len(imgs) != 1 {
 		t.Fatalf("import: %v, %v", imgs, err)
 	}
-	if err := r.client.Push(ctx, ref, imgs[0].Target, containerd.WithResolver(r.resolver(ctx, "acme"))); err != nil {
+	res, _ := r.resolver(ctx, "acme")
+	if err := r.client.Push(ctx, ref, imgs[0].Target, containerd.WithResolver(res)); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }

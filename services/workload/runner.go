@@ -78,6 +78,14 @@ func (r *Runner) Apply(ctx context.Context, spec *workloadapi.AppSpec) error {
 		r.mu.Unlock()
 		return nil
 	}
+	others := make([]*workloadapi.AppSpec, 0, len(r.apps))
+	for _, a := range r.apps {
+		others = append(others, a.spec)
+	}
+	if err := r.checkPorts(spec, others); err != nil {
+		r.mu.Unlock()
+		return err
+	}
 	a := newApp(r, spec, h)
 	r.apps[k] = a
 	r.mu.Unlock()

@@ -162,10 +162,11 @@ func (r *Runner) ensureImage(ctx context.Context, s *workloadapi.AppSpec) (conta
 			return img, nil
 		}
 	}
+	res, auth := r.resolver(ctx, s.Tenant)
 	img, err := r.client.Pull(ctx, s.Image.Ref, containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.o.snapshot),
-		containerd.WithResolver(r.resolver(ctx, s.Tenant)))
+		containerd.WithResolver(res))
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", s.Image.Ref, explainPull(s.Image.Ref, err))
+		return nil, fmt.Errorf("pull %s: %w", s.Image.Ref, auth.explainAuth(s.Image.Ref, explainPull(s.Image.Ref, err)))
 	}
 	return img, nil
 }

@@ -78,14 +78,18 @@ commands:
 			return enc.Encode(apps)
 		}
 		tw := tabwriter.NewWriter(escapeWriter{stdout}, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "TENANT\tNAME\tIMAGE\tSTATE\tHEALTH\tRESTARTS\tLAST EXIT")
+		fmt.Fprintln(tw, "TENANT\tNAME\tIMAGE\tSTATE\tHEALTH\tRESTARTS\tLAST EXIT\tPORTS")
 		for _, a := range apps {
 			img := a.Spec.Image.Ref
 			if img == "" {
 				img = a.Spec.Image.Archive
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.Spec.Tenant, a.Spec.Name, img, a.Status.State,
-				dash(a.Status.Health), a.Status.Restarts, dash(a.Status.LastExit))
+			ports := make([]string, len(a.Spec.Ports))
+			for i, p := range a.Spec.Ports {
+				ports[i] = p.String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", a.Spec.Tenant, a.Spec.Name, img, a.Status.State,
+				dash(a.Status.Health), a.Status.Restarts, dash(a.Status.LastExit), dash(strings.Join(ports, ",")))
 		}
 		return tw.Flush()
 	case cmd == "put" && len(rest) == 2:

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +65,14 @@ func TestSiteApps(t *testing.T) {
 	if out, err := cli("put", bad); err == nil || !strings.Contains(err.Error(), "resources.memory") {
 		t.Errorf("put of a bad spec: %v %s; want a refusal naming resources.memory", err, out)
 	}
-	good := write("good.json", `{"version":1,"tenant":"acme","name":"sleeper","image":{"archive":"`+archive+`"},"readOnlyRoot":true}`)
+	l, err = net.Listen("tcp", ":0") // a free host port for the app
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	good := write("good.json", `{"version":1,"tenant":"acme","name":"sleeper","image":{"archive":"`+archive+`"},"readOnlyRoot":true,`+
+		`"ports":[{"host":`+strconv.Itoa(port)+`,"container":80}]}`)
 	if out, err := cli("put", good); err != nil || !strings.Contains(out, "app acme/sleeper applied") {
 		t.Fatalf("put: %v %s", err, out)
 	}
@@ -76,7 +85,7 @@ func TestSiteApps(t *testing.T) {
 			t.Fatalf("list never showed the app running: %v\n%s", err, out)
 		}
 	}
-	if !strings.Contains(out, "TENANT") || !strings.Contains(out, "acme") || !strings.Contains(out, "sleeper") {
+	if !strings.Contains(out, "TENANT") || !strings.Contains(out, "acme") || !strings.Contains(out, "sleeper") || !strings.Contains(out, strconv.Itoa(port)+"->80/tcp") {
 		t.Errorf("list:\n%s", out)
 	}
 	if out, err := cli("-o", "json", "list"); err != nil || !strings.Contains(out, `"state": "running"`) {

@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/skerry/skerry/services/api/towerapi"
+	"github.com/skerry/skerry/services/api/workloadapi"
 )
 
 // tenantCommands are the "skerryctl tower tenants" subcommands. Creating a
@@ -14,7 +16,7 @@ import (
 var tenantCommands = []towerCmd{
 	{"create", "create [-name N] [-allow-software-identity] ID   create a tenant", tenantsCreate},
 	{"list", "list                                             list tenants", tenantsList},
-	{"update", "update [-name N] [-allow-software-identity=true|false] ID", tenantsUpdate},
+	{"update", "update [-name N] [-allow-software-identity=true|false] [-quota-cpu C] [-quota-memory M] [-quota-pids P | -no-quota] ID", tenantsUpdate},
 }
 
 func runTenants(ctx context.Context, stdout, stderr io.Writer, args []string) error {
@@ -24,18 +26,39 @@ func runTenants(ctx context.Context, stdout, stderr io.Writer, args []string) er
 // showTenants prints tenants; the policy column spells out what a box
 // without a TPM gets, rather than a bare true/false.
 func showTenants(tc *towerCtx, v any, ts ...towerapi.Tenant) error {
-	return tc.show(v, "ID\tNAME\tSOFTWARE IDENTITY\tCREATED", func(w io.Writer) {
+	return tc.show(v, "ID\tNAME\tSOFTWARE IDENTITY\tQUOTA\tCREATED", func(w io.Writer) {
 		for _, t := range ts {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.ID, t.Name, yesNo(t.AllowSoftwareIdentity, "allowed", "refused"), t.CreatedAt.Format("2006-01-02 15:04"))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, yesNo(t.AllowSoftwareIdentity, "allowed", "refused"), quotaText(t.Quota), t.CreatedAt.Format("2006-01-02 15:04"))
 		}
 	})
 }
 
+// quotaText words a tenant's quota for a table.
+func quotaText(q *workloadapi.Resources) string {
+	if q == nil {
+		return "sites' default"
+	}
+	var parts []string
+	if q.CPU != "" {
+		parts = append(parts, "cpu "+q.CPU)
+	}
+	if q.Memory != "" {
+		parts = append(parts, "memory "+q.Memory)
+	}
+	if q.Pids > 0 {
+		parts = append(parts, fmt.Sprintf("pids %d", q.Pids))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // tenantFlags parses create's and update's flags and the tenant ID.
-func tenantFlags(tc *towerCtx, args []string) (fs *flag.FlagSet, name *string, soft *bool, pos []string, err error) {
+func tenantFlags(tc *towerCtx, args []string, more ...func(*flag.FlagSet)) (fs *flag.FlagSet, name *string, soft *bool, pos []string, err error) {
 	fs = tc.flags()
 	name = fs.String("name", "", "display name")
 	soft = fs.Bool("allow-software-identity", false, "let boxes without a TPM enroll into this tenant")
+	for _, f := range more {
+		f(fs)
+	}
 	pos, err = tc.parse(fs, args, 1, "the tenant ID")
 	return fs, name, soft, pos, err
 }
@@ -66,7 +89,14 @@ func tenantsList(ctx context.Context, tc *towerCtx, args []string) error {
 // tenantsUpdate sends only the flags given on the command line, so an
 // update never resets a field the operator did not name.
 func tenantsUpdate(ctx context.Context, tc *towerCtx, args []string) error {
-	fs, name, soft, pos, err := tenantFlags(tc, args)
+	var q workloadapi.Resources
+	var noQuota bool
+	fs, name, soft, pos, err := tenantFlags(tc, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&q.CPU, "quota-cpu", "", `the tenant's CPU on each of its sites, cores ("2") or millicores ("500m")`)
+		fs.StringVar(&q.Memory, "quota-memory", "", `the tenant's memory on each of its sites ("512Mi")`)
+		fs.Int64Var(&q.Pids, "quota-pids", 0, "the tenant's processes on each of its sites")
+		fs.BoolVar(&noQuota, "no-quota", false, "remove the tenant's quota: its sites' defaults apply")
+	})
 	if err != nil {
 		return err
 	}
@@ -77,8 +107,14 @@ func tenantsUpdate(ctx context.Context, tc *towerCtx, args []string) error {
 			in.Name = name
 		case "allow-software-identity":
 			in.AllowSoftwareIdentity = soft
+		case "quota-cpu", "quota-memory", "quota-pids", "no-quota":
+			// The quota is sent whole: the flags given make the new one.
+			in.Quota = &q
 		}
 	})
+	if noQuota && q != (workloadapi.Resources{}) {
+		return fmt.Errorf("-no-quota with -quota-*: give one or the other")
+	}
 	var t towerapi.Tenant
 	if err := tc.c.Do(ctx, "PATCH", "/v1/tenants/"+pos[0], in, &t); err != nil {
 		return err

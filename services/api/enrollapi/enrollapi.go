@@ -67,6 +67,13 @@ type Desired struct {
 	// the vault, which deletes the tower's secrets no longer listed.
 	Secrets   []secretapi.Envelope `json:"secrets,omitempty"`
 	SiteKeyID string               `json:"siteKeyId,omitempty"`
+	// Quotas are the quotas set at the tower of the tenants whose apps
+	// the site runs, by tenant: the agent hands them to the workload
+	// service whole (PUT /v1/quotas), and a tenant not here gets the
+	// site's default (skerry-workload -tenant-*). Always sent, {} for
+	// none; absent (a tower that predates quotas) means no news, and the
+	// site keeps the quotas it has.
+	Quotas map[string]workloadapi.Resources `json:"quotas"`
 }
 
 // MaxReportApps bounds the app statuses of one status report and

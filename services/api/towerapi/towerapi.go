@@ -33,12 +33,19 @@ type Tenant struct {
 	Name                  string    `json:"name,omitempty"`
 	AllowSoftwareIdentity bool      `json:"allowSoftwareIdentity"`
 	CreatedAt             time.Time `json:"createdAt,omitzero"`
+	// Quota bounds all the tenant's apps together on each of its sites
+	// (CPU, memory, pids of the tenant's cgroup there); absent: each
+	// site's default (skerry-workload -tenant-*). It reaches the sites
+	// in their desired state.
+	Quota *workloadapi.Resources `json:"quota,omitempty"`
 }
 
-// TenantUpdate changes a tenant's policy; nil fields stay.
+// TenantUpdate changes a tenant's policy; nil fields stay. A Quota with
+// no field set ({}) removes the tenant's quota: its sites' defaults apply.
 type TenantUpdate struct {
-	Name                  *string `json:"name,omitempty"`
-	AllowSoftwareIdentity *bool   `json:"allowSoftwareIdentity,omitempty"`
+	Name                  *string                `json:"name,omitempty"`
+	AllowSoftwareIdentity *bool                  `json:"allowSoftwareIdentity,omitempty"`
+	Quota                 *workloadapi.Resources `json:"quota,omitempty"`
 }
 
 // OperatorToken describes an operator token; the secret is shown only in

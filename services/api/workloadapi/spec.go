@@ -140,11 +140,27 @@ type Volume struct {
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
 
-// Port publishes a container port on the site's address.
+// Port publishes a container port on the site: the workload service
+// listens on Host on every address of the site and forwards each TCP
+// connection, or each UDP client's datagrams, to Container on the app's
+// own loopback (services/workload README, "Host ports"). The app listens
+// on 127.0.0.1 or on every address; it sees its clients as 127.0.0.1. A
+// host port is the app's alone on a site: a port another app publishes
+// or a service of the site holds is refused.
 type Port struct {
 	Host      int    `json:"host"`
 	Container int    `json:"container"`
 	Protocol  string `json:"protocol,omitempty"` // "tcp" (default) or "udp"
+}
+
+// String reads like Docker's: "8080->80/tcp" (host port, container
+// port, protocol).
+func (p Port) String() string {
+	proto := p.Protocol
+	if proto == "" {
+		proto = "tcp"
+	}
+	return fmt.Sprintf("%d->%d/%s", p.Host, p.Container, proto)
 }
 
 // Duration is a time.Duration written as a string ("30s", "5m").

@@ -46,6 +46,12 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	fs.Int64Var(&def.Pids, "tenant-pids", 4096, "default pids quota of a tenant; 0: unbounded")
 	vaultSock := fs.String("vault-socket", contract.VaultSocket, `the vault's socket, for apps' secrets as files ("": none)`)
 	vaultToken := fs.String("vault-token", contract.Home("vault")+"/system.token", "the vault's system token file")
+	var reserved []workload.ReservedPort
+	fs.Func("reserved-port", "a host port of the site's own that no app may publish, PROTOCOL/PORT=OWNER (repeatable; init passes health.listen's)", func(v string) error {
+		p, err := workload.ParseReservedPort(v)
+		reserved = append(reserved, p)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,7 +85,7 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 		}
 		opts := []workload.Option{workload.WithLogger(log), workload.WithCgroupRoot(*cgroups), workload.WithTenantQuota(quota),
 			workload.WithVolumeRoot(filepath.Join(*home, "volumes")), workload.WithLogRoot(filepath.Join(*home, "logs")),
-			workload.WithVault(*vaultSock, *vaultToken),
+			workload.WithVault(*vaultSock, *vaultToken), workload.WithReservedPorts(reserved...),
 			workload.WithRegistry(func(string) workload.Registry { return workload.Registry{RootCAs: roots} })}
 		if *slSock != "" {
 			// Read once; without it the shipping retries and the log files

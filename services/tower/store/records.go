@@ -16,6 +16,9 @@ type Tenant struct {
 	// which box holds a software key.
 	AllowSoftwareIdentity bool      `json:"allowSoftwareIdentity"`
 	CreatedAt             time.Time `json:"createdAt"`
+	// Quota bounds the tenant's apps together on each of its sites (the
+	// workload service's tenant cgroup); nil: each site's default.
+	Quota *workloadapi.Resources `json:"quota,omitempty"`
 }
 
 // Roles of operator tokens.
