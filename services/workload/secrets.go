@@ -65,8 +65,8 @@ func (r *Runner) secretMounts(s *workloadapi.AppSpec, uid, gid uint32) ([]specs.
 }
 
 // forgetSecretFiles has the vault remove the app's secret files: the app
-// is gone, or no longer asks for secrets. A vault that is away is logged;
-// the files stay on its tmpfs until the next boot.
+// is gone, or no longer asks for secrets. A vault that is away is logged,
+// and the files stay.
 func (r *Runner) forgetSecretFiles(s *workloadapi.AppSpec) {
 	if len(s.Secrets) == 0 || r.o.vaultSocket == "" {
 		return
