@@ -139,18 +139,33 @@ type hostRegistry struct {
 	CA   string // PEM, for the site config's workload.registryCAs
 }
 
-// helloSource serves /healthz on :8080: healthy unless V is 2.
+// helloSource serves /healthz on :8080: healthy unless V is 2; and
+// /secret?file=F&sha256=H (checkTowerSecret): healthy when
+// /run/secrets/F holds a value of that SHA-256.
 const helloSource = `package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 )
 
 func main() {
 	fmt.Println("hello version", os.Getenv("V"))
 	http.ListenAndServe(":8080", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/secret" {
+			b, err := os.ReadFile(filepath.Join("/run/secrets", filepath.Base(r.URL.Query().Get("file"))))
+			sum := sha256.Sum256(b)
+			if err != nil || hex.EncodeToString(sum[:]) != r.URL.Query().Get("sha256") {
+				http.Error(w, "the secret's file is missing or holds another value", http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+			return
+		}
 		if os.Getenv("V") == "2" {
 			http.Error(w, "version 2 is broken", http.StatusInternalServerError)
 			return

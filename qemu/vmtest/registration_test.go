@@ -100,6 +100,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 	checkUplinkAtTower(t, ctx, a, tw, siteA)
 	checkApps(t, tw, siteA, b.Arch, hr)
 	checkHostPort(t, a)
+	checkTowerSecret(t, ctx, tw, a, siteA, b.Arch, hr)
 
 	// Box B: no token, no claim: it waits in the pending queue.
 	mark = bb.Mark()

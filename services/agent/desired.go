@@ -178,40 +178,76 @@ func clip(s string) string {
 // followDesired long-polls the tower for the site's desired state and
 // applies each new revision, until ctx ends. client gives the current
 // tower client (it changes when the certificate is renewed).
+//
+// Each poll waits on the revision of the last answer, applied or not, so
+// news at the tower (an app version, a secret, the vault key it learnt)
+// wakes it at once, also while an apply that failed waits for its retry:
+// a workload service that is not up yet (containerd starts slowly) must
+// not hold the secrets back for the minutes its backoff reaches. The
+// retry of a failed apply keeps its backoff; a new revision is applied
+// at once.
 func (a *Agent) followDesired(ctx context.Context, client func() *towerClient, site string) {
 	wc := newWorkloadClient(a.workloadSocket)
 	var n, vn narrator
-	applied, failures := "", 0
+	var seen, applied string
+	var failed *enrollapi.Desired // the answer whose apply failed
+	var due time.Time             // when failed is applied again
+	towerFailures, applyFailures := 0, 0
 	for ctx.Err() == nil {
-		// Every answer is applied, a timed-out poll's unchanged one too: the
-		// apply only changes what differs, and so puts back an app someone
-		// removed on the box.
-		d, err := client().desired(ctx, applied)
-		if err == nil {
-			// Secrets first, so an app that uses one finds its file; a
-			// vault that cannot take them does not hold the apps back
-			// (the next answer, within 30 s, hands them again).
-			a.handSecrets(ctx, site, d, &vn)
-			var put, deleted int
-			put, deleted, err = wc.apply(ctx, d)
-			if err == nil {
-				if d.Revision != applied || put+deleted > 0 {
-					a.log.Info(fmt.Sprintf("desired state %s applied: %d apps, %d put, %d deleted", d.Revision, len(d.Apps), put, deleted))
-				}
-				applied, failures, n = d.Revision, 0, narrator{}
-				continue
+		d, err := pollDesired(ctx, client(), seen, failed, due)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
 			}
-			err = fmt.Errorf("applying desired state %s: %w", d.Revision, err)
+			n.say(a.log, "error", fmt.Sprintf("desired state: %v; the site keeps running what it has", err))
+			towerFailures++
+			if sleep(ctx, backoff(a.desiredRetry(), a.maxBackoff, towerFailures-1)) != nil {
+				return
+			}
+			continue
+		}
+		towerFailures, seen = 0, d.Revision
+		// Secrets first, so an app that uses one finds its file; a vault
+		// that cannot take them does not hold the apps back (the next
+		// answer, within 30 s, hands them again).
+		a.handSecrets(ctx, site, d, &vn)
+		if failed != nil && d.Revision == failed.Revision && time.Now().Before(due) {
+			continue // the tower's unchanged answer; the retry is not due
+		}
+		// Every answer is applied, a timed-out poll's unchanged one too:
+		// the apply only changes what differs, and so puts back an app
+		// someone removed on the box.
+		put, deleted, err := wc.apply(ctx, d)
+		if err == nil {
+			if d.Revision != applied || put+deleted > 0 {
+				a.log.Info(fmt.Sprintf("desired state %s applied: %d apps, %d put, %d deleted", d.Revision, len(d.Apps), put, deleted))
+			}
+			applied, failed, applyFailures, n = d.Revision, nil, 0, narrator{}
+			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		n.say(a.log, "error", fmt.Sprintf("desired state: %v; the site keeps running what it has", err))
-		failures++
-		if sleep(ctx, backoff(a.desiredRetry(), a.maxBackoff, failures-1)) != nil {
-			return
-		}
+		n.say(a.log, "error", fmt.Sprintf("desired state: applying desired state %s: %v; the site keeps running what it has", d.Revision, err))
+		applyFailures++
+		failed, due = &d, time.Now().Add(backoff(a.desiredRetry(), a.maxBackoff, applyFailures-1))
 	}
+}
+
+// pollDesired asks for the desired state, waiting on have. With failed
+// set, a poll still held at due ends and failed is the answer, to be
+// applied again.
+func pollDesired(ctx context.Context, c *towerClient, have string, failed *enrollapi.Desired, due time.Time) (enrollapi.Desired, error) {
+	if failed == nil {
+		return c.desired(ctx, have)
+	}
+	pctx, cancel := context.WithDeadline(ctx, due)
+	defer cancel()
+	d, err := c.desired(pctx, have)
+	if err != nil && ctx.Err() == nil && pctx.Err() != nil {
+		return *failed, nil
+	}
+	return d, err
 }
 
 func (a *Agent) desiredRetry() time.Duration {

@@ -49,11 +49,14 @@ func TestSecretsFromTheTower(t *testing.T) {
 	tw.do(t, "POST", "/v1/enrollment-tokens", towerapi.EnrollTokenCreate{Tenant: "acme", Labels: map[string]string{"region": "north"}}, &et)
 	const v1, v2 = "first-value-71c2", "second-value-0d9e"
 
-	// No workload service here: the agent hands the secrets over before
-	// it applies the apps, so a workload service that is away does not
-	// hold them back.
+	// No workload service here, and an hour's retry after a failed
+	// apply: the agent hands the secrets over before it applies the apps
+	// and keeps polling while the apply waits for its retry, so a
+	// workload service that is away (on a box, containerd still
+	// starting) does not hold them back.
 	a := startAgent(t, tw.config(et.Token), WithHome(t.TempDir()), WithTPM(filepath.Join(t.TempDir(), "no-tpm")),
-		WithSoftwareIdentity(true), WithWorkloadSocket(filepath.Join(t.TempDir(), "no-workload.sock")), WithVault(vsock, tokFile))
+		WithSoftwareIdentity(true), WithWorkloadSocket(filepath.Join(t.TempDir(), "no-workload.sock")), WithVault(vsock, tokFile),
+		WithRetry(time.Hour))
 	// Set once the site is online and its vault key known, as on a box.
 	tw.onlineSite(t, a)
 	time.Sleep(2 * time.Second)

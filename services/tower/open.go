@@ -51,12 +51,23 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = append([]Option{WithSecretKey(key)}, opts...)
+	next, err := loadNextSecretKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]Option{WithSecretKey(key), withSecretKeyDir(dir, next)}, opts...)
 	db, err := boltstore.Open(filepath.Join(dir, StoreFile))
 	if err != nil {
 		return nil, err
 	}
 	o := &Opened{Server: New(db, authority, opts...), Dir: dir, Store: db, TokenFile: filepath.Join(dir, OperatorTokenFile)}
+	if next != nil {
+		// A rotation of the secret key was stopped: finish it.
+		if _, err := o.finishSecretKeyRotation(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if err := o.firstToken(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -61,6 +61,7 @@ var routeTable = []route{
 	{"GET", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).getSecret},
 	{"PUT", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).putSecret},
 	{"DELETE", "/v1/tenants/{tenant}/secrets/{name}", authToken, (*Server).deleteSecret},
+	{"POST", "/v1/secret-key/rotate", authToken, (*Server).rotateSecretKey},
 
 	{"GET", "/v1/operator-tokens", authToken, (*Server).listOperatorTokens},
 	{"POST", "/v1/operator-tokens", authToken, (*Server).createOperatorToken},

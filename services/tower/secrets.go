@@ -36,33 +36,44 @@ const secretKeyFile = "secrets.key"
 // stored under it do not open after a restart.
 func WithSecretKey(key []byte) Option { return func(s *Server) { s.secretKey = key } }
 
-func (s *Server) secretAEAD() (cipher.AEAD, error) {
-	b, err := aes.NewCipher(s.secretKey)
+func secretAEADOf(key []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("the tower's secret key: %w", err)
 	}
 	return cipher.NewGCM(b)
 }
 
+// sealWith seals plain under a with a fresh nonce, which leads the result.
+func sealWith(a cipher.AEAD, plain, aad []byte) []byte {
+	nonce := make([]byte, a.NonceSize())
+	rand.Read(nonce)
+	return a.Seal(nonce, nonce, plain, aad)
+}
+
 func secretAAD(tenant, name string, version int) []byte {
 	return fmt.Appendf(nil, "tower-secret/%s/%s/%d", tenant, name, version)
 }
 
-// openSecret returns a stored secret's value.
+// openSecret returns a stored secret's value. While a rotation of the
+// secret key runs, it opens under the new key or the old.
 func (s *Server) openSecret(sec store.Secret) ([]byte, error) {
-	a, err := s.secretAEAD()
-	if err != nil {
-		return nil, err
+	var err error
+	for _, k := range s.secretKeys() {
+		var a cipher.AEAD
+		if a, err = secretAEADOf(k); err != nil {
+			return nil, err
+		}
+		n := a.NonceSize()
+		if len(sec.Sealed) < n {
+			return nil, fmt.Errorf("secret %s/%s version %d: sealed value too short", sec.Tenant, sec.Name, sec.Version)
+		}
+		var p []byte
+		if p, err = a.Open(nil, sec.Sealed[:n], sec.Sealed[n:], secretAAD(sec.Tenant, sec.Name, sec.Version)); err == nil {
+			return p, nil
+		}
 	}
-	n := a.NonceSize()
-	if len(sec.Sealed) < n {
-		return nil, fmt.Errorf("secret %s/%s version %d: sealed value too short", sec.Tenant, sec.Name, sec.Version)
-	}
-	p, err := a.Open(nil, sec.Sealed[:n], sec.Sealed[n:], secretAAD(sec.Tenant, sec.Name, sec.Version))
-	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s version %d does not open with the tower's secret key (secrets.key replaced?): %w", sec.Tenant, sec.Name, sec.Version, err)
-	}
-	return p, nil
+	return nil, fmt.Errorf("secret %s/%s version %d does not open with the tower's secret key (secrets.key replaced?): %w", sec.Tenant, sec.Name, sec.Version, err)
 }
 
 func secretView(sec store.Secret) towerapi.Secret {
@@ -91,10 +102,6 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p principal) 
 	if len(in.Selector) == 0 {
 		in.Selector = nil
 	}
-	a, err := s.secretAEAD()
-	if err != nil {
-		return err
-	}
 	sec := store.Secret{Tenant: tenant, Name: name, Version: 1, Selector: in.Selector, CreatedAt: s.now(), CreatedBy: p.String()}
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
 		if _, err := tenantExists(tx, tenant); err != nil {
@@ -105,9 +112,14 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p principal) 
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		nonce := make([]byte, a.NonceSize())
-		rand.Read(nonce)
-		sec.Sealed = a.Seal(nonce, nonce, in.Value, secretAAD(tenant, name, sec.Version))
+		// The key is read inside the transaction: a rotation switches
+		// keys before its own transaction, which runs after this one and
+		// so seals this secret again if it took the old key.
+		a, err := secretAEADOf(s.secretKeys()[0])
+		if err != nil {
+			return err
+		}
+		sec.Sealed = sealWith(a, in.Value, secretAAD(tenant, name, sec.Version))
 		return tx.PutSecret(sec)
 	})
 	if err != nil {

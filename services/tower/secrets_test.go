@@ -1,13 +1,17 @@
 package tower_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"github.com/skerry/skerry/services/api/enrollapi"
 	"github.com/skerry/skerry/services/api/secretapi"
 	"github.com/skerry/skerry/services/api/towerapi"
+	"github.com/skerry/skerry/services/tower"
 	"github.com/skerry/skerry/services/tower/towertest"
 )
 
@@ -186,4 +191,185 @@ func rawDesired(t *testing.T, s *site) string {
 		t.Fatalf("desired: %s: %s", resp.Status, b)
 	}
 	return string(b)
+}
+
+// TestSecretKeyRotation: rotating the tower's secrets.key seals every
+// stored secret under the new key and loses none, across a restart; a
+// rotation stopped before or after its transaction is finished at the
+// next start; a half-written next key and a secret that opens with no
+// key are refused by name, and nothing stored is lost.
+func TestSecretKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	keyFile, nextFile := filepath.Join(dir, "secrets.key"), filepath.Join(dir, "secrets.key.next")
+	open := func() *tower.Opened {
+		t.Helper()
+		o, err := tower.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	key := func() []byte {
+		t.Helper()
+		k, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	randKey := func() []byte {
+		k := make([]byte, 32)
+		rand.Read(k)
+		return k
+	}
+	want := map[[2]string]string{{"acme", "db"}: plainV1, {"other", "api"}: plainV2}
+	opens := func(o *tower.Opened, when string) {
+		t.Helper()
+		for k, v := range want {
+			if got, err := o.OpenStoredSecret(ctx, k[0], k[1]); err != nil || got != v {
+				t.Errorf("%s: %s/%s opens to %q, %v; want its value", when, k[0], k[1], got, err)
+			}
+		}
+		if _, err := os.Stat(nextFile); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %s is still there: %v", when, nextFile, err)
+		}
+	}
+	sealedWith := func(o *tower.Opened, k []byte, when string) {
+		t.Helper()
+		for s := range want {
+			if !o.SealedWith(ctx, s[0], s[1], k) {
+				t.Errorf("%s: %s/%s is not sealed under the key in secrets.key", when, s[0], s[1])
+			}
+		}
+	}
+
+	o := open()
+	for k, v := range want {
+		if err := o.PutStoredSecret(ctx, k[0], k[1], v, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k1 := key()
+	res, err := o.RotateSecretKey(ctx)
+	if err != nil || res.Resealed != 2 || res.KeyID == "" {
+		t.Fatalf("rotate: %+v, %v; want 2 secrets sealed again and the new key's ID", res, err)
+	}
+	k2 := key()
+	if bytes.Equal(k1, k2) {
+		t.Fatal("secrets.key did not change")
+	}
+	opens(o, "after the rotation")
+	sealedWith(o, k2, "after the rotation")
+	if o.SealedWith(ctx, "acme", "db", k1) {
+		t.Error("acme/db still opens with the old key")
+	}
+	o.Close()
+	o = open()
+	opens(o, "after a restart")
+	o.Close()
+
+	// Stopped after writing the next key, before its transaction.
+	k3 := randKey()
+	if err := os.WriteFile(nextFile, k3, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o = open()
+	if !bytes.Equal(key(), k3) {
+		t.Error("a rotation stopped before its transaction: the next start did not make its key the key")
+	}
+	opens(o, "a rotation stopped before its transaction, finished at start")
+	sealedWith(o, k3, "a rotation stopped before its transaction, finished at start")
+
+	// Stopped after its transaction, before the rename.
+	k4 := randKey()
+	for k, v := range want {
+		if err := o.PutStoredSecret(ctx, k[0], k[1], v, k4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Close()
+	if err := os.WriteFile(nextFile, k4, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o = open()
+	if !bytes.Equal(key(), k4) {
+		t.Error("a rotation stopped after its transaction: the next start did not make its key the key")
+	}
+	opens(o, "a rotation stopped after its transaction, finished at start")
+	o.Close()
+
+	// A half-written next key is refused by name; secrets.key stays.
+	if err := os.WriteFile(nextFile, []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tower.Open(ctx, dir); err == nil || !strings.Contains(err.Error(), "secrets.key.next") {
+		t.Errorf("open with a 5-byte next key: %v; want an error naming it", err)
+	}
+	if !bytes.Equal(key(), k4) {
+		t.Error("a refused next key changed secrets.key")
+	}
+	os.Remove(nextFile)
+	o = open()
+	defer func() { o.Close() }()
+	opens(o, "after the refused next key was removed")
+
+	// A secret that opens with no key stops the rotation, named; both keys
+	// stay until it is set again, then a rotation finishes.
+	if err := o.PutStoredSecret(ctx, "acme", "lost", "x", randKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.RotateSecretKey(ctx); err == nil || !strings.Contains(err.Error(), "acme/lost") {
+		t.Fatalf("rotate with a secret no key opens: %v; want an error naming acme/lost", err)
+	}
+	if !bytes.Equal(key(), k4) {
+		t.Error("a failed rotation changed secrets.key")
+	}
+	for k, v := range want {
+		if got, err := o.OpenStoredSecret(ctx, k[0], k[1]); err != nil || got != v {
+			t.Errorf("after the failed rotation: %s/%s opens to %q, %v", k[0], k[1], got, err)
+		}
+	}
+	if err := o.PutStoredSecret(ctx, "acme", "lost", "again", nil); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := o.RotateSecretKey(ctx); err != nil || res.Resealed != 2 {
+		t.Fatalf("rotate after setting acme/lost again: %+v, %v; want the 2 others sealed again", res, err)
+	}
+	want[[2]string{"acme", "lost"}] = "again"
+	opens(o, "after the finished rotation")
+	o.Close()
+	o = open()
+	opens(o, "after the finished rotation and a restart")
+}
+
+// TestSecretKeyRotationAPI: POST /v1/secret-key/rotate is an operator's;
+// a site's secrets still reach it after one.
+func TestSecretKeyRotationAPI(t *testing.T) {
+	tw := towertest.Start(t)
+	op := tw.Client(t, "")
+	ctx := context.Background()
+	mustTenant(t, op, "acme", true)
+	admin := tw.Client(t, newToken(t, op, "tenant-admin", "acme"))
+	north := enrollSite(t, tw, op, "acme", nil)
+	k, _ := secretapi.NewKey()
+	if _, err := towertest.Post(ctx, north.hc, tw.URL+enrollapi.PathStatus, enrollapi.StatusReport{VaultKey: k.PublicKey().Bytes()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "PUT", "/v1/tenants/acme/secrets/db", towerapi.SecretSet{Value: []byte(plainV1)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, tw, admin.Do(ctx, "POST", "/v1/secret-key/rotate", nil, nil), enrollapi.CodeForbidden)
+	var res towerapi.SecretKeyRotated
+	if err := op.Do(ctx, "POST", "/v1/secret-key/rotate", nil, &res); err != nil || res.Resealed != 1 || res.KeyID == "" {
+		t.Fatalf("rotate: %+v, %v; want 1 secret sealed again", res, err)
+	}
+	d := north.desired(t, "")
+	if len(d.Secrets) != 1 {
+		t.Fatalf("after the rotation north gets %+v; want acme/db", d.Secrets)
+	}
+	if p, err := secretapi.Open(k, north.id, d.Secrets[0]); err != nil || string(p) != plainV1 {
+		t.Errorf("after the rotation acme/db opens to %q, %v", p, err)
+	}
+	noPlaintext(t, "the tower's log", tw.Log.String())
 }

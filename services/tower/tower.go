@@ -55,6 +55,8 @@ type Server struct {
 	// metricsHandler serves the registry.
 	metricsHandler http.Handler
 	handler        http.Handler
+
+	secretRing secretRing // rotation of secretKey (secrets_key.go)
 }
 
 // maxSources bounds the rate limiter's table of source addresses.

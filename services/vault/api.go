@@ -73,6 +73,7 @@ var routes = []route{
 	{"POST /v1/keys/{name}/verify", "key.verify", tenantOf, verify},
 	{"POST /v1/mask", "mask", tenantOf, mask},
 	{"PUT /v1/apps/{app}/files", "files.set", systemOnly, setAppFiles},
+	{"DELETE /v1/apps/{app}/files", "files.remove", systemOnly, removeAppFiles},
 	{"POST /v1/escrow", "master.escrow", systemOnly, escrowHandler},
 	{"POST /v1/unseal", "master.remote_unseal", systemOnly, remoteUnsealHandler},
 	{"GET /v1/site-key", "sitekey.get", anyone, getSiteKey},
@@ -252,6 +253,16 @@ func setAppFiles(v *Vault, r *http.Request, c *call) (any, error) {
 	}
 	dir, err := v.SetAppFiles(c.tenant, r.PathValue("app"), req)
 	return vaultapi.AppFilesDir{Dir: dir}, err
+}
+
+func removeAppFiles(v *Vault, r *http.Request, c *call) (any, error) {
+	if c.tenant == "" {
+		return nil, errNeedTenant
+	}
+	if err := ValidTenant(c.tenant); err != nil {
+		return nil, err
+	}
+	return struct{}{}, v.RemoveAppFiles(c.tenant, r.PathValue("app"))
 }
 
 func getSecret(v *Vault, r *http.Request, c *call) (any, error) {

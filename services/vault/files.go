@@ -62,7 +62,35 @@ func (v *Vault) SetAppFiles(tenant, app string, f AppFiles) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := v.removeUnlisted(tenant, app, f); err != nil {
+		return "", err
+	}
 	return v.writeAppFiles(tenant, app, f)
+}
+
+// removeUnlisted removes the files of app's directory that f does not
+// name: a secret the app no longer asks for leaves it.
+func (v *Vault) removeUnlisted(tenant, app string, f AppFiles) error {
+	dir := v.appDir(tenant, app)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("secret files of %s/%s: %w", tenant, app, err)
+	}
+	keep := map[string]bool{}
+	for _, n := range f.Secrets {
+		keep[fileName(f, n)] = true
+	}
+	for _, e := range ents {
+		if !keep[e.Name()] {
+			if err := removeFile(dir, e.Name()); err != nil {
+				return fmt.Errorf("secret files of %s/%s: %w", tenant, app, err)
+			}
+		}
+	}
+	return nil
 }
 
 // writeAppFiles writes the app's secrets; one missing is skipped (it is
@@ -117,6 +145,36 @@ func writeOwned(path string, data []byte, uid, gid int) error {
 		return err
 	}
 	return atomicfile.SyncDir(filepath.Dir(path))
+}
+
+// RemoveAppFiles forgets that app of tenant gets secrets as files and
+// removes its directory: the workload runner calls it when the app goes,
+// so its secrets do not stay on the tmpfs nor come back at the next
+// unseal. An app without files is no error.
+func (v *Vault) RemoveAppFiles(tenant, app string) error {
+	if err := validName("app", app); err != nil {
+		return err
+	}
+	had := false
+	err := v.Store.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bFiles)
+		if b == nil {
+			return nil
+		}
+		k := []byte(tenant + "/" + app)
+		had = b.Get(k) != nil
+		return b.Delete(k)
+	})
+	if err != nil {
+		return fmt.Errorf("forget the secret files of %s/%s: %w", tenant, app, err)
+	}
+	if err := os.RemoveAll(v.appDir(tenant, app)); err != nil {
+		return fmt.Errorf("remove the secret files of %s/%s: %w", tenant, app, err)
+	}
+	if had {
+		v.log.Info("removed the secret files of an app", "tenant", tenant, "app", app)
+	}
+	return nil
 }
 
 func (v *Vault) appDir(tenant, app string) string { return filepath.Join(v.filesRoot, tenant, app) }

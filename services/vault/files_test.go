@@ -54,8 +54,41 @@ func TestAppFiles(t *testing.T) {
 	}
 	check("db", "two")
 
-	// Only the system token asks for files.
+	// Only the system token asks for files, or removes them.
 	tok, _ := v.Auth.NewTenantToken("acme")
 	_, err = client.New(sock, tok).SetAppFiles(ctx, "shop", vaultapi.AppFiles{UID: 0, Secrets: []string{"db"}})
 	wantCode(t, "a tenant asks for files as root", err, httpjson.ErrForbidden)
+	wantCode(t, "a tenant removes an app's files", client.New(sock, tok).RemoveAppFiles(ctx, "shop"), httpjson.ErrForbidden)
+	check("db", "two")
+
+	// A secret the app no longer asks for leaves its directory.
+	if _, err := sys.SetAppFiles(ctx, "shop", vaultapi.AppFiles{UID: 1234, GID: 1235, Secrets: []string{"later"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); !os.IsNotExist(err) {
+		t.Errorf("db, no longer asked for, still has a file: %v", err)
+	}
+	check("later", "3")
+
+	// The app goes: its directory goes, and neither a new version of its
+	// secret nor the next unseal brings it back.
+	if err := sys.RemoveAppFiles(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(when string) {
+		t.Helper()
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s: the removed app's directory %s: %v, want gone", when, dir, err)
+		}
+	}
+	gone("after the removal")
+	sys.PutSecret(ctx, "later", []byte("4"))
+	gone("after a new version of its secret")
+	if err := v.refreshFiles("", ""); err != nil {
+		t.Fatal(err)
+	}
+	gone("after an unseal")
+	if err := sys.RemoveAppFiles(ctx, "shop"); err != nil {
+		t.Errorf("removing an app without files: %v", err)
+	}
 }

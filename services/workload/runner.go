@@ -91,6 +91,9 @@ func (r *Runner) Apply(ctx context.Context, spec *workloadapi.AppSpec) error {
 	r.mu.Unlock()
 	if old != nil {
 		old.stop()
+		if len(spec.Secrets) == 0 {
+			r.forgetSecretFiles(old.spec)
+		}
 		if old.spec.Image != spec.Image {
 			r.gcImages(ctx, spec.Tenant)
 		}
@@ -109,6 +112,7 @@ func (r *Runner) Remove(ctx context.Context, tenant, name string) error {
 		return fmt.Errorf("%w: %s/%s", ErrNotFound, tenant, name)
 	}
 	a.stop()
+	r.forgetSecretFiles(a.spec)
 	r.gcImages(ctx, tenant)
 	return nil
 }

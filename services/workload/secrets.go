@@ -63,3 +63,26 @@ func (r *Runner) secretMounts(s *workloadapi.AppSpec, uid, gid uint32) ([]specs.
 	return []specs.Mount{{Destination: SecretsPath, Type: "bind", Source: dir,
 		Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}}}, nil
 }
+
+// forgetSecretFiles has the vault remove the app's secret files: the app
+// is gone, or no longer asks for secrets. A vault that is away is logged,
+// and the files stay.
+func (r *Runner) forgetSecretFiles(s *workloadapi.AppSpec) {
+	if len(s.Secrets) == 0 || r.o.vaultSocket == "" {
+		return
+	}
+	err := func() error {
+		tok, err := os.ReadFile(r.o.vaultToken)
+		if err != nil {
+			return fmt.Errorf("the vault's system token: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := vclient.New(r.o.vaultSocket, strings.TrimSpace(string(tok))).ForTenant(s.Tenant)
+		defer c.Close()
+		return c.RemoveAppFiles(ctx, s.Name)
+	}()
+	if err != nil {
+		r.log().Warn(fmt.Sprintf("app %s/%s: removing its secret files from the vault: %v", s.Tenant, s.Name, err))
+	}
+}

@@ -43,7 +43,7 @@ func startVault(t *testing.T, filesRoot string) (*vault.Vault, string, string) {
 // TestSecretFiles: an app's secrets are files in /run/secrets of its
 // container, readable by the app's user and not writable; another
 // tenant's app asking for a secret of the same name sees nothing of
-// acme's.
+// acme's. Removing the app removes its files.
 func TestSecretFiles(t *testing.T) {
 	files := filepath.Join(t.TempDir(), "secrets")
 	_, sock, tokFile := startVault(t, files)
@@ -78,6 +78,18 @@ func TestSecretFiles(t *testing.T) {
 	// On the host: the vault's file, the app user's, 0400.
 	if mode, uid, gid := fileOwner(t, filepath.Join(files, "acme", "reader", "db.txt")); mode != 0o400 || uid != 65534 || gid != 65534 {
 		t.Errorf("acme's secret file: mode %v owner %d:%d; want 0400 65534:65534", mode, uid, gid)
+	}
+
+	// The app goes: the vault removes its secret files, the other
+	// tenant's stay.
+	if err := r.Remove(ctx, "acme", "reader"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(files, "acme", "reader")); !os.IsNotExist(err) {
+		t.Errorf("acme's removed app still has its secret files: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(files, "bravo", "reader")); err != nil {
+		t.Errorf("bravo's app lost its secret directory: %v", err)
 	}
 
 	// Without a vault, an app that asks for secrets fails and says why.

@@ -20,6 +20,7 @@ var secretCommands = []towerCmd{
 	{"set", "set [-f FILE] [-selector k=v]... TENANT/NAME   store a new version (value from FILE, or piped on stdin)", secretsSet},
 	{"list", "list -tenant T                          list a tenant's secrets (never their values)", secretsList},
 	{"delete", "delete TENANT/NAME                      delete a secret; its sites delete it", secretsDelete},
+	{"rotate-key", "rotate-key                              rotate the tower's secrets.key, sealing every stored secret again (operator)", secretsRotateKey},
 }
 
 // maxSecretBytes is the tower's bound (tower.MaxSecretBytes), checked
@@ -122,4 +123,17 @@ func secretsDelete(ctx context.Context, tc *towerCtx, args []string) error {
 	}
 	fmt.Fprintf(tc.stdout, "deleted secret %s\n", pos[0])
 	return nil
+}
+
+func secretsRotateKey(ctx context.Context, tc *towerCtx, args []string) error {
+	if _, err := tc.parse(tc.flags(), args, 0, "no arguments"); err != nil {
+		return err
+	}
+	var r towerapi.SecretKeyRotated
+	if err := tc.c.Do(ctx, "POST", "/v1/secret-key/rotate", nil, &r); err != nil {
+		return err
+	}
+	return tc.show(r, "KEY ID\tSECRETS SEALED AGAIN", func(w io.Writer) {
+		fmt.Fprintf(w, "%s\t%d\n", r.KeyID, r.Resealed)
+	})
 }

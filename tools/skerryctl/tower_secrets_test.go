@@ -11,7 +11,8 @@ import (
 )
 
 // TestTowerSecrets sets a secret from a file and from stdin, lists it as
-// a table and as JSON without its value, and deletes it.
+// a table and as JSON without its value, rotates the tower's secret key,
+// and deletes it.
 func TestTowerSecrets(t *testing.T) {
 	towerCLI(t) // logs in
 	mustRun(t, runTenants, "create", "acme")
@@ -42,6 +43,14 @@ func TestTowerSecrets(t *testing.T) {
 		if strings.Contains(o, value) {
 			t.Errorf("the value is in the output: %q", o)
 		}
+	}
+	js = mustRun(t, runTowerSecrets, "rotate-key", "-o", "json")
+	var r towerapi.SecretKeyRotated
+	if err := json.Unmarshal([]byte(js), &r); err != nil || r.Resealed != 1 || r.KeyID == "" {
+		t.Errorf("rotate-key -o json: %s, %v; want db sealed again under a new key", js, err)
+	}
+	if out := mustRun(t, runTowerSecrets, "rotate-key"); !strings.Contains(out, "KEY ID") || strings.Contains(out, r.KeyID) {
+		t.Errorf("rotate-key again: %q; want a table with another key ID", out)
 	}
 	mustRun(t, runTowerSecrets, "delete", "acme/db")
 	if js := strings.TrimSpace(mustRun(t, runTowerSecrets, "list", "-tenant", "acme", "-o", "json")); js != "[]" && js != "null" {

@@ -363,6 +363,14 @@ type SecretSet struct {
 	Selector map[string]string `json:"selector"`
 }
 
+// SecretKeyRotated is the answer of POST /v1/secret-key/rotate: the new
+// key's ID (a hash, never the key) and how many stored secrets were
+// sealed again under it.
+type SecretKeyRotated struct {
+	KeyID    string `json:"keyId"`
+	Resealed int    `json:"resealed"`
+}
+
 // Secret describes a stored secret: never its value.
 type Secret struct {
 	Tenant    string            `json:"tenant"`

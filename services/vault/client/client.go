@@ -219,6 +219,12 @@ func (c *Client) SetAppFiles(ctx context.Context, app string, f vaultapi.AppFile
 	return d.Dir, err
 }
 
+// RemoveAppFiles has the vault remove the tenant's secret files of app
+// and forget them (system token, with ForTenant): the app is gone.
+func (c *Client) RemoveAppFiles(ctx context.Context, app string) error {
+	return c.do(ctx, "DELETE", "/v1/apps/"+esc(app)+"/files", nil, nil)
+}
+
 // RevokeTokens removes every token of tenant (system token only).
 func (c *Client) RevokeTokens(ctx context.Context, tenant string) (int, error) {
 	r, err := call[vaultapi.Revoked](c, ctx, "DELETE", "/v1/tenants/"+esc(tenant)+"/tokens", nil)
