@@ -217,7 +217,15 @@ func (a *Agent) followDesired(ctx context.Context, client func() *towerClient, s
 		// Every answer is applied, a timed-out poll's unchanged one too:
 		// the apply only changes what differs, and so puts back an app
 		// someone removed on the box.
-		put, deleted, err := wc.apply(ctx, d)
+		// The tenants' quotas before the apps, so an app starts within
+		// its tenant's new quota.
+		var put, deleted int
+		err = wc.putQuotas(ctx, d)
+		if err != nil {
+			err = fmt.Errorf("tenant quotas: %w", err)
+		} else {
+			put, deleted, err = wc.apply(ctx, d)
+		}
 		if err == nil {
 			if d.Revision != applied || put+deleted > 0 {
 				a.log.Info(fmt.Sprintf("desired state %s applied: %d apps, %d put, %d deleted", d.Revision, len(d.Apps), put, deleted))

@@ -119,6 +119,15 @@ func TestDesiredState(t *testing.T) {
 		t.Errorf("a new version took %v to reach an online site; want under 1s", lag)
 	}
 
+	// A tenant quota the operator sets at the tower reaches the site's
+	// workload service with the desired state.
+	q := workloadapi.Resources{Memory: "512Mi", Pids: 300}
+	tw.do(t, "PATCH", "/v1/tenants/acme", towerapi.TenantUpdate{Quota: &q}, nil)
+	a.wait(t, "acme's quota from the tower reaches the workload service", func() bool {
+		got, ok := wl.state.Quota("acme")
+		return ok && got == q
+	})
+
 	// The tower goes away: the site keeps running what it has. The
 	// deployment ends meanwhile; the site learns it when the tower is back.
 	px.down()
