@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/pion/dtls/v3"
 
 	"github.com/skerry/skerry/services/api/uplinkapi"
@@ -153,5 +156,82 @@ func TestDTLSRefusesForeignCerts(t *testing.T) {
 		if _, err := tryDTLS(t, s, tc); err == nil {
 			t.Errorf("%s: got a session", name)
 		}
+	}
+}
+
+// TestDTLSSelectiveAnswers: batches past holes are held and listed in the
+// answers as ranges past the high-water mark; filling a hole stores what
+// it joins and the list shrinks; nothing held is stored before the hole
+// is filled. A sender of "SKD1" batches gets answers without ranges.
+func TestDTLSSelectiveAnswers(t *testing.T) {
+	s, authority, store := testDTLS(t)
+	c := dialDTLS(t, s, siteTLS(t, authority, authority, "site1"))
+	batch := func(i int) uplinkapi.Batch {
+		return uplinkapi.Batch{Site: "site1", Tenant: "t", Topic: "x", From: uint64(3 * i), Records: dtlsRecs(uint64(3*i), 3)}
+	}
+	write := func(stamp uint64, p []byte) {
+		t.Helper()
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(stamp uint64, i int) {
+		b := batch(i)
+		write(stamp, uplinkapi.AppendBatchDatagram(nil, stamp, &b))
+	}
+	// await reads answers until one says next and held, with the stamp.
+	await := func(what string, stamp, next uint64, held []uplinkapi.Range) {
+		t.Helper()
+		for {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 64<<10)
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("%s: no answer with next %d and held %v: %v", what, next, held, err)
+			}
+			st, _, a, sack, err := uplinkapi.DecodeSACKDatagram(buf[:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Next == next && st == stamp && cmp.Equal(sack.Held, held, cmpopts.EquateEmpty()) {
+				if !sack.Complete {
+					t.Errorf("%s: answer says its ranges were cut", what)
+				}
+				return
+			}
+			t.Logf("%s: answer stamp %d next %d held %v", what, st, a.Next, sack.Held)
+		}
+	}
+
+	// Batches 0, 2, 3 and 5 of 0..5: 1 and 4 lost.
+	for stamp, i := range []int{0, 2, 3, 5} {
+		send(uint64(stamp+1), i)
+	}
+	await("holes at 3 and 12", 4, 3, []uplinkapi.Range{{First: 6, Last: 11}, {First: 15, Last: 17}})
+	if info, err := store.Topic("t/site1.x"); err != nil || info.Next != 3 {
+		t.Fatalf("hub topic before the holes are filled: %+v %v, want batch 0 only (3 records)", info, err)
+	}
+	send(10, 1)
+	await("hole at 3 filled", 10, 12, []uplinkapi.Range{{First: 15, Last: 17}})
+	send(11, 4)
+	await("hole at 12 filled", 11, 18, nil)
+	if info, err := store.Topic("t/site1.x"); err != nil || info.Next != 18 {
+		t.Errorf("hub topic: %+v %v, want 18 records", info, err)
+	}
+
+	// An older uplink ("SKD1") gets "SKA1" answers.
+	b := batch(7)
+	p := uplinkapi.AppendBatchDatagram(nil, 12, &b)
+	copy(p, "SKD1")
+	write(12, p)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64<<10)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, a, sack, err := uplinkapi.DecodeSACKDatagram(buf[:n]); err != nil || !bytes.HasPrefix(buf, []byte("SKA1")) ||
+		a.Status != uplinkapi.StatusGap || a.Next != 18 || sack.Held != nil {
+		t.Errorf("answer to an SKD1 batch past a hole: %q %+v %+v %v, want SKA1, gap at 18, no ranges", buf[:4], a, sack, err)
 	}
 }

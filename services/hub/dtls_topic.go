@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"slices"
@@ -13,23 +14,30 @@ import (
 // dtlsItem is one batch datagram as it arrived.
 type dtlsItem struct {
 	stamp uint64
+	sack  bool // its sender reads held ranges (uplinkapi.ReadsSACK)
 	b     uplinkapi.Batch
 }
 
-func (it dtlsItem) last() uint64 { return it.b.Records[len(it.b.Records)-1].Offset }
+func (it *dtlsItem) first() uint64 { return it.b.Records[0].Offset }
+func (it *dtlsItem) last() uint64  { return it.b.Records[len(it.b.Records)-1].Offset }
 
 // dtlsTopic stores one site topic's batches of one DTLS session. Batches
 // arrive out of order and several at a time (a window is in flight): it
-// keeps those past the high-water mark until the hole before them is
-// filled, and stores every contiguous run that is ready with one Apply
-// (one fsync), so a window costs one commit, not one per datagram.
+// holds those past the high-water mark in memory until the hole before
+// them is filled, stores every contiguous run that is ready with one Apply
+// (one fsync), and answers once per round with the mark and the ranges it
+// holds past it, so the site sends again only what is missing. Only
+// contiguous records are ever stored: what is held is not acknowledged.
 type dtlsTopic struct {
-	name    string
-	in      chan dtlsItem
-	pending map[uint64]dtlsItem // by first offset
-	newest  uint64              // stamp of the latest arrival
-	next    uint64              // the receiver's high-water mark, when known
-	known   bool
+	name   string
+	in     chan *dtlsItem
+	held   []*dtlsItem // by first offset
+	newest uint64      // stamp of the latest arrival
+	sack   bool        // the latest arrival's sender reads held ranges
+	fresh  int         // arrivals since the last answer
+	next   uint64      // the receiver's high-water mark, when known
+	known  bool
+	buf    []byte
 }
 
 // Bounds of what a topic holds back and stores at once.
@@ -52,7 +60,7 @@ func (t *dtlsTopic) run(ctx context.Context, recv *Receiver, w io.Writer) {
 		// transaction, one fsync) stores many datagrams, not one.
 		linger := time.NewTimer(dtlsLinger)
 	more:
-		for len(t.pending) < dtlsMaxPending/2 {
+		for t.fresh < dtlsMaxPending/2 {
 			select {
 			case it := <-t.in:
 				t.add(it)
@@ -67,97 +75,122 @@ func (t *dtlsTopic) run(ctx context.Context, recv *Receiver, w io.Writer) {
 	}
 }
 
-func (t *dtlsTopic) add(it dtlsItem) {
-	t.newest = it.stamp
-	r0 := it.b.Records[0].Offset
-	if t.known && it.last() < t.next {
-		// Already stored: answer at once so the site learns it.
-		t.pending[r0] = it
+// add holds it in order of first offset. A batch with the first offset of
+// a held one replaces it if it reaches further (the uplink cut its records
+// anew after a restart), else it is a copy.
+func (t *dtlsTopic) add(it *dtlsItem) {
+	t.newest, t.sack = it.stamp, it.sack
+	t.fresh++
+	i, found := slices.BinarySearchFunc(t.held, it.first(), func(h *dtlsItem, off uint64) int {
+		return cmp.Compare(h.first(), off)
+	})
+	switch {
+	case found:
+		if it.last() > t.held[i].last() {
+			t.held[i] = it
+		}
 		return
+	case len(t.held) < dtlsMaxPending:
+	case i == len(t.held):
+		return // past all that is held, and no room: it comes again
+	default:
+		t.held = t.held[:len(t.held)-1] // the furthest makes room
 	}
-	if old, ok := t.pending[r0]; ok && old.last() >= it.last() {
-		return
-	}
-	t.pending[r0] = it
-	if len(t.pending) > dtlsMaxPending {
-		delete(t.pending, slices.Max(keys(t.pending)))
-	}
+	t.held = slices.Insert(t.held, i, it)
 }
 
-// flush stores what is ready and answers; a hole before what is held is
-// answered with the high-water mark (a duplicate answer: the site resends
-// the batch at that offset).
+// flush stores the contiguous runs that are ready and answers once: the
+// high-water mark (a mark that stops at a batch sent before others it
+// holds says that batch is missing) and the ranges held past it.
 func (t *dtlsTopic) flush(recv *Receiver, w io.Writer) {
-	for len(t.pending) > 0 {
-		ks := keys(t.pending)
-		slices.Sort(ks)
-		first := t.pending[ks[0]]
-		if t.known && ks[0] > t.next && first.b.From > t.next {
-			t.answer(w, t.newest, uplinkapi.Ack{Status: uplinkapi.StatusGap, Next: t.next})
-			return
+	t.fresh = 0
+	sum := uplinkapi.Ack{Status: uplinkapi.StatusGap}
+	for len(t.held) > 0 {
+		if first := t.held[0]; t.known && first.first() > t.next && first.b.From > t.next {
+			break // a hole: wait for it
 		}
-		run, used := t.merge(ks)
-		ack := recv.Apply(&run.b)
-		t.answer(w, run.stamp, ack)
+		run, n := t.merge()
+		ack := recv.Apply(&run)
 		switch ack.Status {
 		case uplinkapi.StatusStored:
 			t.next, t.known = ack.Next, true
-			for _, k := range used {
-				delete(t.pending, k)
-			}
-			for k, it := range t.pending {
-				if it.last() < t.next {
-					delete(t.pending, k)
-				}
-			}
+			t.held = t.held[n:]
+			t.held = slices.DeleteFunc(t.held, func(it *dtlsItem) bool { return it.last() < t.next })
+			sum.Status = uplinkapi.StatusStored
+			sum.Stored += ack.Stored
+			sum.Duplicates += ack.Duplicates
+			sum.Lost += ack.Lost
+			continue
 		case uplinkapi.StatusGap:
 			t.next, t.known = ack.Next, true // keep the run for when the hole fills
-			return
 		default:
-			// Refused or retry: drop it; the site holds or sends again.
-			for _, k := range used {
-				delete(t.pending, k)
-			}
+			// Refused or retry: drop the run; the site holds or sends
+			// it again.
+			t.held = t.held[n:]
+			t.answer(w, ack)
 			return
 		}
+		break
 	}
+	if !t.known {
+		return
+	}
+	sum.Next = t.next
+	t.answer(w, sum)
 }
 
-// merge joins the contiguous batches from ks[0] on into one, of one epoch.
-func (t *dtlsTopic) merge(ks []uint64) (dtlsItem, []uint64) {
-	run := t.pending[ks[0]]
-	used := []uint64{ks[0]}
-	if len(ks) == 1 {
-		return run, used
-	}
-	recs := append([]wire.Record(nil), run.b.Records...)
-	for _, k := range ks[1:] {
-		it := t.pending[k]
-		end := recs[len(recs)-1].Offset
-		if k > end+1 || it.b.Epoch != run.b.Epoch || len(recs) >= dtlsMaxRun {
+// merge joins the contiguous batches from the first held on into one, of
+// one epoch, and says how many it took.
+func (t *dtlsTopic) merge() (uplinkapi.Batch, int) {
+	run := t.held[0].b
+	n, end, size := 1, t.held[0].last(), len(run.Records)
+	for _, it := range t.held[1:] {
+		if it.first() > end+1 || it.b.Epoch != run.Epoch || size >= dtlsMaxRun {
 			break
 		}
-		used = append(used, k)
-		run.stamp = max(run.stamp, it.stamp)
+		n++
+		size += len(it.b.Records)
+		end = max(end, it.last())
+	}
+	if n == 1 {
+		return run, 1
+	}
+	recs := make([]wire.Record, 0, size)
+	for _, it := range t.held[:n] {
 		for _, r := range it.b.Records {
-			if r.Offset > end {
+			if len(recs) == 0 || r.Offset > recs[len(recs)-1].Offset {
 				recs = append(recs, r)
 			}
 		}
 	}
-	run.b.Records = recs
-	return run, used
+	run.Records = recs
+	return run, n
 }
 
-func (t *dtlsTopic) answer(w io.Writer, stamp uint64, ack uplinkapi.Ack) {
-	// A lost answer is like a lost batch: the site sends again.
-	w.Write(uplinkapi.AppendAckDatagram(nil, stamp, t.name, ack))
-}
-
-func keys(m map[uint64]dtlsItem) []uint64 {
-	out := make([]uint64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// ranges lists the offsets held past the mark.
+func (t *dtlsTopic) ranges() []uplinkapi.Range {
+	var out []uplinkapi.Range
+	for _, it := range t.held {
+		first, last := max(it.first(), t.next), it.last()
+		if last < first {
+			continue
+		}
+		if k := len(out) - 1; k >= 0 && first <= out[k].Last+1 {
+			out[k].Last = max(out[k].Last, last)
+			continue
+		}
+		out = append(out, uplinkapi.Range{First: first, Last: last})
 	}
 	return out
+}
+
+// answer sends ack, stamped with the newest arrival's stamp. A lost answer
+// is like a lost batch: the next one says as much, or the site sends again.
+func (t *dtlsTopic) answer(w io.Writer, ack uplinkapi.Ack) {
+	if t.sack {
+		t.buf = uplinkapi.AppendAckDatagram(t.buf[:0], t.newest, t.name, ack, t.ranges())
+	} else {
+		t.buf = uplinkapi.AppendAckDatagramV1(t.buf[:0], t.newest, t.name, ack)
+	}
+	w.Write(t.buf)
 }
