@@ -193,7 +193,7 @@ func (s *DTLSServer) session(ctx context.Context, c *dtls.Conn) {
 			}()
 		}
 		select {
-		case t.in <- &dtlsItem{stamp, uplinkapi.ReadsSACK(p), b}:
+		case t.in <- &dtlsItem{stamp: stamp, sack: uplinkapi.ReadsSACK(p), b: b}:
 		default: // the worker is behind: the site sends it again
 		}
 	}

@@ -54,6 +54,11 @@ var (
 	dgAckV1   = []byte("SKA1")
 )
 
+// HeldBatches is how many batches per topic a parent holds in memory past
+// its high-water mark (it drops the furthest beyond that): an uplink sends
+// no batch further than that from the mark.
+const HeldBatches = 1024
+
 // MaxSACKRanges bounds the ranges an answer lists: with gaps and lengths
 // of a few bytes each it stays far below a datagram.
 const MaxSACKRanges = 128
