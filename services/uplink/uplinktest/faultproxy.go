@@ -38,6 +38,8 @@ type UDPProxy struct {
 	Handshakes atomic.Int64
 	Forwarded  atomic.Int64
 	Dropped    atomic.Int64
+	// ClientDropped counts the client's datagrams among Dropped.
+	ClientDropped atomic.Int64
 }
 
 // NewUDPProxy listens on a free loopback port and forwards to target.
@@ -131,8 +133,11 @@ func (p *UDPProxy) fromClient() {
 		p.client = from
 		out := p.out
 		p.mu.Unlock()
-		if d, ok := p.pass(); ok {
+		d, ok := p.pass()
+		if ok {
 			line.later(d, append([]byte(nil), buf[:n]...), func(b []byte) { out.WriteToUDP(b, p.target) })
+		} else {
+			p.ClientDropped.Add(1)
 		}
 	}
 }
