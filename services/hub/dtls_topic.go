@@ -86,7 +86,9 @@ func (t *dtlsTopic) run(ctx context.Context, recv *Receiver, w io.Writer) {
 		case <-ctx.Done():
 			return
 		}
-		if !t.busy {
+		// Store at the end of a burst (or when nothing arrives): one
+		// fsync for the whole burst, not for what came during the last.
+		if !t.busy && lingering == nil {
 			t.store(recv, done)
 		}
 		// An older uplink ("SKD1") reads no ranges: a mark that stops at
