@@ -165,8 +165,13 @@ func (s *DTLSServer) session(ctx context.Context, c *dtls.Conn) {
 		stamp, b, err := uplinkapi.DecodeBatchDatagram(p)
 		if err == nil && b.Site != site {
 			err = fmt.Errorf("site %s may not send for %s", site, b.Site)
-			c.Write(uplinkapi.AppendAckDatagram(nil, stamp, b.Tenant+"/"+b.Topic, uplinkapi.Ack{
-				Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeForbidden, Message: err.Error()}))
+			a := uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeForbidden, Message: err.Error()}
+			name := b.Tenant + "/" + b.Topic
+			if uplinkapi.ReadsSACK(p) {
+				c.Write(uplinkapi.AppendAckDatagram(nil, stamp, name, a, nil))
+			} else {
+				c.Write(uplinkapi.AppendAckDatagramV1(nil, stamp, name, a))
+			}
 		}
 		if err != nil {
 			s.recv.refused.Add(1)
@@ -179,7 +184,7 @@ func (s *DTLSServer) session(ctx context.Context, c *dtls.Conn) {
 		name := b.Tenant + "/" + b.Topic
 		t := topics[name]
 		if t == nil {
-			t = &dtlsTopic{name: name, in: make(chan dtlsItem, dtlsMaxPending), pending: map[uint64]dtlsItem{}}
+			t = &dtlsTopic{name: name, in: make(chan *dtlsItem, dtlsMaxPending)}
 			topics[name] = t
 			wg.Add(1)
 			go func() {
@@ -188,7 +193,7 @@ func (s *DTLSServer) session(ctx context.Context, c *dtls.Conn) {
 			}()
 		}
 		select {
-		case t.in <- dtlsItem{stamp, b}:
+		case t.in <- &dtlsItem{stamp: stamp, sack: uplinkapi.ReadsSACK(p), b: b}:
 		default: // the worker is behind: the site sends it again
 		}
 	}

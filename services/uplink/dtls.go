@@ -16,13 +16,16 @@ import (
 )
 
 // DTLSOptions tune the DTLS transport: batches that fit one datagram, a
-// window of them in flight per topic, cumulative answers, retransmission
-// by an RFC 6298 timer and on three duplicate answers.
+// window of them in flight per topic, cumulative and selective answers,
+// retransmission of what is missing by an RFC 6298 timer and as soon as
+// an answer to a later batch shows it missing.
 type DTLSOptions struct {
 	// MTU bounds a datagram's payload; default uplinkapi.DatagramMTU.
 	MTU int
-	// Window is the batches in flight per topic; default 512 (600 KB at
-	// the default MTU: 3 MB/s at 200 ms RTT; the hub holds up to 1,024).
+	// Window is the batches in flight per topic that the hub does not
+	// hold yet (in the network, or lost); default 512 (600 KB at the
+	// default MTU: 3 MB/s at 200 ms RTT), at most uplinkapi.HeldBatches,
+	// which also bounds how far past the hub's mark a batch may go.
 	Window int
 }
 
@@ -47,6 +50,7 @@ type dtlsLink struct {
 type dtlsAnswer struct {
 	stamp uint64
 	ack   uplinkapi.Ack
+	sack  uplinkapi.SACK
 	at    time.Time
 }
 
@@ -90,6 +94,7 @@ func (u *Uplink) dtlsSession(ctx context.Context) error {
 	if l.win <= 0 {
 		l.win = 512
 	}
+	l.win = min(l.win, uplinkapi.HeldBatches)
 	l.lastAnswer.Store(time.Now().UnixNano())
 	u.c.Logger.Info("connected", "parent", "dtls://"+u.c.Broker, "mtu", l.mtu, "window", l.win)
 	u.c.Monitor.SetState(uplinkapi.StateConnected, "")
@@ -118,7 +123,7 @@ func (l *dtlsLink) readLoop(ctx context.Context) error {
 			}
 			return &linkError{fmt.Errorf("dtls read: %w", err)}
 		}
-		stamp, name, ack, err := uplinkapi.DecodeAckDatagram(buf[:n])
+		stamp, name, ack, sack, err := uplinkapi.DecodeSACKDatagram(buf[:n])
 		if err != nil {
 			l.u.c.Logger.Warn("answer that does not parse", "err", err)
 			continue
@@ -132,7 +137,7 @@ func (l *dtlsLink) readLoop(ctx context.Context) error {
 			continue
 		}
 		select {
-		case ch <- dtlsAnswer{stamp, ack, now}:
+		case ch <- dtlsAnswer{stamp, ack, sack, now}:
 		default: // the topic is behind; a later answer says as much
 		}
 	}

@@ -6,8 +6,10 @@ import (
 )
 
 // Bounds of the retransmission timeout. RFC 6298 asks for at least 1 s;
-// like Linux we take 200 ms, which the hub's answer (after an fsync, on a
-// path with a few ms of RTT) never comes close to spuriously.
+// like Linux we take SRTT plus at least 200 ms: the timer is the fallback
+// (a batch an answer to a later one leaves out is sent at once), and it
+// must outlast a lost answer and the one after it, which comes with the
+// next batches to arrive.
 const (
 	minRTO     = 200 * time.Millisecond
 	maxRTO     = 60 * time.Second
@@ -40,7 +42,7 @@ func (e *rttEstimator) sample(m time.Duration) {
 		e.rttvar = (3*e.rttvar + d) / 4
 		e.srtt = (7*e.srtt + m) / 8
 	}
-	e.rto = min(max(e.srtt+max(clockG, 4*e.rttvar), minRTO), maxRTO)
+	e.rto = min(e.srtt+max(clockG, 4*e.rttvar, minRTO), maxRTO)
 }
 
 // backoff doubles the timeout after a retransmission by timer.

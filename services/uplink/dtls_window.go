@@ -3,6 +3,7 @@ package uplink
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/skerry/skerry/services/api/uplinkapi"
@@ -13,7 +14,8 @@ type inFlight struct {
 	b        uplinkapi.Batch
 	sent     time.Time // last transmission
 	stamp    uint64    // the link's clock at it
-	deadline time.Time // retransmit then
+	deadline time.Time // retransmit then, unless held
+	held     bool      // the hub's last answer listed it as held past its mark
 }
 
 func (f *inFlight) first() uint64 { return f.b.Records[0].Offset }
@@ -27,6 +29,7 @@ type window struct {
 
 	queue  []uplinkapi.Batch // read and split, not sent yet
 	flight []*inFlight       // sent, oldest first
+	pipe   int               // of flight, those not held by the hub
 	next   uint64            // the hub's high-water mark as last answered
 	since  time.Time         // when the oldest in flight started waiting
 	heard  bool              // an answer set next (else it is our cursor)
@@ -40,9 +43,10 @@ type window struct {
 // from until ctx ends or the link fails. The stream log reader runs ahead;
 // its chunks are cut into datagram-sized batches, up to Window of them are
 // in flight, each answer's high-water mark retires what it covers and moves
-// the cursor, and a batch is sent again when its timer (the link's RTO)
-// fires or when an answer to a later batch stops at its first offset (the
-// hub stores what is contiguous at once: it does not have this one).
+// the cursor, its held ranges mark what the hub has past the mark, and a
+// batch neither covers is sent again when its timer (the link's RTO) fires
+// or as soon as an answer to a batch sent after it leaves it out (the path
+// keeps order: the hub does not have it).
 func (r *replicator) windowed(ctx context.Context, from uint64, commits chan uint64) error {
 	w := &window{r: r, l: r.dl, commits: commits, next: from}
 	answers := w.l.register(r.name)
@@ -56,7 +60,7 @@ func (r *replicator) windowed(ctx context.Context, from uint64, commits chan uin
 			return err
 		}
 		var chunks chan chunk
-		if len(w.queue) == 0 && len(w.flight) < w.l.win {
+		if len(w.queue) == 0 && w.room() {
 			chunks = w.chunks
 		}
 		timer.Reset(w.wake())
@@ -90,7 +94,7 @@ func (w *window) restart(ctx context.Context, off uint64) {
 	rctx, cancel := context.WithCancel(ctx)
 	w.stopReader = cancel
 	w.chunks = make(chan chunk, 1)
-	w.queue, w.flight = nil, nil
+	w.queue, w.flight, w.pipe = nil, nil, 0
 	go w.r.reader(rctx, off, w.chunks)
 }
 
@@ -122,10 +126,17 @@ func (w *window) split(c chunk) error {
 	return nil
 }
 
+// room says whether another batch may go: at most the window of batches
+// the hub does not hold (in the network, or lost), and none further than
+// the hub holds past its mark.
+func (w *window) room() bool {
+	return w.pipe < w.l.win && len(w.flight) < uplinkapi.HeldBatches
+}
+
 // fill sends queued batches while the window has room and the gate lets
 // this topic's priority through.
 func (w *window) fill(ctx context.Context) error {
-	for len(w.queue) > 0 && len(w.flight) < w.l.win {
+	for len(w.queue) > 0 && w.room() {
 		if len(w.flight) == 0 {
 			if err := w.r.u.gate.wait(ctx, w.r.rule.Priority); err != nil {
 				return err
@@ -139,6 +150,7 @@ func (w *window) fill(ctx context.Context) error {
 			w.since = time.Now()
 		}
 		w.flight = append(w.flight, f)
+		w.pipe++
 		if err := w.send(f); err != nil {
 			return err
 		}
@@ -164,7 +176,9 @@ func (w *window) send(f *inFlight) error {
 func (w *window) wake() time.Duration {
 	d := time.Hour
 	for _, f := range w.flight {
-		d = min(d, time.Until(f.deadline))
+		if !f.held {
+			d = min(d, time.Until(f.deadline))
+		}
 	}
 	if len(w.flight) > 0 { // and in time to see a silent hub
 		d = min(d, time.Until(w.since.Add(w.r.u.c.AckTimeout))+time.Millisecond)
@@ -172,8 +186,9 @@ func (w *window) wake() time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// expire sends again what timed out; the oldest one timing out backs the
-// link's RTO off. A hub silent for the ack timeout ends the session.
+// expire sends again what timed out and the hub does not hold; the oldest
+// of those timing out backs the link's RTO off. A hub silent for the ack
+// timeout ends the session.
 func (w *window) expire() error {
 	if len(w.flight) > 0 {
 		if time.Since(w.since) > w.r.u.c.AckTimeout {
@@ -183,24 +198,34 @@ func (w *window) expire() error {
 		}
 	}
 	now := time.Now()
-	for i, f := range w.flight {
-		if now.Before(f.deadline) {
+	oldest := true
+	for _, f := range w.flight {
+		if f.held {
 			continue
 		}
-		if i == 0 {
-			w.l.rtt.backoff()
+		if now.Before(f.deadline) {
+			oldest = false
+			continue
 		}
-		w.l.retransmits.Add(1)
-		if err := w.send(f); err != nil {
+		if oldest {
+			w.l.rtt.backoff()
+			oldest = false
+		}
+		if err := w.resend(f); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// answer applies the hub's answer: its high-water mark retires batches;
-// an answer that names the first offset in flight again counts towards a
-// fast retransmission.
+func (w *window) resend(f *inFlight) error {
+	w.l.retransmits.Add(1)
+	return w.send(f)
+}
+
+// answer applies the hub's answer: its high-water mark retires batches,
+// its held ranges mark batches the hub has, and what neither covers and
+// was sent before the batch the answer is stamped with is sent again.
 func (w *window) answer(ctx context.Context, a dtlsAnswer) error {
 	w.l.sampleRTT(a)
 	ack := a.ack
@@ -242,8 +267,7 @@ func (w *window) answer(ctx context.Context, a dtlsAnswer) error {
 		return nil
 	}
 	w.heard = true
-	advanced := ack.Next > w.next
-	if advanced {
+	if ack.Next > w.next {
 		w.next = ack.Next
 		publish(w.commits, ack.Next)
 		w.since = a.at
@@ -251,6 +275,9 @@ func (w *window) answer(ctx context.Context, a dtlsAnswer) error {
 	// Retire what the mark covers.
 	i := 0
 	for i < len(w.flight) && w.flight[i].last() < w.next {
+		if !w.flight[i].held {
+			w.pipe--
+		}
 		i++
 	}
 	w.flight = w.flight[i:]
@@ -261,17 +288,53 @@ func (w *window) answer(ctx context.Context, a dtlsAnswer) error {
 		// refused to buffer, an earlier session's end): read from there.
 		w.r.u.c.Logger.Info("hub wants earlier records: resuming at its high-water mark", "topic", w.r.name, "next", ack.Next)
 		w.restart(ctx, ack.Next)
-	case len(w.flight) > 0 && ack.Next == w.flight[0].first() && a.stamp > w.flight[0].stamp:
-		// The hub stores every contiguous run at once, so a mark that
-		// stops at our oldest batch, in an answer to a batch sent after
-		// it, says the batch was lost (the path keeps order; RACK's
-		// reasoning, RFC 8985): send it now rather than on its timer.
-		w.l.retransmits.Add(1)
-		return w.send(w.flight[0])
-	}
-	if len(w.flight) == 0 && len(w.queue) > 0 && w.next > w.queue[0].Records[0].Offset {
+		return nil
+	case len(w.flight) == 0 && len(w.queue) > 0 && w.next > w.queue[0].Records[0].Offset:
 		// The hub is ahead of what we read (it had these already).
 		w.restart(ctx, w.next)
+		return nil
+	}
+	return w.repair(a)
+}
+
+// repair marks the batches the answer lists as held and sends again at
+// once those it shows missing: sent before the batch the answer is stamped
+// with (which the hub received, and the path keeps order: RACK's
+// reasoning, RFC 8985), and neither stored nor held. Only as far as the
+// answer knows: a list cut short says nothing past its end, and an answer
+// without a list ("SKA1") only that the oldest batch is missing (the hub
+// stores every contiguous run at once).
+func (w *window) repair(a dtlsAnswer) error {
+	held := a.sack.Held
+	limit := uint64(math.MaxUint64)
+	switch {
+	case a.sack.Complete:
+	case len(held) > 0:
+		limit = held[len(held)-1].Last
+	case len(w.flight) > 0:
+		limit = w.flight[0].last()
+	}
+	for _, f := range w.flight {
+		if f.last() > limit {
+			break
+		}
+		for len(held) > 0 && held[0].Last < f.first() {
+			held = held[1:]
+		}
+		was := f.held
+		f.held = len(held) > 0 && held[0].First <= f.first() && f.last() <= held[0].Last
+		switch {
+		case f.held && !was:
+			w.pipe--
+		case !f.held && was:
+			w.pipe++
+		}
+		if f.held || f.stamp >= a.stamp {
+			continue
+		}
+		if err := w.resend(f); err != nil {
+			return err
+		}
 	}
 	return nil
 }

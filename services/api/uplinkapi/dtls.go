@@ -12,21 +12,34 @@ import (
 // DTLS datagrams. Over DTLS (pion/dtls v3, DTLS 1.2 with connection IDs)
 // one write is one record is one UDP datagram: the uplink packs records
 // into batches that fit DatagramMTU and keeps a window of them in flight
-// per topic; the parent answers each with an Ack carrying its cumulative
-// high-water mark. A batch datagram is
+// per topic; the parent answers with an Ack carrying its cumulative
+// high-water mark and, past it, the ranges of offsets it holds in memory
+// (selective acknowledgement: batches that came after a hole, not stored
+// yet). A batch datagram is
 //
-//	"SKD1" | uvarint stamp | uvarint len | MQTT batch topic | batch payload
+//	"SKD2" | uvarint stamp | uvarint len | MQTT batch topic | batch payload
 //
 // with the MQTT topic (sites/<site>/<tenant>/<name>) and payload of the
 // MQTT transport, so the parent decodes and checks it with DecodeBatch and
 // refuses a site that is not the certificate's. An answer is
 //
-//	"SKA1" | uvarint stamp | uvarint len | tenant/name | Ack (JSON)
+//	"SKA2" | uvarint stamp | uvarint len | tenant/name |
+//	    uvarint n<<1|cut | n × (uvarint gap, uvarint length-1) | Ack (JSON)
 //
-// stamp is the sender's clock (µs) at the batch's transmission, echoed in
-// the answer to the newest batch an answer covers: the uplink's RTT samples
-// come from it, so a retransmitted batch's answer is never taken for the
-// first transmission's (Karn's problem).
+// where the n ranges of held offsets are ascending and disjoint, each one's
+// gap counted from one past the previous range's last offset (the first
+// one's from 0), and cut says the parent held more than MaxSACKRanges
+// ranges and listed the lowest. stamp is the sender's clock (µs) at the
+// transmission of the newest batch the parent received when it answered:
+// the uplink's RTT samples come from it, so a retransmitted batch's answer
+// is never taken for the first transmission's (Karn's problem), and a batch
+// sent before it that the answer neither covers nor lists was lost (the
+// path keeps order; RACK's reasoning, RFC 8985).
+//
+// Before selective acknowledgements batches were "SKD1" and answers "SKA1"
+// (no ranges): a parent answers a "SKD1" batch with "SKA1", so an older
+// uplink keeps working with a newer hub (not the reverse: upgrade hubs
+// first).
 
 // DatagramMTU is the default bound of a datagram's payload (before the
 // DTLS record's 13-byte header, 8-byte connection ID and 24 bytes of AES-GCM
@@ -35,9 +48,36 @@ import (
 const DatagramMTU = 1200
 
 var (
-	dgBatch = []byte("SKD1")
-	dgAck   = []byte("SKA1")
+	dgBatch   = []byte("SKD2")
+	dgBatchV1 = []byte("SKD1")
+	dgAck     = []byte("SKA2")
+	dgAckV1   = []byte("SKA1")
 )
+
+// HeldBatches is how many batches per topic a parent holds in memory past
+// its high-water mark (it drops the furthest beyond that): an uplink sends
+// no batch further than that from the mark.
+const HeldBatches = 1024
+
+// MaxSACKRanges bounds the ranges an answer lists: with gaps and lengths
+// of a few bytes each it stays far below a datagram.
+const MaxSACKRanges = 128
+
+// Range is the offsets First to Last, both included.
+type Range struct{ First, Last uint64 }
+
+// SACK is what a parent holds past its high-water mark (Ack.Next):
+// batches that came after a hole, kept in memory, neither stored nor
+// acknowledged, so the uplink sends again only what is missing.
+type SACK struct {
+	// Held are ascending, disjoint ranges past Ack.Next.
+	Held []Range
+	// Complete says Held is all the parent holds: a batch sent before the
+	// answer's stamp that Ack.Next and Held do not cover did not arrive.
+	// False when the list was cut at MaxSACKRanges, and in a "SKA1"
+	// answer (no list).
+	Complete bool
+}
 
 // AppendBatchDatagram appends b's datagram to dst.
 func AppendBatchDatagram(dst []byte, stamp uint64, b *Batch) []byte {
@@ -50,9 +90,13 @@ func AppendBatchDatagram(dst []byte, stamp uint64, b *Batch) []byte {
 }
 
 // DecodeBatchDatagram decodes and checks a batch datagram (see
-// DecodeBatch). The records share memory with p.
+// DecodeBatch), "SKD2" or "SKD1". The records share memory with p.
 func DecodeBatchDatagram(p []byte) (stamp uint64, b Batch, err error) {
-	stamp, name, rest, err := datagramHead(p, dgBatch)
+	magic := dgBatch
+	if bytes.HasPrefix(p, dgBatchV1) {
+		magic = dgBatchV1
+	}
+	stamp, name, rest, err := datagramHead(p, magic)
 	if err != nil {
 		return 0, Batch{}, err
 	}
@@ -60,30 +104,105 @@ func DecodeBatchDatagram(p []byte) (stamp uint64, b Batch, err error) {
 	return stamp, b, err
 }
 
-// AppendAckDatagram appends the answer for topic tenant/name to dst. A
+// ReadsSACK says whether the sender of batch datagram p reads answers
+// with held ranges ("SKD2"); answer one that does not ("SKD1") with
+// AppendAckDatagramV1.
+func ReadsSACK(p []byte) bool { return bytes.HasPrefix(p, dgBatch) }
+
+// AppendAckDatagram appends the answer for topic tenant/name to dst with
+// the ranges held past a.Next (the lowest MaxSACKRanges of them). A
 // message longer than 512 bytes is cut so that the answer fits a datagram.
-func AppendAckDatagram(dst []byte, stamp uint64, name string, a Ack) []byte {
+func AppendAckDatagram(dst []byte, stamp uint64, name string, a Ack, held []Range) []byte {
+	dst = ackHead(dst, dgAck, stamp, name)
+	n, cut := len(held), uint64(0)
+	if n > MaxSACKRanges {
+		n, cut = MaxSACKRanges, 1
+	}
+	dst = binary.AppendUvarint(dst, uint64(n)<<1|cut)
+	var end uint64 // one past the previous range
+	for _, r := range held[:n] {
+		dst = binary.AppendUvarint(dst, r.First-end)
+		dst = binary.AppendUvarint(dst, r.Last-r.First)
+		end = r.Last + 1
+	}
+	return appendAckBody(dst, a)
+}
+
+// AppendAckDatagramV1 appends an answer without ranges ("SKA1"), for an
+// uplink that sends "SKD1".
+func AppendAckDatagramV1(dst []byte, stamp uint64, name string, a Ack) []byte {
+	return appendAckBody(ackHead(dst, dgAckV1, stamp, name), a)
+}
+
+func ackHead(dst, magic []byte, stamp uint64, name string) []byte {
+	dst = append(dst, magic...)
+	dst = binary.AppendUvarint(dst, stamp)
+	dst = binary.AppendUvarint(dst, uint64(len(name)))
+	return append(dst, name...)
+}
+
+func appendAckBody(dst []byte, a Ack) []byte {
 	if len(a.Message) > 512 {
 		a.Message = a.Message[:512] + "…"
 	}
-	dst = append(dst, dgAck...)
-	dst = binary.AppendUvarint(dst, stamp)
-	dst = binary.AppendUvarint(dst, uint64(len(name)))
-	dst = append(dst, name...)
 	body, _ := json.Marshal(a) // an Ack always marshals
 	return append(dst, body...)
 }
 
-// DecodeAckDatagram decodes an answer datagram.
+// DecodeAckDatagram decodes an answer datagram, "SKA2" or "SKA1", without
+// its held ranges.
 func DecodeAckDatagram(p []byte) (stamp uint64, name string, a Ack, err error) {
-	stamp, name, rest, err := datagramHead(p, dgAck)
+	stamp, name, a, _, err = DecodeSACKDatagram(p)
+	return stamp, name, a, err
+}
+
+// DecodeSACKDatagram decodes an answer datagram, "SKA2" or "SKA1", and
+// checks that its held ranges are ascending, disjoint and past a.Next.
+func DecodeSACKDatagram(p []byte) (stamp uint64, name string, a Ack, s SACK, err error) {
+	v1 := bytes.HasPrefix(p, dgAckV1)
+	magic := dgAck
+	if v1 {
+		magic = dgAckV1
+	}
+	stamp, name, rest, err := datagramHead(p, magic)
 	if err != nil {
-		return 0, "", Ack{}, err
+		return 0, "", Ack{}, SACK{}, err
+	}
+	bad := func(what string) error { return fmt.Errorf("%w: answer for %q: %s", ErrBadBatch, name, what) }
+	if !v1 {
+		v, k := binary.Uvarint(rest)
+		if k <= 0 || v>>1 > MaxSACKRanges {
+			return 0, "", Ack{}, SACK{}, bad("bad count of held ranges")
+		}
+		rest = rest[k:]
+		s.Complete = v&1 == 0
+		var end uint64
+		for i := range v >> 1 {
+			gap, k1 := binary.Uvarint(rest)
+			if k1 <= 0 {
+				return 0, "", Ack{}, SACK{}, bad(fmt.Sprintf("held range %d does not parse", i))
+			}
+			length, k2 := binary.Uvarint(rest[k1:])
+			if k2 <= 0 {
+				return 0, "", Ack{}, SACK{}, bad(fmt.Sprintf("held range %d does not parse", i))
+			}
+			rest = rest[k1+k2:]
+			first := end + gap
+			last := first + length
+			if first < end || last < first || last == ^uint64(0) {
+				return 0, "", Ack{}, SACK{}, bad(fmt.Sprintf("held range %d overflows", i))
+			}
+			s.Held = append(s.Held, Range{first, last})
+			end = last + 1
+		}
 	}
 	if err := json.Unmarshal(rest, &a); err != nil {
-		return 0, "", Ack{}, fmt.Errorf("%w: answer for %q: %v", ErrBadBatch, name, err)
+		return 0, "", Ack{}, SACK{}, bad(err.Error())
 	}
-	return stamp, name, a, nil
+	if len(s.Held) > 0 && s.Held[0].First < a.Next {
+		return 0, "", Ack{}, SACK{}, bad(fmt.Sprintf("held range from %d is below the high-water mark %d", s.Held[0].First, a.Next))
+	}
+	return stamp, name, a, s, nil
 }
 
 func datagramHead(p, magic []byte) (stamp uint64, name string, rest []byte, err error) {

@@ -38,6 +38,8 @@ type UDPProxy struct {
 	Handshakes atomic.Int64
 	Forwarded  atomic.Int64
 	Dropped    atomic.Int64
+	// ClientDropped counts the client's datagrams among Dropped.
+	ClientDropped atomic.Int64
 }
 
 // NewUDPProxy listens on a free loopback port and forwards to target.
@@ -115,6 +117,8 @@ func (p *UDPProxy) pass() (time.Duration, bool) {
 }
 
 func (p *UDPProxy) fromClient() {
+	line := newDelayLine()
+	defer close(line)
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := p.in.ReadFromUDP(buf)
@@ -129,13 +133,18 @@ func (p *UDPProxy) fromClient() {
 		p.client = from
 		out := p.out
 		p.mu.Unlock()
-		if d, ok := p.pass(); ok {
-			later(d, append([]byte(nil), buf[:n]...), func(b []byte) { out.WriteToUDP(b, p.target) })
+		d, ok := p.pass()
+		if ok {
+			line.later(d, append([]byte(nil), buf[:n]...), func(b []byte) { out.WriteToUDP(b, p.target) })
+		} else {
+			p.ClientDropped.Add(1)
 		}
 	}
 }
 
 func (p *UDPProxy) fromTarget(out *net.UDPConn) {
+	line := newDelayLine()
+	defer close(line)
 	buf := make([]byte, 65536)
 	for {
 		n, _, err := out.ReadFromUDP(buf)
@@ -146,18 +155,43 @@ func (p *UDPProxy) fromTarget(out *net.UDPConn) {
 		client := p.client
 		p.mu.Unlock()
 		if d, ok := p.pass(); ok && client != nil {
-			later(d, append([]byte(nil), buf[:n]...), func(b []byte) { p.in.WriteToUDP(b, client) })
+			line.later(d, append([]byte(nil), buf[:n]...), func(b []byte) { p.in.WriteToUDP(b, client) })
 		}
 	}
 }
 
-// later runs send(b) after d (at once when d is 0).
-func later(d time.Duration, b []byte, send func([]byte)) {
-	if d <= 0 {
-		send(b)
-		return
+// delayLine delivers packets a delay after they were read and in the
+// order they were read, as netem does with a fixed delay. (A timer per
+// packet would not: the runtime runs timers that fire together in any
+// order, and the link would reorder bursts.) A packet that finds the line
+// full is dropped, as by a full queue.
+type delayLine chan delayed
+
+type delayed struct {
+	at   time.Time
+	b    []byte
+	send func([]byte)
+}
+
+func newDelayLine() delayLine {
+	l := make(delayLine, 1<<16)
+	go func() {
+		for p := range l {
+			if d := time.Until(p.at); d > 0 {
+				time.Sleep(d)
+			}
+			p.send(p.b)
+		}
+	}()
+	return l
+}
+
+// later runs send(b) d after now, after every packet pushed before it.
+func (l delayLine) later(d time.Duration, b []byte, send func([]byte)) {
+	select {
+	case l <- delayed{time.Now().Add(d), b, send}:
+	default:
 	}
-	time.AfterFunc(d, func() { send(b) })
 }
 
 // TCPProxy forwards TCP connections to a target, delaying every chunk by

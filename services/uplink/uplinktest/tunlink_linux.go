@@ -86,8 +86,10 @@ func (l *TUNLink) Close() {
 }
 
 // forward copies packets from src to dst through the fault, each direction
-// drawing its own losses.
+// drawing its own losses, in order.
 func (l *TUNLink) forward(src, dst *os.File) {
+	line := newDelayLine()
+	defer close(line)
 	buf := make([]byte, 65536)
 	for {
 		n, err := src.Read(buf)
@@ -100,7 +102,7 @@ func (l *TUNLink) forward(src, dst *os.File) {
 			continue
 		}
 		l.Sent.Add(1)
-		later(f.Delay, append([]byte(nil), buf[:n]...), func(b []byte) { dst.Write(b) })
+		line.later(f.Delay, append([]byte(nil), buf[:n]...), func(b []byte) { dst.Write(b) })
 	}
 }
 

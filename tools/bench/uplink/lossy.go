@@ -16,9 +16,10 @@ import (
 // lossy measures goodput over a bad link, DTLS next to MQTT over TCP: the
 // hub runs in a network namespace reached through uplinktest.TUNLink,
 // which delays every IP packet 100 ms each way (200 ms RTT) and drops 10 %
-// each way, so TCP and DTLS see the same loss and RTT end to end. With -n
-// records backlogged at the site, it counts the records the hub
-// acknowledged (the uplink's cursor) after -lossy-d.
+// each way, so TCP and DTLS see the same loss and RTT end to end (in
+// order, as netem's fixed delay). With -n records backlogged at the site,
+// it counts the records the hub acknowledged (the uplink's cursor) after
+// -lossy-d; -n must be more than that.
 func lossy(ctx context.Context, c config, work, skerry, tower string) error {
 	link, err := uplinktest.NewTUNLink(os.Getpid(), uplinktest.Fault{Delay: 100 * time.Millisecond, Loss: 0.1})
 	if err != nil {
@@ -41,6 +42,9 @@ func lossy(ctx context.Context, c config, work, skerry, tower string) error {
 			bytes = size
 			res[mode] = append(res[mode], float64(n)/c.lossyD.Seconds())
 			fmt.Fprintf(os.Stderr, "rep %d %s: %d records in %v (link: %d packets through, %d dropped)\n", rep, mode, n, c.lossyD, link.Sent.Load(), link.Dropped.Load())
+			if n >= uint64(c.n)*99/100 {
+				fmt.Fprintf(os.Stderr, "rep %d %s: the backlog was (almost) all sent: goodput is more than this, raise -n\n", rep, mode)
+			}
 			os.RemoveAll(dir)
 		}
 	}
