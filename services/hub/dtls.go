@@ -29,6 +29,10 @@ type DTLSConfig struct {
 	// is gone, or reconnected with a new session); default 5 minutes.
 	Idle time.Duration
 	Log  *slog.Logger
+	// Admit, if set, is asked about every site that completes a
+	// handshake, as Config.Admit is for MQTT (a revoked site is refused
+	// on either transport).
+	Admit func(id string, hub bool, cert *x509.Certificate) error
 }
 
 // DTLSServer receives batches over DTLS and stores them through the
@@ -110,20 +114,20 @@ func (s *DTLSServer) Serve(ctx context.Context) error {
 // siteOfDTLS returns the site of a session: the CN of its certificate,
 // which pion verified against Sites, and which must be a site certificate
 // (OU "site") as for MQTT.
-func siteOfDTLS(c *dtls.Conn) (string, error) {
+func siteOfDTLS(c *dtls.Conn) (string, *x509.Certificate, error) {
 	st, ok := c.ConnectionState()
 	if !ok || len(st.PeerCertificates) == 0 {
-		return "", errors.New("no client certificate")
+		return "", nil, errors.New("no client certificate")
 	}
 	cert, err := x509.ParseCertificate(st.PeerCertificates[0])
 	if err != nil {
-		return "", fmt.Errorf("client certificate: %w", err)
+		return "", nil, fmt.Errorf("client certificate: %w", err)
 	}
 	subj := cert.Subject
 	if !slices.Contains(subj.OrganizationalUnit, "site") || uplinkapi.ValidateSite(subj.CommonName) != nil {
-		return "", fmt.Errorf("certificate %q is not a site certificate", subj.CommonName)
+		return "", nil, fmt.Errorf("certificate %q is not a site certificate", subj.CommonName)
 	}
-	return subj.CommonName, nil
+	return subj.CommonName, cert, nil
 }
 
 // session runs one site's DTLS session: the read loop hands each batch to
@@ -141,7 +145,12 @@ func (s *DTLSServer) session(ctx context.Context, c *dtls.Conn) {
 		s.c.Log.Warn("dtls handshake", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
-	site, err := siteOfDTLS(c)
+	site, cert, err := siteOfDTLS(c)
+	if err == nil && s.c.Admit != nil {
+		if aerr := s.c.Admit(site, false, cert); aerr != nil {
+			err = fmt.Errorf("site %s not admitted: %w", site, aerr)
+		}
+	}
 	if err != nil {
 		s.c.Log.Warn("refused dtls session", "remote", c.RemoteAddr(), "err", err)
 		return

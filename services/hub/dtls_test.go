@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net"
 	"testing"
@@ -22,9 +24,15 @@ import (
 // testDTLS starts a DTLS listener on loopback over a fresh store.
 func testDTLS(t *testing.T) (*DTLSServer, *ca.CA, *streamlog.Store) {
 	t.Helper()
+	return testDTLSAdmit(t, nil)
+}
+
+// testDTLSAdmit is testDTLS with a DTLSConfig.Admit.
+func testDTLSAdmit(t *testing.T, admit func(string, bool, *x509.Certificate) error) (*DTLSServer, *ca.CA, *streamlog.Store) {
+	t.Helper()
 	authority, cert, store := testServerSide(t)
 	s, err := ListenDTLS(DTLSConfig{Listen: "127.0.0.1:0", Cert: cert,
-		Sites: authority.Pool(), Log: slog.Default()}, NewReceiver(store, streamlog.TopicConfig{}, slog.Default()))
+		Sites: authority.Pool(), Log: slog.Default(), Admit: admit}, NewReceiver(store, streamlog.TopicConfig{}, slog.Default()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +180,41 @@ func TestDTLSBadInput(t *testing.T) {
 	}
 	if _, err := store.Topic("t/site2.x"); err == nil {
 		t.Error("the forged batch created a topic of site2")
+	}
+}
+
+// TestDTLSAdmit: a site the hub's Admit refuses (revoked at the tower)
+// gets no answer over DTLS and nothing of it is stored, as over MQTT; an
+// admitted site's batch is stored.
+func TestDTLSAdmit(t *testing.T) {
+	s, authority, store := testDTLSAdmit(t, func(id string, hub bool, _ *x509.Certificate) error {
+		if id == "site-gone" {
+			return errors.New("revoked")
+		}
+		return nil
+	})
+	ok := dialDTLS(t, s, siteTLS(t, authority, authority, "site1"))
+	b := uplinkapi.Batch{Site: "site1", Tenant: "t", Topic: "x", Records: dtlsRecs(0, 2)}
+	if _, _, a := firstAnswer(t, ok, uplinkapi.AppendBatchDatagram(nil, 1, &b)); a.Status != uplinkapi.StatusStored && a.Status != uplinkapi.StatusGap {
+		t.Errorf("admitted site's batch: %+v, want it stored", a)
+	}
+	gone, err := tryDTLS(t, s, siteTLS(t, authority, authority, "site-gone"))
+	if err == nil {
+		g := uplinkapi.Batch{Site: "site-gone", Tenant: "t", Topic: "x", Records: dtlsRecs(0, 2)}
+		buf := make([]byte, 64<<10)
+		for range 10 {
+			gone.Write(uplinkapi.AppendBatchDatagram(nil, 1, &g))
+			gone.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if n, err := gone.Read(buf); err == nil {
+				t.Fatalf("refused site got an answer: %q", buf[:n])
+			}
+		}
+	}
+	if _, err := store.Topic("t/site-gone.x"); err == nil {
+		t.Error("a batch of the refused site was stored")
+	}
+	if _, err := store.Topic("t/site1.x"); err != nil {
+		t.Errorf("the admitted site's topic: %v", err)
 	}
 }
 

@@ -215,7 +215,7 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 		extra = append(extra, f.Collector(store, h.Receiver()))
 	}
 	serveMetrics(ctx, g, ml, h.Receiver(), log, extra...)
-	dtlsDone, err := serveDTLS(ctx, c, cert, pool, h.Receiver(), stdout, log)
+	dtlsDone, err := serveDTLS(ctx, c, cert, pool, admit, h.Receiver(), stdout, log)
 	if err != nil {
 		stopLog()
 		store.Close()
