@@ -32,6 +32,7 @@ const controlTopic = "bench/control"
 // Per run: the time from the hub's start (and from the uplink's connect)
 // until the uplink's lag is zero, the drain rate, and when the control
 // record is stored at the hub, with the bulk records stored before it.
+// OUTAGE_DEBUG=1 prints the site's end and the hub's mark every second.
 func outage(ctx context.Context, c config, work, skerry, tower, rates string) error {
 	modes := []string{"embedded"}
 	if c.only != "" {
