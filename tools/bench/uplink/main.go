@@ -41,7 +41,7 @@ const topic = "bench/data"
 type config struct {
 	n, size, reps, producers, batch int
 	d, lossyD                       time.Duration
-	work, only                      string
+	work, only, outage              string
 	window                          int
 }
 
@@ -57,6 +57,7 @@ func main() {
 	flag.StringVar(&c.only, "only", "", "run these modes only, comma-separated: embedded, mosquitto, dtls; MODE:ARGS adds skerry uplink arguments (space-separated)")
 	flag.DurationVar(&c.lossyD, "lossy-d", 0, "instead: goodput through 10 % loss each way and 200 ms RTT for this long, DTLS next to MQTT (root, ip, nft)")
 	flag.IntVar(&c.window, "dtls-window", 512, "DTLS batches in flight per topic")
+	flag.StringVar(&c.outage, "outage", "", "instead: drain after an outage of -n records while producers write at these rates, records/s, comma-separated (outage.go)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "uplink bench:", err)
@@ -80,6 +81,9 @@ func run(ctx context.Context, c config) error {
 	modes := []string{"embedded", "mosquitto"}
 	if c.only != "" {
 		modes = strings.Split(c.only, ",")
+	}
+	if c.outage != "" {
+		return outage(ctx, c, work, skerry, tower, c.outage)
 	}
 	if c.lossyD > 0 {
 		return lossy(ctx, c, work, skerry, tower)
