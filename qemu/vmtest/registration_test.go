@@ -61,6 +61,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	hr := startRegistry(t, b.Arch) // checkApps pulls from it; box A trusts its CA
+	hh := startHostHub(t, tw, b.Arch)
 	boot := func(box, token string) *qemu.VM {
 		disk := filepath.Join(t.TempDir(), "disk.img")
 		copyDisk(t, builtDisk, disk)
@@ -69,6 +70,9 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 		cfg.Tower = siteconfig.Tower{URL: tw.GuestURL, CA: tw.CA, EnrollmentToken: token}
 		cfg.Debug.Control = true
 		cfg.Workload.RegistryCAs = []string{hr.CA}
+		if box == "b" {
+			cfg.Uplink.Parent = hh.GuestAddr
+		}
 		writeESPFile(t, disk, "skerry/site.json", cfg)
 		vm, err := qemu.Start(ctx, qemu.Config{Board: b, Disk: disk, DiskWrite: true, TPM: &qemu.TPM{CADir: caDir}, Forwards: []int{healthPort, appHostPort}},
 			qemu.WithConsoleLog(t.Logf, box+"-"+b.Arch+"| "))
@@ -115,6 +119,7 @@ func testRegistration(t *testing.T, b *board.Board, builtDisk string, tw *hostTo
 	if s := waitOnline(t, tw, siteB); s.Name != "b-"+b.Arch || s.EKHash != ek {
 		t.Errorf("site B %+v: want name b-%s and EK %s", s, b.Arch, ek)
 	}
+	checkUplinkThroughHub(t, bb, tw, siteB, hh)
 
 	// Box A reboots: same site, no new enrollment.
 	usesBefore := tokenUses(t, tw, tok.ID)

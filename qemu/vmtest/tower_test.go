@@ -20,6 +20,7 @@ type hostTower struct {
 	CA       string // PEM
 	ctl      string // skerryctl binary
 	env      []string
+	uplink   string // the embedded hub's host:port on loopback
 }
 
 // buildTool compiles one of this module's commands for the host.
@@ -55,23 +56,7 @@ func startTower(t *testing.T, extra ...string) *hostTower {
 	l.Close()
 	args := append([]string{"-data", filepath.Join(dir, "data"), "-listen", "127.0.0.1:" + port, "-san", "10.0.2.2",
 		"-report-interval", "5s", "-pending-retry", "5s", "-uplink-listen", "127.0.0.1:" + uplinkPort}, extra...)
-	cmd := exec.Command(bin, args...)
-	logf, err := os.Create(filepath.Join(dir, "tower.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("tower's log:\n%s", b)
-		}
-	})
+	startLogged(t, exec.Command(bin, args...), filepath.Join(dir, "tower.log"), "tower")
 	tokenFile := filepath.Join(dir, "data", "operator-token")
 	var token []byte
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
@@ -90,6 +75,7 @@ func startTower(t *testing.T, extra ...string) *hostTower {
 		t.Fatal(err)
 	}
 	tw.CA, tw.GuestURL = string(ca), "https://10.0.2.2:"+port
+	tw.uplink = "127.0.0.1:" + uplinkPort
 	tw.env = append(os.Environ(), "SKERRY_TOWER_CONFIG="+filepath.Join(dir, "skerryctl.json"))
 	tw.run(t, "login", "--tower", "https://127.0.0.1:"+port, "--token", string(bytes.TrimSpace(token)), "--ca", filepath.Join(dir, "data", "ca.crt"))
 	return tw
@@ -118,4 +104,26 @@ func (tw *hostTower) json(t *testing.T, v any, args ...string) {
 	if err := json.Unmarshal(out, v); err != nil {
 		t.Fatalf("skerryctl %v: decode %s: %v", args, out, err)
 	}
+}
+
+// startLogged starts cmd with its output in logFile, kills it when the
+// test ends and then shows the log if the test failed.
+func startLogged(t *testing.T, cmd *exec.Cmd, logFile, name string) {
+	t.Helper()
+	logf, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("%s's log:\n%s", name, b)
+		}
+	})
 }

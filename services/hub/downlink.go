@@ -34,8 +34,10 @@ type downlink struct {
 // client ID replaces it, and the old connection's disconnection must not
 // stop the new one.
 type sender struct {
-	cl     *mqtt.Client
-	cancel context.CancelFunc
+	cl      *mqtt.Client
+	cancel  context.CancelFunc
+	src     string // the site whose downlink it sends
+	relayed bool   // src's downlink is relayed from the parent meanwhile
 }
 
 // downAckTimeout is how long a batch waits for the site's answer before it
@@ -47,30 +49,55 @@ func newDownlink(h *Hub) *downlink {
 }
 
 // subscribed starts the sender of a client that subscribed to its
-// downlink topic.
-func (d *downlink) subscribed(cl *mqtt.Client, site string, filters []string) {
+// downlink topic. A hub's client named RelayClient(hub, site) gets the
+// downlink of that site, which it relays down (relay.go); any other
+// client its own ID's.
+func (d *downlink) subscribed(cl *mqtt.Client, site string, hub bool, filters []string) {
 	for _, f := range filters {
 		if f != uplinkapi.DownTopic(site, cl.ID) {
 			continue
 		}
+		src := site
+		if s, ok := strings.CutPrefix(cl.ID, RelayClient(site, "")); hub && ok {
+			if uplinkapi.ValidateSite(s) != nil || s == "" {
+				continue
+			}
+			src = s
+		}
 		ctx, cancel := context.WithCancel(context.Background())
+		// A site's downlink, for itself or for a hub relaying it, comes
+		// from this hub's parent too (a hub's own does not).
+		relayed := !hub || src != site
 		d.mu.Lock()
-		if old, ok := d.senders[cl.ID]; ok {
+		old, replaced := d.senders[cl.ID]
+		if replaced {
 			old.cancel()
 		}
-		d.senders[cl.ID] = sender{cl, cancel}
+		d.senders[cl.ID] = sender{cl, cancel, src, relayed}
 		d.mu.Unlock()
-		go d.send(ctx, site, cl.ID)
+		if r := d.h.relay; r != nil {
+			if relayed {
+				r.Want(src)
+			}
+			if replaced && old.relayed {
+				r.Drop(old.src) // after the Want: a relay going on is not restarted
+			}
+		}
+		go d.send(ctx, site, cl.ID, src)
 	}
 }
 
-// disconnected stops a client's sender.
+// disconnected stops a client's sender, and the relay of its site's
+// downlink from the parent: the site is not here to take it.
 func (d *downlink) disconnected(cl *mqtt.Client) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s, ok := d.senders[cl.ID]; ok && s.cl == cl {
 		s.cancel()
 		delete(d.senders, cl.ID)
+		if r := d.h.relay; r != nil && s.relayed {
+			r.Drop(s.src)
+		}
 	}
 }
 
@@ -89,11 +116,13 @@ func (d *downlink) answered(pk packets.Packet) {
 	}
 }
 
-// send runs until ctx ends: read from the site's cursor, send, wait for
-// the answer, move the cursor on stored.
-func (d *downlink) send(ctx context.Context, site, client string) {
-	store, log := d.h.recv.store, d.h.log.With("part", "downlink", "site", site)
-	name := uplinkapi.DownlinkTopic(site)
+// send runs until ctx ends: read the downlink of src (the site itself, or
+// a site below the hub site) from its cursor, send, wait for the answer,
+// move the cursor on stored. One cursor per source site: records a hub
+// relayed are not sent again when the site connects here itself.
+func (d *downlink) send(ctx context.Context, site, client, src string) {
+	store, log := d.h.recv.store, d.h.log.With("part", "downlink", "site", src, "via", site)
+	name := uplinkapi.DownlinkTopic(src)
 	info, err := store.Topic(name)
 	if errors.Is(err, streamlog.ErrTopicNotFound) {
 		info, err = store.CreateTopic(name, streamlog.TopicConfig{})
@@ -116,7 +145,7 @@ func (d *downlink) send(ctx context.Context, site, client string) {
 			sleep(ctx, time.Second)
 			continue
 		}
-		b := uplinkapi.Batch{Site: site, Tenant: uplinkapi.DownlinkTenant, Topic: site, From: next, Epoch: uint64(info.Created.UnixNano()), Records: recs}
+		b := uplinkapi.Batch{Site: site, Tenant: uplinkapi.DownlinkTenant, Topic: src, From: next, Epoch: uint64(info.Created.UnixNano()), Records: recs}
 		ack, err := d.exchange(ctx, site, client, &b)
 		if err != nil {
 			continue // no answer: send again

@@ -31,11 +31,16 @@ type Config struct {
 	Store       *streamlog.Store
 	TopicConfig streamlog.TopicConfig
 	Log         *slog.Logger
-	// Admit, if set, is asked about every connecting site after its
-	// certificate was verified: the tower embedding the hub refuses a
-	// revoked site or a replaced certificate this way. nil admits every
-	// site certificate of the CA.
-	Admit func(site string, cert *x509.Certificate) error
+	// Admit, if set, is asked about every connecting site or hub (hub
+	// true: a certificate of OU hub, id its hub ID) after its certificate
+	// was verified: the tower embedding the hub refuses a revoked site, a
+	// replaced certificate or a hub it did not issue this way, a
+	// standalone hub the revocation list it fetched (Revocations). nil
+	// admits every site and hub certificate of the CA.
+	Admit func(id string, hub bool, cert *x509.Certificate) error
+	// Relay, if set, brings the control records of the sites that
+	// subscribe here to their downlink from the hub's parent (relay.go).
+	Relay *Relay
 }
 
 // Hub is an MQTT v5 broker whose publish hook stores sites' batches.
@@ -45,7 +50,8 @@ type Hub struct {
 	acks  *mqtt.Client // the inline client that publishes answers
 	log   *slog.Logger
 	down  *downlink
-	admit func(site string, cert *x509.Certificate) error
+	admit func(id string, hub bool, cert *x509.Certificate) error
+	relay *Relay
 }
 
 // MaxPacketBytes bounds an MQTT packet: a batch of up to 4 MiB of records
@@ -72,7 +78,7 @@ func New(c Config) (*Hub, error) {
 	caps.MaximumPacketSize = MaxPacketBytes
 	caps.RetainAvailable = 0 // nothing here is retained: batches go to the store
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: c.Log.With("part", "mqtt"), InlineClient: true})
-	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log, admit: c.Admit}
+	h := &Hub{srv: srv, recv: NewReceiver(c.Store, c.TopicConfig, c.Log), log: c.Log, admit: c.Admit, relay: c.Relay}
 	h.acks = srv.NewClient(nil, "local", "hub-acks", true)
 	h.down = newDownlink(h)
 	if err := srv.AddHook(&hook{h: h}, nil); err != nil {
@@ -151,7 +157,7 @@ func (k *hook) Provides(b byte) bool {
 // client ID is its site ID or starts with "<site>.": a site cannot take over
 // another site's session.
 func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	site, _, ok := siteOf(cl)
+	site, fwd, ok := siteOf(cl)
 	if !ok {
 		k.h.log.Warn("refused connection without a site or hub certificate", "remote", cl.Net.Remote)
 		return false
@@ -162,8 +168,8 @@ func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	if k.h.admit != nil {
 		leaf := cl.Net.Conn.(*tls.Conn).ConnectionState().PeerCertificates[0] // siteOf checked it
-		if err := k.h.admit(site, leaf); err != nil {
-			k.h.log.Warn("refused site", "site", site, "err", err)
+		if err := k.h.admit(site, fwd, leaf); err != nil {
+			k.h.log.Warn("refused site", "site", site, "hub", fwd, "err", err)
 			return false
 		}
 	}
@@ -234,7 +240,7 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // OnSubscribed starts the downlink of a site's client that subscribed to
 // its downlink topic.
 func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
-	site, _, ok := siteOf(cl)
+	site, fwd, ok := siteOf(cl)
 	if !ok || cl.Net.Inline {
 		return
 	}
@@ -244,7 +250,7 @@ func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []by
 			filters = append(filters, f.Filter)
 		}
 	}
-	k.h.down.subscribed(cl, site, filters)
+	k.h.down.subscribed(cl, site, fwd, filters)
 }
 
 // OnDisconnect stops the client's downlink.

@@ -5,7 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/skerry/skerry/services/api/uplinkapi"
 
 	"github.com/skerry/skerry/services/tower/store"
 )
@@ -14,6 +17,7 @@ import (
 type principal struct {
 	token *store.OperatorToken
 	site  *store.Site
+	hub   *store.Hub
 }
 
 // String names the principal in logs.
@@ -23,6 +27,8 @@ func (p principal) String() string {
 		return "token:" + p.token.ID
 	case p.site != nil:
 		return "site:" + p.site.ID
+	case p.hub != nil:
+		return "hub:" + p.hub.ID
 	}
 	return "anonymous"
 }
@@ -120,7 +126,7 @@ func (s *Server) authSite(ctx context.Context, r *http.Request) (principal, erro
 		return principal{}, refuse(ErrUnauthenticated, "this endpoint needs the site's client certificate (mutual TLS); enroll first")
 	}
 	leaf := r.TLS.VerifiedChains[0][0]
-	if !hasUsage(leaf, x509.ExtKeyUsageClientAuth) {
+	if !hasUsage(leaf, x509.ExtKeyUsageClientAuth) || slices.Contains(leaf.Subject.OrganizationalUnit, uplinkapi.RoleHub) {
 		return principal{}, refuse(ErrUnauthenticated, "certificate %q is not a site certificate", leaf.Subject.CommonName)
 	}
 	id := leaf.Subject.CommonName

@@ -17,6 +17,7 @@ const (
 	authNone  auth = iota // enrollment, health, metrics
 	authToken             // operator token
 	authSite              // site client certificate
+	authHub               // hub client certificate (OU hub)
 )
 
 // route is one endpoint. The mux is built from this table only, and the
@@ -97,6 +98,11 @@ var routeTable = []route{
 	{"GET", "/v1/sites/{site}/topics", authToken, (*Server).listSiteTopics},
 	{"GET", "/v1/sites/{site}/topics/{tenant}/{name}/records", authToken, (*Server).readSiteRecords},
 	{"POST", "/v1/sites/{site}/control", authToken, (*Server).sendControl},
+
+	{"GET", "/v1/hubs", authToken, (*Server).listHubs},
+	{"POST", "/v1/hubs", authToken, (*Server).createHub},
+	{"POST", "/v1/hubs/{hub}/revoke", authToken, (*Server).revokeHub},
+	{"GET", "/v1/hubs/self/revocations", authHub, (*Server).hubRevocations},
 }
 
 // routes builds the mux from routeTable, each route wrapped in latency
@@ -150,6 +156,8 @@ func (s *Server) serve(rt route) http.Handler {
 			p, err = s.authToken(ctx, r)
 		case authSite:
 			p, err = s.authSite(ctx, r)
+		case authHub:
+			p, err = s.authHub(ctx, r)
 		}
 		if err == nil {
 			err = rt.handle(s, w, r, p)

@@ -9,6 +9,7 @@ import (
 	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/streamlog"
+	"github.com/skerry/skerry/services/streamlog/wire"
 	"github.com/skerry/skerry/services/tower/store"
 )
 
@@ -160,9 +161,17 @@ func (s *Server) searchSite(hubName string, info streamlog.TopicInfo, before fun
 func recordView(rec streamlog.Record) towerapi.TopicRecord {
 	off, at, _ := uplinkapi.SiteOrigin(rec.Headers)
 	hs := rec.Headers
+	// A record a hub forwarded ends with the hop header after the
+	// origin's three: drop those three and keep the hop, which tells
+	// that the record came through a hub.
+	var hop []wire.Header
+	if n := len(hs); n >= 4 && hs[n-1].Key == uplinkapi.HeaderHop {
+		hs, hop = hs[:n-1], hs[n-1:]
+	}
 	if n := len(hs); n >= 3 && hs[n-3].Key == uplinkapi.HeaderSiteOffset && hs[n-2].Key == uplinkapi.HeaderSiteTime && hs[n-1].Key == uplinkapi.HeaderSiteEpoch {
 		hs = hs[:n-3]
 	}
+	hs = append(hs[:len(hs):len(hs)], hop...)
 	v := towerapi.TopicRecord{Offset: off, Time: at, Key: rec.Key, Value: rec.Value}
 	if v.Value == nil {
 		v.Value = []byte{}

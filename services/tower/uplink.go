@@ -125,10 +125,16 @@ func (s *Server) UplinkAddr() string {
 // admitUplink lets a site's connection to the embedded broker through only
 // while the tower knows the site, has not revoked it, and the certificate
 // is its current one (or the renewed one it has not used yet): the broker
-// sees only that the CA signed it.
-func (s *Server) admitUplink(site string, cert *x509.Certificate) error {
+// sees only that the CA signed it. A hub (OU hub) forwarding its sites'
+// records gets through only while it holds the certificate POST /v1/hubs
+// issued it and is not revoked.
+func (s *Server) admitUplink(site string, isHub bool, cert *x509.Certificate) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if isHub {
+		_, err := s.knownHub(ctx, cert)
+		return err
+	}
 	var st store.Site
 	err := s.store.View(ctx, func(tx store.Tx) (err error) {
 		st, err = tx.Site(site)

@@ -5,23 +5,19 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/skerry/skerry/services/api/uplinkapi"
 	"github.com/skerry/skerry/services/httpjson"
+	"github.com/skerry/skerry/services/internal/promtext"
 )
 
 // Handler serves the status API (GET uplinkapi.StatusPath) and its
 // figures for Prometheus (GET uplinkapi.MetricsPath).
 func (m *Monitor) Handler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m.Collector())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+uplinkapi.StatusPath, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, m.Status(r.Context()))
 	})
-	mux.Handle("GET "+uplinkapi.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET "+uplinkapi.MetricsPath, promtext.Handler(m.collect))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, "no such endpoint "+r.Method+" "+r.URL.Path+": see GET "+uplinkapi.StatusPath+" or GET "+uplinkapi.MetricsPath)
 	})
@@ -29,15 +25,14 @@ func (m *Monitor) Handler() http.Handler {
 }
 
 var (
-	topicLabels    = []string{"topic", "parent"}
-	descLagRecords = prometheus.NewDesc("skerry_uplink_lag_records", "Records of the topic the parent has not stored yet.", topicLabels, nil)
-	descLagSeconds = prometheus.NewDesc("skerry_uplink_lag_seconds", "Age of the oldest record the parent has not stored yet (0 without lag).", topicLabels, nil)
-	descSent       = prometheus.NewDesc("skerry_uplink_sent_records_total", "Records published to the parent, resends included.", topicLabels, nil)
-	descBytes      = prometheus.NewDesc("skerry_uplink_sent_bytes_total", "Batch payload bytes published to the parent, resends included.", topicLabels, nil)
-	descAcked      = prometheus.NewDesc("skerry_uplink_acked_records_total", "Records the parent answered stored (after its fsync).", topicLabels, nil)
-	descRetrans    = prometheus.NewDesc("skerry_uplink_retransmitted_batches_total", "Batches published again (missing answer, retry, gap, reconnection).", topicLabels, nil)
-	descLastAck    = prometheus.NewDesc("skerry_uplink_last_ack_timestamp_seconds", "Unix time of the parent's last stored answer for the topic.", topicLabels, nil)
-	descState      = prometheus.NewDesc("skerry_uplink_state", "1 for the uplink's current connection state.", []string{"state", "parent"}, nil)
+	descLagRecords = promtext.NewDesc("skerry_uplink_lag_records", "Records of the topic the parent has not stored yet.", promtext.Gauge, "topic", "parent")
+	descLagSeconds = promtext.NewDesc("skerry_uplink_lag_seconds", "Age of the oldest record the parent has not stored yet (0 without lag).", promtext.Gauge, "topic", "parent")
+	descSent       = promtext.NewDesc("skerry_uplink_sent_records_total", "Records published to the parent, resends included.", promtext.Counter, "topic", "parent")
+	descBytes      = promtext.NewDesc("skerry_uplink_sent_bytes_total", "Batch payload bytes published to the parent, resends included.", promtext.Counter, "topic", "parent")
+	descAcked      = promtext.NewDesc("skerry_uplink_acked_records_total", "Records the parent answered stored (after its fsync).", promtext.Counter, "topic", "parent")
+	descRetrans    = promtext.NewDesc("skerry_uplink_retransmitted_batches_total", "Batches published again (missing answer, retry, gap, reconnection).", promtext.Counter, "topic", "parent")
+	descLastAck    = promtext.NewDesc("skerry_uplink_last_ack_timestamp_seconds", "Unix time of the parent's last stored answer for the topic.", promtext.Gauge, "topic", "parent")
+	descState      = promtext.NewDesc("skerry_uplink_state", "1 for the uplink's current connection state.", promtext.Gauge, "state", "parent")
 )
 
 // stateNames are every value of uplinkapi.Status.State, so that each is
@@ -45,38 +40,28 @@ var (
 var stateNames = []string{uplinkapi.StateDisabled, uplinkapi.StateNoIdentity, uplinkapi.StateNoParent,
 	uplinkapi.StateConnecting, uplinkapi.StateConnected, uplinkapi.StateError}
 
-// Collector exports Status for Prometheus, computed at scrape time.
-func (m *Monitor) Collector() prometheus.Collector { return collector{m} }
-
-type collector struct{ m *Monitor }
-
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLagRecords, descLagSeconds, descSent, descBytes, descAcked, descRetrans, descLastAck, descState} {
-		ch <- d
-	}
-}
-
-func (c collector) Collect(ch chan<- prometheus.Metric) {
+// collect adds Status to f for Prometheus, computed at scrape time.
+func (m *Monitor) collect(f *promtext.Family) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st := c.m.Status(ctx)
+	st := m.Status(ctx)
 	for _, s := range stateNames {
 		v := 0.0
 		if s == st.State {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s, st.Parent)
+		f.Set(descState, v, s, st.Parent)
 	}
 	for _, t := range st.Topics {
 		l := []string{t.Topic, t.Parent}
-		ch <- prometheus.MustNewConstMetric(descLagRecords, prometheus.GaugeValue, float64(t.LagRecords), l...)
-		ch <- prometheus.MustNewConstMetric(descLagSeconds, prometheus.GaugeValue, t.LagSeconds, l...)
-		ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(t.RecordsSent), l...)
-		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(t.BytesSent), l...)
-		ch <- prometheus.MustNewConstMetric(descAcked, prometheus.CounterValue, float64(t.RecordsAcked), l...)
-		ch <- prometheus.MustNewConstMetric(descRetrans, prometheus.CounterValue, float64(t.Retransmissions), l...)
+		f.Set(descLagRecords, float64(t.LagRecords), l...)
+		f.Set(descLagSeconds, t.LagSeconds, l...)
+		f.Set(descSent, float64(t.RecordsSent), l...)
+		f.Set(descBytes, float64(t.BytesSent), l...)
+		f.Set(descAcked, float64(t.RecordsAcked), l...)
+		f.Set(descRetrans, float64(t.Retransmissions), l...)
 		if !t.LastAck.IsZero() {
-			ch <- prometheus.MustNewConstMetric(descLastAck, prometheus.GaugeValue, float64(t.LastAck.UnixNano())/1e9, l...)
+			f.Set(descLastAck, float64(t.LastAck.UnixNano())/1e9, l...)
 		}
 	}
 }

@@ -20,14 +20,6 @@ import (
 // (stored only after the site's fsync; duplicates dropped; a gap answered
 // with the high-water mark). Services consume that topic like any other.
 
-// downState is the high-water mark of the local downlink topic, loaded
-// once per session from its last record.
-type downState struct {
-	ready, any bool
-	next       uint64
-	epoch      uint64
-}
-
 // onDownlink queues a downlink batch for the session's downlink worker;
 // when the worker is busy the batch is dropped and the parent sends it
 // again after its timeout.
@@ -40,7 +32,7 @@ func (u *Uplink) onDownlink(p *paho.Publish) {
 
 // downlink applies the parent's batches and answers them until ctx ends.
 func (u *Uplink) downlink(ctx context.Context, pc *paho.Client) error {
-	var st downState
+	var st uplinkapi.DownMark
 	for {
 		var p *paho.Publish
 		select {
@@ -64,80 +56,52 @@ func (u *Uplink) downlink(ctx context.Context, pc *paho.Client) error {
 	}
 }
 
-func (u *Uplink) applyDown(ctx context.Context, st *downState, payload []byte) uplinkapi.Ack {
+func (u *Uplink) applyDown(ctx context.Context, st *uplinkapi.DownMark, payload []byte) uplinkapi.Ack {
 	tenant, topic, _ := cutName(uplinkapi.SiteDownlinkTopic)
 	b, err := uplinkapi.DecodeBatch(uplinkapi.BatchTopic(u.c.Site, tenant, topic), payload)
 	if err != nil {
 		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Code: uplinkapi.CodeBadBatch, Message: err.Error()}
 	}
-	if !st.ready {
+	if !st.Ready {
 		if err := u.loadDown(ctx, st); err != nil {
 			u.c.Logger.Warn("load downlink topic", "err", err)
 			return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Code: uplinkapi.CodeStore, Message: err.Error()}
 		}
 	}
-	if st.epoch != 0 && b.Epoch != st.epoch {
-		return uplinkapi.Ack{Status: uplinkapi.StatusRefused, Next: st.next, Code: uplinkapi.CodeEpoch,
-			Message: fmt.Sprintf("%s holds the parent's control records of epoch %d, this batch is of epoch %d", uplinkapi.SiteDownlinkTopic, st.epoch, b.Epoch)}
-	}
-	recs, r0 := b.Records, b.Records[0].Offset
-	switch {
-	case !st.any:
-	case r0 > st.next && b.From > st.next:
-		return uplinkapi.Ack{Status: uplinkapi.StatusGap, Next: st.next}
-	case r0 <= st.next:
-		recs = recs[min(st.next-r0, uint64(len(recs))):]
-	}
-	dups := len(b.Records) - len(recs)
-	if len(recs) == 0 {
-		return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: st.next, Duplicates: dups}
-	}
-	out := make([]wire.Record, len(recs))
-	for i, r := range recs {
-		hs := uplinkapi.SiteHeaders(r.Offset, r.Time, b.Epoch)
-		out[i] = wire.Record{Key: r.Key, Headers: append(append([]wire.Header(nil), r.Headers...), hs[:]...), Value: r.Value}
+	out, dups, ack := st.Take(&b, uplinkapi.SiteDownlinkTopic)
+	if ack != nil {
+		return *ack
 	}
 	if _, err := u.c.Log.Append(ctx, uplinkapi.SiteDownlinkTopic, "", 0, out); err != nil {
 		// Not known to be stored: reload the mark before the next batch.
-		st.ready = false
-		return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: st.next, Code: uplinkapi.CodeStore, Message: err.Error()}
+		st.Ready = false
+		return uplinkapi.Ack{Status: uplinkapi.StatusRetry, Next: st.Next, Code: uplinkapi.CodeStore, Message: err.Error()}
 	}
-	st.next, st.any, st.epoch = recs[len(recs)-1].Offset+1, true, b.Epoch
-	return uplinkapi.Ack{Status: uplinkapi.StatusStored, Next: st.next, Stored: len(recs), Duplicates: dups}
+	return st.Took(&b, len(out), dups)
 }
 
 // loadDown reads the mark from the local topic's last record, creating the
 // topic on first use.
-func (u *Uplink) loadDown(ctx context.Context, st *downState) error {
-	*st = downState{}
+func (u *Uplink) loadDown(ctx context.Context, st *uplinkapi.DownMark) error {
 	info, err := u.c.Log.Topic(ctx, uplinkapi.SiteDownlinkTopic)
 	if errors.Is(err, wire.ErrTopicNotFound) {
 		if _, err = u.c.Log.CreateTopic(ctx, uplinkapi.SiteDownlinkTopic, wire.TopicConfig{}); err != nil && !errors.Is(err, wire.ErrTopicExists) {
 			return err
 		}
-		st.ready, st.any = true, true
-		return nil
+		return st.Load(uplinkapi.SiteDownlinkTopic, 0, 0, nil)
 	}
 	if err != nil {
 		return err
 	}
-	switch {
-	case info.Next == 0:
-		st.any = true
-	case info.Start == info.Next:
-		st.any = false // all dropped by retention: take the next batch as it comes
-	default:
+	var last *wire.Record
+	if info.Next > info.Start {
 		recs, err := u.c.Log.Read(ctx, uplinkapi.SiteDownlinkTopic, client.From{Offset: info.Next - 1}, 1)
-		if err != nil || len(recs) == 0 {
-			return fmt.Errorf("read the last downlink record: %v", err)
+		if err != nil {
+			return fmt.Errorf("read the last downlink record: %w", err)
 		}
-		off, _, ok := uplinkapi.SiteOrigin(recs[0].Headers)
-		epoch, eok := uplinkapi.SiteEpoch(recs[0].Headers)
-		if !ok || !eok {
-			return fmt.Errorf("the last record of %s has no parent offset header", uplinkapi.SiteDownlinkTopic)
+		if len(recs) > 0 {
+			last = &recs[0]
 		}
-		st.next, st.epoch, st.any = off+1, epoch, true
 	}
-	st.ready = true
-	return nil
+	return st.Load(uplinkapi.SiteDownlinkTopic, info.Start, info.Next, last)
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,8 +37,14 @@ type Event struct {
 // queue is full (the stream log is down or slow for long) the event is
 // dropped and counted (Status.AuditDropped), and the vault's log says so
 // once per outage. A nil *Auditor records nothing.
+//
+// The queue is a slice that holds the backlog only, not a channel of
+// AuditQueue slots: a channel's buffer is 450 KB allocated at start, and
+// as a ring it ends up all resident in a vault that runs for long.
 type Auditor struct {
-	q       chan Event
+	mu      sync.Mutex
+	q       []Event       // at most AuditQueue; nil when empty
+	wake    chan struct{} // a token when q may have events
 	dropped atomic.Uint64
 	log     *slog.Logger
 }
@@ -46,7 +54,7 @@ const AuditQueue = 4096
 
 // NewAuditor returns an auditor; Run ships its events.
 func NewAuditor(log *slog.Logger) *Auditor {
-	return &Auditor{q: make(chan Event, AuditQueue), log: log}
+	return &Auditor{wake: make(chan struct{}, 1), log: log}
 }
 
 // Record queues e.
@@ -54,13 +62,35 @@ func (a *Auditor) Record(e Event) {
 	if a == nil {
 		return
 	}
-	select {
-	case a.q <- e:
-	default:
+	a.mu.Lock()
+	full := len(a.q) >= AuditQueue
+	if !full {
+		a.q = append(a.q, e)
+	}
+	a.mu.Unlock()
+	if full {
 		if a.dropped.Add(1) == 1 {
 			a.log.Warn("audit queue full: dropping audit events until the stream log takes them")
 		}
+		return
 	}
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to n events from the front of the queue; the queue's
+// array is dropped once it is empty.
+func (a *Auditor) take(n int) []Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n = min(n, len(a.q))
+	out := slices.Clone(a.q[:n])
+	if a.q = a.q[n:]; len(a.q) == 0 {
+		a.q = nil
+	}
+	return out
 }
 
 // Dropped counts events dropped so far.
@@ -83,22 +113,16 @@ func (a *Auditor) Run(ctx context.Context, c *client.Client) {
 	var batch []wire.Record
 	backoff := 100 * time.Millisecond
 	for {
+		for _, e := range a.take(256 - len(batch)) {
+			batch = append(batch, auditRecord(e))
+		}
 		if len(batch) == 0 {
 			select {
 			case <-ctx.Done():
 				return
-			case e := <-a.q:
-				batch = append(batch, auditRecord(e))
+			case <-a.wake:
 			}
-		}
-		for len(batch) < 256 {
-			select {
-			case e := <-a.q:
-				batch = append(batch, auditRecord(e))
-				continue
-			default:
-			}
-			break
+			continue
 		}
 		err := func() error {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -26,7 +26,7 @@ type command struct {
 // tenant tokens, say).
 var commands = []command{
 	{"flash", "write an image onto a device and verify it", runFlash},
-	{"tower", "the tower: login, tenants, tokens, claims, sites, apps, deploy", group("tower", towerCommands)},
+	{"tower", "the tower: login, tenants, tokens, claims, sites, apps, deploy, hubs", group("tower", towerCommands)},
 	{"site", "this site's local APIs: log (stream log), vault, apps (workload), uplink", group("site", siteCommands)},
 }
 
@@ -43,6 +43,7 @@ var towerCommands = []command{
 	{"rollout", "a deployment's rollout (canary, batches): status, pause, resume, rollback", runTowerRollout},
 	{"vault", "sites' vaults and remote unseal: show, requests, approve, refuse, approve-pcrs", runTowerVault},
 	{"secrets", "tenants' secrets for sites (label selector), sealed to each site's vault: set, list, delete", runTowerSecrets},
+	{"hubs", "intermediate hubs' certificates: add, list, revoke", runTowerHubs},
 }
 
 // siteCommands talk to this site's services over their unix sockets.

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -52,6 +53,8 @@ func hubMain(args []string) int {
 	parentName := fs.String("parent-server-name", "", "the parent's name in its certificate (default: -parent's host)")
 	policy := fs.String("config", "", "the hub's configuration (JSON, version 1): what it keeps, forwards, and which fields it drops; none forwards everything")
 	ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "with -parent: how long to wait for the parent's answer before reconnecting")
+	towerURL := fs.String("tower", "", "the tower's API `URL` (https://host:port): fetch its revoked sites and hubs with the -parent-cert hub certificate and refuse them")
+	revEvery := fs.Duration("revocations-every", 30*time.Second, "with -tower: how often to fetch the revocation list")
 	dtlsListen := fs.String("dtls-listen", "", "also receive over DTLS 1.2 (UDP) on this `address`, e.g. :8884, for lossy or UDP-only links (uplink -broker dtls://host:port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -64,12 +67,16 @@ func hubMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "tower hub: -parent and -id go together: the hub forwards under its own ID")
 		return 2
 	}
+	if *towerURL != "" && (*parentCert == "" || *broker != "") {
+		fmt.Fprintln(os.Stderr, "tower hub: -tower fetches the revocation list with the hub's certificate from skerryctl tower hubs add: give it as -parent-cert and -parent-key (not with -broker)")
+		return 2
+	}
 	err := daemon.Run("hub", func(ctx context.Context, g *errgroup.Group) error {
 		c := hubConfig{data: *data, caDir: *caDir, listen: *listen, broker: *broker, maxBytes: *maxBytes,
 			hosts:    append([]string{"localhost", "127.0.0.1", "::1"}, hosts...),
 			certFile: *certFile, keyFile: *keyFile, caCert: *caCert, metrics: *metrics, dtlsListen: *dtlsListen,
 			parent: *parent, id: *id, parentCert: *parentCert, parentKey: *parentKey, parentName: *parentName,
-			policy: *policy, ackTimeout: *ackTimeout}
+			policy: *policy, ackTimeout: *ackTimeout, tower: *towerURL, revEvery: *revEvery}
 		return runHub(ctx, g, os.Stdout, c)
 	})
 	if err != nil {
@@ -88,6 +95,9 @@ type hubConfig struct {
 
 	parent, id, parentCert, parentKey, parentName, policy string
 	ackTimeout                                            time.Duration
+
+	tower    string // the tower's API URL, for the revocation list
+	revEvery time.Duration
 }
 
 // hubIdentity loads what the hub presents and the CA it trusts: the files
@@ -155,12 +165,31 @@ func runHub(ctx context.Context, g *errgroup.Group, stdout io.Writer, c hubConfi
 	if c.broker != "" {
 		return runHubClient(ctx, g, stdout, c, cert, pool, store, topics, ml, log)
 	}
+	admit, err := startRevocations(ctx, g, c, pool, log)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	var relay *hub.Relay
+	if c.parent != "" {
+		// The control records of the sites below come down from the
+		// parent: downlink/<site> here, relayed from the parent's.
+		tc, err := parentTLS(c, pool)
+		if err != nil {
+			store.Close()
+			return err
+		}
+		relay = hub.NewRelay(hub.RelayConfig{ID: c.id, Parent: c.parent, TLS: tc, Store: store, Log: log})
+		g.Go(func() error { relay.Run(ctx); return nil })
+	}
 	h, err := hub.New(hub.Config{
 		Listen:      c.listen,
 		TLS:         hub.ServerTLS(cert, pool),
 		Store:       store,
 		TopicConfig: topics,
 		Log:         log,
+		Admit:       admit,
+		Relay:       relay,
 	})
 	if err != nil {
 		store.Close()
@@ -256,6 +285,23 @@ func startForwarder(ctx context.Context, g *errgroup.Group, c hubConfig, pool *x
 			return nil, err
 		}
 	}
+	tc, err := parentTLS(c, pool)
+	if err != nil {
+		return nil, err
+	}
+	f, err := hub.NewForwarder(hub.ForwardConfig{ID: c.id, Parent: c.parent, Log: sl, Policy: policy, AckTimeout: c.ackTimeout, Logger: log.With("part", "forward"), TLS: tc})
+	if err != nil {
+		return nil, err
+	}
+	recv.HoldUnforwarded(policy.Forwards)
+	g.Go(func() error { return f.Run(ctx) })
+	log.Info("forwarding", "parent", c.parent, "id", c.id)
+	return f, nil
+}
+
+// parentTLS is the client TLS configuration towards c.parent: the hub
+// certificate, the tower CA, the parent's name.
+func parentTLS(c hubConfig, pool *x509.CertPool) (*tls.Config, error) {
 	cert, err := hubClientCert(c)
 	if err != nil {
 		return nil, err
@@ -264,15 +310,7 @@ func startForwarder(ctx context.Context, g *errgroup.Group, c hubConfig, pool *x
 	if name == "" {
 		name, _, _ = net.SplitHostPort(c.parent)
 	}
-	f, err := hub.NewForwarder(hub.ForwardConfig{ID: c.id, Parent: c.parent, Log: sl, Policy: policy, AckTimeout: c.ackTimeout, Logger: log.With("part", "forward"),
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}})
-	if err != nil {
-		return nil, err
-	}
-	recv.HoldUnforwarded(policy.Forwards)
-	g.Go(func() error { return f.Run(ctx) })
-	log.Info("forwarding", "parent", c.parent, "id", c.id)
-	return f, nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}, nil
 }
 
 // hubClientCert is the hub's certificate towards its parent: -parent-cert
@@ -298,4 +336,25 @@ func hubClientCert(c hubConfig) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, nil
+}
+
+// startRevocations, with -tower, loads the revocation list kept in the
+// data directory and fetches the tower's every -revocations-every; its
+// Admit refuses what the list names. nil without -tower.
+func startRevocations(ctx context.Context, g *errgroup.Group, c hubConfig, pool *x509.CertPool, log *slog.Logger) (func(string, bool, *x509.Certificate) error, error) {
+	if c.tower == "" {
+		return nil, nil
+	}
+	cert, err := hubClientCert(c)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := hub.NewRevocations(hub.RevocationsConfig{Tower: c.tower, File: filepath.Join(c.data, "revocations.json"), Log: log.With("part", "revocations"),
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error { rev.Run(ctx, c.revEvery); return nil })
+	log.Info("refusing revoked sites and hubs", "tower", c.tower, "every", c.revEvery)
+	return rev.Admit, nil
 }

@@ -3,9 +3,8 @@ package api
 import (
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/skerry/skerry/services/httpjson"
+	"github.com/skerry/skerry/services/internal/promtext"
 	"github.com/skerry/skerry/services/streamlog/wire"
 )
 
@@ -63,8 +62,6 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p Principal
 // metrics serves Prometheus text. A tenant token sees its own topics; the
 // system token sees all and the store's disk figures.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request, p Principal) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{store: s.store, p: p})
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil}).ServeHTTP(w, r)
+	promtext.Handler(func(f *promtext.Family) { collect(s.store, p, f) }).ServeHTTP(w, r)
 	return nil
 }

@@ -178,8 +178,28 @@ func (c *CA) SiteCert(siteID string, pub crypto.PublicKey, validity time.Duratio
 // (a site ID's rules), OU "hub". A parent lets a hub certificate forward
 // the records of other sites; a site certificate only its own.
 func (c *CA) HubCert(hubID string, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, error) {
+	return c.sign(hubTemplate(hubID, validity), pub)
+}
+
+// HubServerCert issues a hub's certificate that also serves TLS to its
+// sites under hosts (DNS names or IP addresses): one identity for both
+// sides of the hub, as the tower's POST /v1/hubs issues it.
+func (c *CA) HubServerCert(hubID string, hosts []string, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, error) {
+	tmpl := hubTemplate(hubID, validity)
+	tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	return c.sign(tmpl, pub)
+}
+
+func hubTemplate(hubID string, validity time.Duration) *x509.Certificate {
 	now := time.Now()
-	tmpl := &x509.Certificate{
+	return &x509.Certificate{
 		SerialNumber: randSerial(),
 		Subject:      pkix.Name{CommonName: hubID, OrganizationalUnit: []string{"hub"}},
 		NotBefore:    now.Add(-5 * time.Minute),
@@ -187,7 +207,6 @@ func (c *CA) HubCert(hubID string, pub crypto.PublicKey, validity time.Duration)
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	return c.sign(tmpl, pub)
 }
 
 func (c *CA) sign(tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {

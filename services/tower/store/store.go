@@ -106,6 +106,11 @@ type Tx interface {
 	PutPCRApproval(PCRApproval) error
 	DeletePCRApproval(id string) error
 	PCRApprovals() ([]PCRApproval, error)
+
+	// Hubs the tower issued certificates to (hubs.go).
+	Hub(id string) (Hub, error)
+	PutHub(Hub) error
+	Hubs(Page) ([]Hub, string, error)
 }
 
 // Page selects one page of a list.

@@ -54,7 +54,7 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 1000, "records per produce request")
 	flag.DurationVar(&c.d, "d", 10*time.Second, "duration of the steady run")
 	flag.StringVar(&c.work, "work", "", "work directory (default: a temporary one, removed after)")
-	flag.StringVar(&c.only, "only", "", "run these modes only, comma-separated: embedded, mosquitto, dtls")
+	flag.StringVar(&c.only, "only", "", "run these modes only, comma-separated: embedded, mosquitto, dtls; MODE:ARGS adds skerry uplink arguments (space-separated)")
 	flag.DurationVar(&c.lossyD, "lossy-d", 0, "instead: goodput through 10 % loss each way and 200 ms RTT for this long, DTLS next to MQTT (root, ip, nft)")
 	flag.IntVar(&c.window, "dtls-window", 512, "DTLS batches in flight per topic")
 	flag.Parse()
@@ -87,7 +87,7 @@ func run(ctx context.Context, c config) error {
 	res := map[string]map[string][]float64{} // mode -> metric -> values
 	var order []string
 	for rep := range c.reps {
-		for _, mode := range modes {
+		for i, mode := range modes {
 			if res[mode] == nil {
 				res[mode] = map[string][]float64{}
 			}
@@ -97,7 +97,7 @@ func run(ctx context.Context, c config) error {
 				}
 				res[mode][k] = append(res[mode][k], v)
 			}
-			dir := fmt.Sprintf("%s/rep%d-%s", work, rep, mode)
+			dir := fmt.Sprintf("%s/rep%d-%d", work, rep, i)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
@@ -132,6 +132,9 @@ func once(ctx context.Context, c config, dir, skerry, tower, mode string, add fu
 		return err
 	}
 	defer r.Close()
+	// A mode may carry extra arguments of skerry uplink after a colon
+	// ("embedded:-memory-limit=10485760"): variants side by side, in turn.
+	mode, extra, _ := strings.Cut(mode, ":")
 	var uplinkArgs []string
 	switch mode {
 	case "mosquitto":
@@ -163,7 +166,7 @@ func once(ctx context.Context, c config, dir, skerry, tower, mode string, add fu
 	}
 	cpu0 := cpuSeconds(r.HubPID())
 	began = time.Now()
-	if err := r.StartUplink(uplinkArgs...); err != nil {
+	if err := r.StartUplink(append(uplinkArgs, strings.Fields(extra)...)...); err != nil {
 		return err
 	}
 	if err := r.WaitCaughtUp(ctx, topic); err != nil {

@@ -6,8 +6,8 @@
 //	go run ./tools/mkimage ... (or) CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /tmp/skerry ./services/cmd/skerry
 //	go run ./tools/bench/vault -bin /tmp/skerry[,/tmp/skerry-main] [-writes 20] [-settle 10s] [-runs 3]
 //
-// It prints a markdown table: VmRSS, RssAnon and RssFile (pages of the
-// binary) of both processes, medians of the runs.
+// It prints a markdown table: VmRSS, RssAnon, RssFile (pages of the
+// binary) and PSS of both processes, medians of the runs.
 package main
 
 import (
@@ -48,10 +48,10 @@ func run(stdout io.Writer, args []string) error {
 	if *bins == "" {
 		return fmt.Errorf("-bin is required")
 	}
-	fmt.Fprintln(stdout, "| binary | process | VmRSS MB | RssAnon MB | RssFile MB |")
-	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|")
+	fmt.Fprintln(stdout, "| binary | process | VmRSS MB | RssAnon MB | RssFile MB | PSS MB |")
+	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|---:|")
 	for _, bin := range strings.Split(*bins, ",") {
-		var vault, sl [][3]float64
+		var vault, sl [][4]float64
 		for range *runs {
 			v, s, err := once(bin, *writes, *settle, strings.Fields(*extra))
 			if err != nil {
@@ -61,9 +61,9 @@ func run(stdout io.Writer, args []string) error {
 		}
 		for _, row := range []struct {
 			name string
-			ms   [][3]float64
+			ms   [][4]float64
 		}{{"skerry vault", vault}, {"skerry streamlog (baseline)", sl}} {
-			fmt.Fprintf(stdout, "| %s | %s | %.1f | %.1f | %.1f |\n", bin, row.name, median(row.ms, 0), median(row.ms, 1), median(row.ms, 2))
+			fmt.Fprintf(stdout, "| %s | %s | %.1f | %.1f | %.1f | %.1f |\n", bin, row.name, median(row.ms, 0), median(row.ms, 1), median(row.ms, 2), median(row.ms, 3))
 		}
 	}
 	return nil
@@ -71,7 +71,7 @@ func run(stdout io.Writer, args []string) error {
 
 // once starts a swtpm, a streamlog and a vault in a fresh directory,
 // writes secrets, waits, and reads both services' memory.
-func once(bin string, writes int, settle time.Duration, extra []string) (vault, sl [3]float64, err error) {
+func once(bin string, writes int, settle time.Duration, extra []string) (vault, sl [4]float64, err error) {
 	dir, err := os.MkdirTemp("", "bench-vault-")
 	if err != nil {
 		return
@@ -143,32 +143,38 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// memory reads VmRSS, RssAnon and RssFile of pid, in MB.
-func memory(pid int) ([3]float64, error) {
-	var out [3]float64
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return out, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
+// memory reads VmRSS, RssAnon and RssFile of pid from /proc/pid/status
+// and its PSS from smaps_rollup (the binary's pages divided among the
+// processes that map them), in MB.
+func memory(pid int) ([4]float64, error) {
+	var out [4]float64
+	for _, file := range []string{"status", "smaps_rollup"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+		if err != nil {
+			return out, err
 		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			out[0] = kb / 1000
-		case "RssAnon:":
-			out[1] = kb / 1000
-		case "RssFile:":
-			out[2] = kb / 1000
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			switch f[0] {
+			case "VmRSS:":
+				out[0] = kb / 1000
+			case "RssAnon:":
+				out[1] = kb / 1000
+			case "RssFile:":
+				out[2] = kb / 1000
+			case "Pss:":
+				out[3] = kb / 1000
+			}
 		}
 	}
 	return out, nil
 }
 
-func median(ms [][3]float64, i int) float64 {
+func median(ms [][4]float64, i int) float64 {
 	var v []float64
 	for _, m := range ms {
 		v = append(v, m[i])

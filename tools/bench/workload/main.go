@@ -268,7 +268,7 @@ func rss(stdout io.Writer, d *workloadtest.Daemon, bin, dir, ref string, apps in
 		}
 	}
 	time.Sleep(settle)
-	idle := vmRSS(cmd.Process.Pid)
+	idle := memory(cmd.Process.Pid)
 	for i := range apps {
 		s := spec(fmt.Sprintf("a%d", i), ref)
 		b, _ := s.Marshal()
@@ -286,25 +286,29 @@ func rss(stdout io.Writer, d *workloadtest.Daemon, bin, dir, ref string, apps in
 		}
 	}
 	time.Sleep(settle)
-	busy := vmRSS(cmd.Process.Pid)
-	fmt.Fprintf(stdout, "\n| skerry-workload, idle %s after | RSS MiB |\n|---|---:|\n| no app | %.1f |\n| %d apps running | %.1f |\n",
-		settle, idle, apps, busy)
+	busy := memory(cmd.Process.Pid)
+	fmt.Fprintf(stdout, "\n| skerry-workload, idle %s after | RSS MiB | anonymous | file (the binary) |\n|---|---:|---:|---:|\n| no app | %.1f | %.1f | %.1f |\n| %d apps running | %.1f | %.1f | %.1f |\n",
+		settle, idle[0], idle[1], idle[2], apps, busy[0], busy[1], busy[2])
 	for i := range apps {
 		api("DELETE", fmt.Sprintf("/v1/apps/bench/a%d", i), nil)
 	}
 	return nil
 }
 
-func vmRSS(pid int) float64 {
+// memory reads VmRSS, RssAnon and RssFile of pid from /proc/pid/status,
+// in MiB: the binary's pages (file) apart from heaps and stacks (anon).
+func memory(pid int) [3]float64 {
+	var out [3]float64
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			var kb float64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb / 1024
+		for i, field := range []string{"VmRSS:", "RssAnon:", "RssFile:"} {
+			if v, ok := strings.CutPrefix(l, field); ok {
+				fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &out[i])
+				out[i] /= 1024
+			}
 		}
 	}
-	return 0
+	return out
 }
 
 func pct(ds []time.Duration, p int) time.Duration {

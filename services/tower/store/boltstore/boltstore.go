@@ -29,7 +29,7 @@ var (
 )
 
 var buckets = [][]byte{bTenants, bOpTokens, bEnrollTokens, bClaims, bPending, bSites, bSitesByEK, bSitesByName, bChallenges, bApps, bDeployments,
-	bVaultEscrows, bVaultNonces, bUnsealRequests, bPCRApprovals, bSecrets}
+	bVaultEscrows, bVaultNonces, bUnsealRequests, bPCRApprovals, bSecrets, bHubs}
 
 // DB is a store.Store in a bbolt file.
 type DB struct {
