@@ -51,26 +51,11 @@ func (r *Runner) tenantCgroup(tenant string) error {
 	// of skerry-workload's pages (docs/benchmarks.md, "Idle memory of the
 	// skerry services").
 	if unified() {
-		dir := "/sys/fs/cgroup" + path
-		if err := enableControllers("/sys/fs/cgroup", path); err != nil {
+		f, err := quotaV2("/sys/fs/cgroup", path, mem, cpu, q.Pids)
+		if err != nil {
 			return fmt.Errorf("tenant %s quota on cgroup %s: %w", tenant, path, err)
 		}
-		var ws []cgroupWrite
-		if mem != nil {
-			ws = append(ws, cgroupWrite{dir + "/memory.max", strconv.FormatInt(*mem, 10)})
-		}
-		if cpu != nil {
-			ws = append(ws, cgroupWrite{dir + "/cpu.max", fmt.Sprintf("%d %d", *cpu, cpuPeriod)})
-		}
-		if q.Pids > 0 {
-			ws = append(ws, cgroupWrite{dir + "/pids.max", strconv.FormatInt(q.Pids, 10)})
-		}
-		if err := writeCgroup(ws); err != nil {
-			return fmt.Errorf("tenant %s quota on cgroup %s: %w", tenant, path, err)
-		}
-		return unbound(tenant, q, cgroupFiles{
-			mem: dir + "/memory.max", cpu: dir + "/cpu.max", pids: dir + "/pids.max",
-			memMax: "max", cpuMax: fmt.Sprintf("max %d", cpuPeriod)})
+		return unbound(tenant, q, f)
 	}
 	// cgroup v1: the tenant's group in the hierarchies of the three
 	// controllers; runc makes the apps' groups below it in the others.
@@ -96,6 +81,29 @@ func (r *Runner) tenantCgroup(tenant string) error {
 	return unbound(tenant, q, cgroupFiles{
 		mem: "/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes", cpu: "/sys/fs/cgroup/cpu" + path + "/cpu.cfs_quota_us",
 		pids: "/sys/fs/cgroup/pids" + path + "/pids.max", memMax: "-1", cpuMax: "-1"})
+}
+
+// quotaV2 makes the cgroup v2 group mount+path with the controllers
+// enabled above it and writes the limits that are set; it returns the
+// files for unbound.
+func quotaV2(mount, path string, mem, cpu *int64, pids int64) (cgroupFiles, error) {
+	dir := mount + path
+	f := cgroupFiles{mem: dir + "/memory.max", cpu: dir + "/cpu.max", pids: dir + "/pids.max",
+		memMax: "max", cpuMax: fmt.Sprintf("max %d", cpuPeriod)}
+	if err := enableControllers(mount, path); err != nil {
+		return f, err
+	}
+	var ws []cgroupWrite
+	if mem != nil {
+		ws = append(ws, cgroupWrite{f.mem, strconv.FormatInt(*mem, 10)})
+	}
+	if cpu != nil {
+		ws = append(ws, cgroupWrite{f.cpu, fmt.Sprintf("%d %d", *cpu, cpuPeriod)})
+	}
+	if pids > 0 {
+		ws = append(ws, cgroupWrite{f.pids, strconv.FormatInt(pids, 10)})
+	}
+	return f, writeCgroup(ws)
 }
 
 // unified says whether /sys/fs/cgroup is the cgroup v2 hierarchy.
