@@ -47,9 +47,9 @@ func (r *Runner) tenantCgroup(tenant string) error {
 	}
 	path := filepath.Join(r.o.cgroupRoot, tenant)
 	// The files are written here rather than with containerd's cgroups
-	// library: its cgroup v2 manager links cilium/ebpf and D-Bus, a tenth
-	// of skerry-workload's pages (docs/benchmarks.md, "Idle memory of the
-	// skerry services").
+	// library: its managers link cilium/ebpf and D-Bus, 1.55 MB of
+	// skerry-workload's pages (docs/benchmarks.md, "What skerry-workload
+	// links").
 	if unified() {
 		f, err := quotaV2("/sys/fs/cgroup", path, mem, cpu, q.Pids)
 		if err != nil {
