@@ -8,8 +8,8 @@ import (
 	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/typeurl/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/skerry/skerry/services/internal/promtext"
 )
 
 // StatusUsage is Status with each running app's CPU and memory use, read
@@ -55,39 +55,28 @@ func (r *Runner) StatusUsage(ctx context.Context) []Status {
 	return out
 }
 
-// collector exports every app's state and use as Prometheus metrics.
-type collector struct{ r *Runner }
-
 var (
-	descCPU      = prometheus.NewDesc("skerry_workload_app_cpu_seconds_total", "CPU time the app's cgroup used.", []string{"tenant", "app"}, nil)
-	descMem      = prometheus.NewDesc("skerry_workload_app_memory_bytes", "Memory the app's cgroup uses now.", []string{"tenant", "app"}, nil)
-	descRestarts = prometheus.NewDesc("skerry_workload_app_restarts_total", "Restarts of the app by its policy.", []string{"tenant", "app"}, nil)
-	descRunning  = prometheus.NewDesc("skerry_workload_app_running", "1 while the app's task runs.", []string{"tenant", "app"}, nil)
+	descCPU      = promtext.NewDesc("skerry_workload_app_cpu_seconds_total", "CPU time the app's cgroup used.", promtext.Counter, "tenant", "app")
+	descMem      = promtext.NewDesc("skerry_workload_app_memory_bytes", "Memory the app's cgroup uses now.", promtext.Gauge, "tenant", "app")
+	descRestarts = promtext.NewDesc("skerry_workload_app_restarts_total", "Restarts of the app by its policy.", promtext.Counter, "tenant", "app")
+	descRunning  = promtext.NewDesc("skerry_workload_app_running", "1 while the app's task runs.", promtext.Gauge, "tenant", "app")
 )
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descCPU
-	ch <- descMem
-	ch <- descRestarts
-	ch <- descRunning
-}
-
-func (c collector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.r.StatusUsage(context.Background()) {
-		running := 0.0
-		if s.State == StateRunning {
-			running = 1
-			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, s.CPUSeconds, s.Tenant, s.Name)
-			ch <- prometheus.MustNewConstMetric(descMem, prometheus.GaugeValue, float64(s.MemoryBytes), s.Tenant, s.Name)
-		}
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(s.Restarts), s.Tenant, s.Name)
-		ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, running, s.Tenant, s.Name)
-	}
-}
-
-// MetricsHandler serves the runner's metrics in Prometheus' text format.
+// MetricsHandler serves every app's state and use in Prometheus' text
+// format (services/internal/promtext: Prometheus' client library and the
+// protobuf runtime it brings cost the skerry-workload binary's pages; see
+// docs/benchmarks.md, "Idle memory of the skerry services").
 func MetricsHandler(r *Runner) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{r})
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return promtext.Handler(func(f *promtext.Family) {
+		for _, s := range r.StatusUsage(context.Background()) {
+			running := 0.0
+			if s.State == StateRunning {
+				running = 1
+				f.Set(descCPU, s.CPUSeconds, s.Tenant, s.Name)
+				f.Set(descMem, float64(s.MemoryBytes), s.Tenant, s.Name)
+			}
+			f.Set(descRestarts, float64(s.Restarts), s.Tenant, s.Name)
+			f.Set(descRunning, running, s.Tenant, s.Name)
+		}
+	})
 }

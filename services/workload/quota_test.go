@@ -146,3 +146,52 @@ func TestUnboundMissingController(t *testing.T) {
 		t.Errorf("lift bounds of absent controllers: %v, want no error", err)
 	}
 }
+
+// TestQuotaV2Files checks the files quotaV2 writes for a cgroup v2 site
+// on a tree shaped like cgroupfs (this host may have cgroup v1; the VM
+// test runs the real one): controllers enabled above the tenant's group
+// as far as each group has them, the limits that are set.
+func TestQuotaV2Files(t *testing.T) {
+	mount := t.TempDir()
+	files := map[string]string{
+		"cgroup.controllers":                  "cpuset cpu io memory hugetlb pids rdma",
+		"cgroup.subtree_control":              "",
+		"tenants/cgroup.controllers":          "cpu memory pids",
+		"tenants/cgroup.subtree_control":      "",
+		"tenants/acme/cgroup.controllers":     "cpu memory pids",
+		"tenants/acme/memory.max":             "max",
+		"tenants/acme/cpu.max":                "max 100000",
+		"tenants/acme/pids.max":               "max",
+		"tenants/acme/cgroup.subtree_control": "",
+	}
+	for name, v := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(mount, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(mount, name), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := quotaV2(mount, "/tenants/acme", ptr(int64(64<<20)), ptr(int64(150000)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"cgroup.subtree_control":              "+cpu +memory +pids",
+		"tenants/cgroup.subtree_control":      "+cpu +memory +pids",
+		"tenants/acme/cgroup.subtree_control": "",
+		"tenants/acme/memory.max":             "67108864",
+		"tenants/acme/cpu.max":                "150000 100000",
+		"tenants/acme/pids.max":               "max",
+	} {
+		if b, _ := os.ReadFile(filepath.Join(mount, name)); string(b) != want {
+			t.Errorf("%s: %q, want %q", name, b, want)
+		}
+	}
+	if f.pids != mount+"/tenants/acme/pids.max" || f.cpuMax != "max 100000" {
+		t.Errorf("files for unbound: %+v", f)
+	}
+	if _, err := quotaV2(mount, "/tenants/bravo", nil, nil, 20); err == nil {
+		t.Error("a pids limit without the group's pids.max: no error, want one")
+	}
+}

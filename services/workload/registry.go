@@ -6,12 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
-	"github.com/containerd/containerd/v2/core/remotes/docker/config"
 )
 
 // Registry says how one tenant's images are pulled: over TLS always,
@@ -43,11 +43,13 @@ func (r *Runner) resolver(ctx context.Context, tenant string) (remotes.Resolver,
 		reg = r.o.registry(tenant)
 	}
 	auth := &pullAuth{r: r, tenant: tenant, static: reg.Credentials, used: map[string]string{}}
-	hosts := config.ConfigureHosts(ctx, config.HostOptions{
-		DefaultScheme: "https",
-		DefaultTLS:    &tls.Config{RootCAs: reg.RootCAs, MinVersion: tls.VersionTLS12},
-		Credentials:   func(host string) (string, string, error) { return auth.credential(ctx, host) },
-	})
+	// What docker/config.ConfigureHosts gives without a hosts directory
+	// (https only, docker.io at registry-1.docker.io), without linking
+	// that package's TOML parser into skerry-workload.
+	client := &http.Client{Transport: docker.DefaultHTTPTransport(&tls.Config{RootCAs: reg.RootCAs, MinVersion: tls.VersionTLS12})}
+	hosts := docker.ConfigureDefaultRegistries(docker.WithClient(client), docker.WithAuthorizer(docker.NewDockerAuthorizer(
+		docker.WithAuthClient(client),
+		docker.WithAuthCreds(func(host string) (string, string, error) { return auth.credential(ctx, host) }))))
 	return docker.NewResolver(docker.ResolverOptions{Hosts: hosts}), auth
 }
 

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -46,6 +47,7 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	fs.Int64Var(&def.Pids, "tenant-pids", 4096, "default pids quota of a tenant; 0: unbounded")
 	vaultSock := fs.String("vault-socket", contract.VaultSocket, `the vault's socket, for apps' secrets as files ("": none)`)
 	vaultToken := fs.String("vault-token", contract.Home("vault")+"/system.token", "the vault's system token file")
+	memLimit := fs.Int64("memory-limit", 8<<20, "soft limit of the Go heap in bytes (runtime/debug.SetMemoryLimit); 0 disables it")
 	var reserved []workload.ReservedPort
 	fs.Func("reserved-port", "a host port of the site's own that no app may publish, PROTOCOL/PORT=OWNER (repeatable; init passes health.listen's)", func(v string) error {
 		p, err := workload.ParseReservedPort(v)
@@ -58,6 +60,9 @@ func run(_ context.Context, stderr io.Writer, args []string) int {
 	if err := def.Check(); err != nil {
 		fmt.Fprintf(stderr, "skerry workload: default tenant quota (-tenant-*): %v\n", err)
 		return 2
+	}
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit)
 	}
 	log := daemon.Logger("workload")
 	err := daemon.Run("workload", func(ctx context.Context, g *errgroup.Group) error {

@@ -62,6 +62,7 @@ func run(stdout io.Writer, args []string) error {
 	n := fs.Int("n", 20, "container starts per side; 0: none")
 	apps := fs.Int("apps", 10, "apps running for the RSS figure")
 	settle := fs.Duration("settle", 10*time.Second, "idle time before RSS is read")
+	binArgs := fs.String("bin-args", "", "more arguments for the skerry-workload binary, space-separated (\"-memory-limit 0\")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func run(stdout io.Writer, args []string) error {
 		}
 	}
 	if *bin != "" {
-		if err := rss(stdout, d, *bin, dir, ref, *apps, *settle); err != nil {
+		if err := rss(stdout, d, *bin, strings.Fields(*binArgs), dir, ref, *apps, *settle); err != nil {
 			return err
 		}
 	}
@@ -233,10 +234,11 @@ func startCtr(ctx context.Context, d *workloadtest.Daemon, ref string, n int) ([
 
 // rss runs the skerry-workload binary, reads its RSS idle, puts apps
 // through its API, and reads its RSS idle with them running.
-func rss(stdout io.Writer, d *workloadtest.Daemon, bin, dir, ref string, apps int, settle time.Duration) error {
+func rss(stdout io.Writer, d *workloadtest.Daemon, bin string, binArgs []string, dir, ref string, apps int, settle time.Duration) error {
 	home := filepath.Join(dir, "home")
 	sock := filepath.Join(dir, "workload.sock")
 	cmd := exec.Command(bin, "-home", home, "-socket", sock, "-containerd", d.Socket, "-cgroup-root", "/skerry-bench-rss", "-streamlog", "")
+	cmd.Args = append(cmd.Args, binArgs...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -285,14 +287,31 @@ func rss(stdout io.Writer, d *workloadtest.Daemon, bin, dir, ref string, apps in
 			return fmt.Errorf("%d apps not running after 2 min: %s\n%s", apps, b, logs.String())
 		}
 	}
+	cpu0 := cpuTicks(cmd.Process.Pid)
 	time.Sleep(settle)
 	busy := memory(cmd.Process.Pid)
-	fmt.Fprintf(stdout, "\n| skerry-workload, idle %s after | RSS MiB | anonymous | file (the binary) |\n|---|---:|---:|---:|\n| no app | %.1f | %.1f | %.1f |\n| %d apps running | %.1f | %.1f | %.1f |\n",
-		settle, idle[0], idle[1], idle[2], apps, busy[0], busy[1], busy[2])
+	cpu := cpuTicks(cmd.Process.Pid) - cpu0
+	fmt.Fprintf(stdout, "\n| skerry-workload %s, idle %s after | RSS MiB | anonymous | file (the binary) |\n|---|---:|---:|---:|\n| no app | %.1f | %.1f | %.1f |\n| %d apps running | %.1f | %.1f | %.1f |\n",
+		strings.Join(binArgs, " "), settle, idle[0], idle[1], idle[2], apps, busy[0], busy[1], busy[2])
+	fmt.Fprintf(stdout, "\nCPU of skerry-workload over the %s idle with %d apps: %d ms\n", settle, apps, cpu*10)
 	for i := range apps {
 		api("DELETE", fmt.Sprintf("/v1/apps/bench/a%d", i), nil)
 	}
 	return nil
+}
+
+// cpuTicks is the user+system time of pid in clock ticks (10 ms).
+func cpuTicks(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, after, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(after)
+	if len(f) < 13 {
+		return 0
+	}
+	var u, s int
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &s)
+	return u + s
 }
 
 // memory reads VmRSS, RssAnon and RssFile of pid from /proc/pid/status,
