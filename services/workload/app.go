@@ -200,6 +200,13 @@ func (a *app) once(ctx context.Context) (time.Duration, exitInfo, error) {
 	// seccomp profile (Docker's), whose capability-gated syscalls stay
 	// blocked for a process without capabilities (mount, unshare, ...).
 	opts = append(opts, seccomp.WithDefaultProfile())
+	// No container holds the app's root snapshot now: one left behind
+	// (the box lost power between the snapshot and the container, or a
+	// create failed after the snapshot) would fail every create with
+	// "already exists", restart after restart.
+	if err := c.SnapshotService(a.r.o.snapshot).Remove(ctx, id+"-root"); err != nil && !errdefs.IsNotFound(err) {
+		a.r.log().Warn("remove the app's leftover root snapshot", "tenant", a.spec.Tenant, "app", id, "err", err)
+	}
 	ctr, err = c.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(a.r.o.snapshot),
