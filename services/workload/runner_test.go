@@ -237,7 +237,13 @@ func TestTenantQuotaKillsHog(t *testing.T) {
 // does not stop the app from starting.
 func TestLeftoverRootSnapshot(t *testing.T) {
 	r, _, archive, _ := newRunner(t)
-	ctx := nsCtx(context.Background(), "acme")
+	// Under a lease that is never ended, as containerd's NewContainer
+	// holds one while it makes the snapshot (containerd's garbage
+	// collection would take a snapshot nothing references).
+	ctx, _, err := r.client.WithLease(nsCtx(context.Background(), "acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.client.SnapshotService("native").Prepare(ctx, "leftover-root", ""); err != nil {
 		t.Fatal(err)
 	}
