@@ -3,19 +3,16 @@ package agent
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/skerry/skerry/qemu/swtpm"
 	"github.com/skerry/skerry/services/api/towerapi"
 	"github.com/skerry/skerry/services/httpjson"
-	"github.com/skerry/skerry/services/serve"
-	"github.com/skerry/skerry/services/vault"
 	vclient "github.com/skerry/skerry/services/vault/client"
+	"github.com/skerry/skerry/services/vault/vaulttest"
 )
 
 // TestSecretsFromTheTower runs the whole path with real parts: a secret
@@ -24,22 +21,7 @@ import (
 // without seeing the value; a new version replaces it and a delete at the
 // tower removes it from the vault.
 func TestSecretsFromTheTower(t *testing.T) {
-	p := swtpm.New(t, swtpm.Options{})
-	vdir := t.TempDir()
-	v, err := vault.Open(vault.Options{Dir: vdir, TPM: p.Path(), FilesRoot: filepath.Join(t.TempDir(), "secrets")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vsock := filepath.Join(t.TempDir(), "vault.sock")
-	l, err := serve.Unix(vsock, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { serve.HTTP(ctx, v.Handler(), serve.SiteLimits, slog.New(slog.DiscardHandler), l); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; v.Close() })
-	tokFile := filepath.Join(vdir, vault.SystemTokenFile)
+	_, vsock, tokFile := vaulttest.Start(t, filepath.Join(t.TempDir(), "secrets"))
 	tok, _ := os.ReadFile(tokFile)
 	acme := vclient.New(vsock, string(tok)).ForTenant("acme")
 	defer acme.Close()

@@ -3,7 +3,6 @@ package workload
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,33 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skerry/skerry/qemu/swtpm"
 	"github.com/skerry/skerry/services/api/workloadapi"
-	"github.com/skerry/skerry/services/serve"
 	"github.com/skerry/skerry/services/vault"
 	vclient "github.com/skerry/skerry/services/vault/client"
+	"github.com/skerry/skerry/services/vault/vaulttest"
 )
 
 // startVault runs a real vault on a swtpm, writing secret files under
 // its own root; it returns its socket and system token file.
 func startVault(t *testing.T, filesRoot string) (*vault.Vault, string, string) {
 	t.Helper()
-	p := swtpm.New(t, swtpm.Options{})
-	dir := t.TempDir()
-	v, err := vault.Open(vault.Options{Dir: dir, TPM: p.Path(), FilesRoot: filesRoot})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "vault.sock")
-	l, err := serve.Unix(sock, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { serve.HTTP(ctx, v.Handler(), serve.SiteLimits, slog.New(slog.DiscardHandler), l); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; v.Close() })
-	return v, sock, filepath.Join(dir, vault.SystemTokenFile)
+	return vaulttest.Start(t, filesRoot)
 }
 
 // TestSecretFiles: an app's secrets are files in /run/secrets of its

@@ -2,36 +2,17 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/skerry/skerry/qemu/swtpm"
-	"github.com/skerry/skerry/services/serve"
-	"github.com/skerry/skerry/services/vault"
+	"github.com/skerry/skerry/services/vault/vaulttest"
 )
 
 func TestVaultCommands(t *testing.T) {
-	p := swtpm.New(t, swtpm.Options{})
-	dir := t.TempDir()
-	v, err := vault.Open(vault.Options{Dir: dir, TPM: p.Path()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "vault.sock")
-	l, err := serve.Unix(sock, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { serve.HTTP(ctx, v.Handler(), serve.SiteLimits, slog.New(slog.DiscardHandler), l); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; v.Close() })
+	_, sock, tokenFile := vaulttest.Start(t, "")
 
-	sys := []string{"-socket", sock, "-token-file", filepath.Join(dir, vault.SystemTokenFile)}
+	sys := []string{"-socket", sock, "-token-file", tokenFile}
 	run := func(stdin string, args ...string) (string, error) {
 		var out bytes.Buffer
 		err := runVaultIO(t.Context(), strings.NewReader(stdin), &out, io.Discard, append(append([]string{}, sys...), args...))
